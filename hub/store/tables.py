@@ -1,0 +1,182 @@
+"""The hub's tables. Alembic migrations (hub/store/migrations) create and change them.
+
+Staging is a landing zone: every content column is text (dates as ISO strings), so
+a record that breaks a rule still lands and can be audited and quarantined with
+its reason. The golden ``citizen`` table holds typed values only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RUN_ID = String(250)
+PERSONAL_ID = String(32)
+
+# Golden record: one row per personal id, the latest verified state.
+citizen = Table(
+    "citizen",
+    metadata,
+    Column("personal_id", PERSONAL_ID, primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("gender", String(8), nullable=False),
+    Column("nationality", String(8), nullable=False),
+    Column("ethnicity", String(8), nullable=False),
+    Column("religion", String(8), nullable=False),
+    Column("hometown", String(200), nullable=False),
+    Column("residence_province", String(8), nullable=False),
+    Column("residence_commune", String(8), nullable=False),
+    Column("residence_detail", String(300), nullable=False),
+    Column("father_id", PERSONAL_ID),
+    Column("mother_id", PERSONAL_ID),
+    Column("spouse_id", PERSONAL_ID),
+    Column("marital_status", String(12), nullable=False),
+    Column("death_date", Date),
+    Column("source_updated_at", DateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("published_run_id", RUN_ID, nullable=False),
+    Column("published_at", DateTime, nullable=False),
+)
+
+# Per-field provenance: which system said this value, as of when, fetched when.
+citizen_provenance = Table(
+    "citizen_provenance",
+    metadata,
+    Column("personal_id", PERSONAL_ID, primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("source_system", String(60), nullable=False),
+    Column("source_updated_at", DateTime, nullable=False),
+    Column("fetched_at", DateTime, nullable=False),
+    Column("run_id", RUN_ID, nullable=False),
+)
+
+# One row per fetched record per run. Content columns are text on purpose.
+staging_citizen = Table(
+    "staging_citizen",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", RUN_ID, nullable=False, index=True),
+    Column("page_no", Integer, nullable=False),
+    Column("personal_id", Text),
+    Column("full_name", Text),
+    Column("birth_date", Text),
+    Column("gender", Text),
+    Column("nationality", Text),
+    Column("ethnicity", Text),
+    Column("religion", Text),
+    Column("hometown", Text),
+    Column("residence_province", Text),
+    Column("residence_commune", Text),
+    Column("residence_detail", Text),
+    Column("father_id", Text),
+    Column("mother_id", Text),
+    Column("spouse_id", Text),
+    Column("marital_status", Text),
+    Column("death_date", Text),
+    Column("source_updated_at", Text),
+    # Set when the wire record could not be mapped at all (breaks the contract).
+    Column("contract_error", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("fetched_at", DateTime, nullable=False),
+)
+
+# Reference data: today's communes (vietnam-provinces), for the residence rule.
+admin_unit = Table(
+    "admin_unit",
+    metadata,
+    Column("commune_code", String(8), primary_key=True),
+    Column("province_code", String(8), nullable=False),
+)
+
+# What the audit found: keys and rule names only, never values.
+audit_finding = Table(
+    "audit_finding",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("row_id", Integer, primary_key=True),
+    Column("rule", String(80), primary_key=True),
+)
+
+# One row per rule per run: the auditors' summary.
+quality_result = Table(
+    "quality_result",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("rule", String(80), primary_key=True),
+    Column("expectation", String(120), nullable=False),
+    Column("evaluated", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("checked_at", DateTime, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(80), nullable=False),
+    Column("run_id", RUN_ID, nullable=False, index=True),
+    Column("personal_id", Text),
+    Column("rules", Text, nullable=False),  # comma-separated rule names, sorted
+    Column("payload", Text, nullable=False),  # the raw wire record, for reprocessing
+    Column("payload_hash", String(64), nullable=False),
+    Column("quarantined_at", DateTime, nullable=False),
+    Column("last_seen_run_id", RUN_ID, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    UniqueConstraint("stream", "payload_hash"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("stream", String(80), primary_key=True),
+    Column("cursor", String(64), nullable=False),
+    Column("run_id", RUN_ID, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+sync_run = Table(
+    "sync_run",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("stream", String(80), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("cursor_from", String(64)),
+    Column("cursor_to", String(64)),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("read", Integer, nullable=False, default=0),
+    Column("published", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rules_failed", Text),  # JSON {rule: rows}
+    Column("extract_seconds", Float),
+    Column("audit_seconds", Float),
+    Column("publish_seconds", Float),
+    Column("error", Text),
+)
+
+Index("ix_staging_citizen_run_person", staging_citizen.c.run_id, staging_citizen.c.personal_id)
