@@ -28,10 +28,13 @@ class ConfigError(LgspError):
 class SourceError(LgspError):
     """An external system did not give us what we asked for."""
 
-    def __init__(self, message: str, *, system: str = "", operation: str = "") -> None:
+    def __init__(
+        self, message: str, *, system: str = "", operation: str = "", fault_code: str = ""
+    ) -> None:
         super().__init__(message)
         self.system = system
         self.operation = operation
+        self.fault_code = fault_code  # a SOAP faultcode's local part, e.g. "Client.NotFound"
 
 
 class TransientSourceError(SourceError):
@@ -43,9 +46,10 @@ class TransientSourceError(SourceError):
         *,
         system: str = "",
         operation: str = "",
+        fault_code: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, system=system, operation=operation)
+        super().__init__(message, system=system, operation=operation, fault_code=fault_code)
         self.retry_after = retry_after
 
 

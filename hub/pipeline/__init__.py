@@ -1,0 +1,1 @@
+"""Write, audit, publish: the stages every inbound stream goes through (DESIGN.md §1)."""

@@ -1,0 +1,181 @@
+"""Publish: merge a run's passing rows into the golden table, quarantine the failing ones.
+
+Everything here runs inside the caller's transaction, so that the golden records,
+the quarantine and the stream's cursor move together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+
+from hub.store.tables import audit_finding, citizen, quarantine, staging_citizen
+from schemas.citizen import CONTENT_FIELDS
+
+_CHUNK = 1000
+_DATE_FIELDS = ("birth_date", "death_date")
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """How the run's passing rows landed."""
+
+    published: int
+    unchanged: int
+
+
+def quarantine_failing(conn: Connection, run_id: str, stream: str, now: datetime) -> int:
+    """Copy every row that broke a rule into quarantine with its rules and raw payload.
+
+    A payload already quarantined (an earlier run read the same record) is not
+    copied twice: its row notes the newest run that saw it.
+    """
+    rules_by_row: dict[int, list[str]] = {}
+    for row_id, rule in conn.execute(
+        select(audit_finding.c.row_id, audit_finding.c.rule).where(audit_finding.c.run_id == run_id)
+    ):
+        rules_by_row.setdefault(row_id, []).append(rule)
+    count = 0
+    row_ids = sorted(rules_by_row)
+    for start in range(0, len(row_ids), _CHUNK):
+        chunk = row_ids[start : start + _CHUNK]
+        staged = conn.execute(
+            select(staging_citizen.c.row_id, staging_citizen.c.personal_id,
+                   staging_citizen.c.payload, staging_citizen.c.content_hash)
+            .where(staging_citizen.c.row_id.in_(chunk))
+        ).all()
+        for row in staged:
+            _upsert_quarantine(conn, stream, run_id, row, sorted(rules_by_row[row.row_id]), now)
+            count += 1
+    return count
+
+
+def _upsert_quarantine(
+    conn: Connection, stream: str, run_id: str, row: Any, rules: list[str], now: datetime
+) -> None:
+    payload_hash = _payload_hash(row.payload)
+    updated = conn.execute(
+        update(quarantine)
+        .where(quarantine.c.stream == stream, quarantine.c.payload_hash == payload_hash)
+        .values(last_seen_run_id=run_id, rules=",".join(rules))
+    )
+    if updated.rowcount == 0:
+        conn.execute(
+            insert(quarantine).values(
+                stream=stream, run_id=run_id, personal_id=row.personal_id, rules=",".join(rules),
+                payload=row.payload, payload_hash=payload_hash, quarantined_at=now,
+                last_seen_run_id=run_id, status="open",
+            )
+        )
+
+
+def _payload_hash(payload: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def merge_passing(conn: Connection, run_id: str, system: str, now: datetime) -> MergeCounts:
+    """Upsert the run's passing rows into ``citizen`` with per-field provenance.
+
+    Per person the newest source version wins; older copies in the same run, copies
+    identical to the golden record and copies older than it count as unchanged.
+    """
+    published = unchanged = 0
+    for chunk in _winners(conn, run_id):
+        winners, superseded = chunk
+        unchanged += superseded
+        golden = _golden_rows(conn, [row["personal_id"] for row in winners])
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for row in winners:
+            current = golden.get(row["personal_id"])
+            staged_at = datetime.fromisoformat(row["source_updated_at"])
+            if current is not None and (
+                current["content_hash"] == row["content_hash"] or current["source_updated_at"] > staged_at
+            ):
+                unchanged += 1
+                continue
+            values = _golden_values(row, staged_at, current, system, run_id, now)
+            (updates if current is not None else inserts).append(values)
+        if inserts:
+            conn.execute(insert(citizen), inserts)
+        if updates:
+            conn.execute(
+                update(citizen).where(citizen.c.personal_id == bindparam("key")),
+                [{**values, "key": values.pop("personal_id")} for values in updates],
+            )
+        published += len(inserts) + len(updates)
+    return MergeCounts(published=published, unchanged=unchanged)
+
+
+def _winners(conn: Connection, run_id: str) -> Iterator[tuple[list[RowMapping], int]]:
+    """Stream passing rows in chunks: the newest row per person, and how many older copies lost."""
+    failing = select(audit_finding.c.row_id).where(audit_finding.c.run_id == run_id)
+    query = (
+        select(staging_citizen)
+        .where(staging_citizen.c.run_id == run_id, staging_citizen.c.row_id.not_in(failing))
+        .order_by(staging_citizen.c.personal_id, staging_citizen.c.source_updated_at, staging_citizen.c.row_id)
+    )
+    result = conn.execution_options(yield_per=_CHUNK).execute(query).mappings()
+    winners: list[RowMapping] = []
+    superseded = 0
+    previous: RowMapping | None = None
+    for row in result:
+        if previous is not None and previous["personal_id"] == row["personal_id"]:
+            superseded += 1  # the same person again, newer: the earlier copy loses
+        elif previous is not None:
+            winners.append(previous)
+            if len(winners) >= _CHUNK:
+                yield winners, superseded
+                winners, superseded = [], 0
+        previous = row
+    if previous is not None:
+        winners.append(previous)
+    if winners or superseded:
+        yield winners, superseded
+
+
+def _golden_rows(conn: Connection, personal_ids: Sequence[str]) -> dict[str, RowMapping]:
+    rows = conn.execute(select(citizen).where(citizen.c.personal_id.in_(personal_ids))).mappings()
+    return {row["personal_id"]: row for row in rows}
+
+
+def _golden_values(
+    row: RowMapping, staged_at: datetime, current: RowMapping | None, system: str, run_id: str, now: datetime
+) -> dict[str, Any]:
+    values: dict[str, Any] = {name: row[name] for name in CONTENT_FIELDS}
+    for name in _DATE_FIELDS:
+        values[name] = date.fromisoformat(values[name]) if values[name] else None
+    for name in ("father_id", "mother_id", "spouse_id"):
+        values[name] = values[name] or None
+    stamp = {"system": system, "source_updated_at": staged_at.isoformat(), "fetched_at": _iso(row["fetched_at"]),
+             "run_id": run_id}
+    provenance: dict[str, Any] = json.loads(current["provenance"]) if current is not None else {}
+    for name in CONTENT_FIELDS:
+        if current is None or current[name] != values[name] or name not in provenance:
+            provenance[name] = stamp
+    values.update(
+        personal_id=row["personal_id"], source_updated_at=staged_at, content_hash=row["content_hash"],
+        provenance=json.dumps(provenance, sort_keys=True, ensure_ascii=False),
+        published_run_id=run_id, published_at=now,
+    )
+    return values
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def newest_update(conn: Connection, run_id: str) -> str | None:
+    """The newest source update time among the run's mappable rows: the next cursor."""
+    return conn.execute(
+        select(func.max(staging_citizen.c.source_updated_at)).where(
+            staging_citizen.c.run_id == run_id, staging_citizen.c.contract_error.is_(None)
+        )
+    ).scalar()

@@ -1,0 +1,144 @@
+"""Typed settings for the hub, built by a function (never at import: Airflow imports DAGs constantly).
+
+Precedence: explicit argument > environment (``LGSP_*``) > Airflow connection > default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.errors import ConfigError
+
+POPULATION_CONN_ID = "national_population"
+DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    """Everything the hub reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LGSP_", extra="ignore")
+
+    home: Path = Path(".lgsp")
+    database_url: str | None = None
+    population_url: str | None = None
+    population_username: str | None = None
+    population_password: SecretStr | None = None
+    page_size: int = 1000
+    operation_timeout: float = 30.0
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    demo: bool = False
+
+    def resolved_database_url(self) -> str:
+        """The store's URL: LGSP_DATABASE_URL, else SQLite under LGSP_HOME."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'hub.sqlite').resolve()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; keyword arguments win over the environment."""
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        settings = Settings(**explicit)
+    except ValueError as exc:
+        raise ConfigError(f"invalid LGSP_* setting: {exc}. Fix the environment variable it names.") from exc
+    if not 1 <= settings.page_size <= 1000:
+        raise ConfigError("LGSP_PAGE_SIZE must be between 1 and 1000 (the population contract's limit)")
+    if settings.operation_timeout <= 0:
+        raise ConfigError("LGSP_OPERATION_TIMEOUT must be a positive number of seconds")
+    return settings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an external system answers and how we authenticate to it."""
+
+    url: str
+    username: str
+    password: SecretStr
+
+
+def population_endpoint(settings: Settings) -> Endpoint:
+    """The National Population Database endpoint: LGSP_POPULATION_* > Airflow connection.
+
+    Raises:
+        ConfigError: nothing configures it, or a demo secret points outside loopback.
+    """
+    conn = _airflow_connection(POPULATION_CONN_ID)
+    url = settings.population_url or (conn or {}).get("url")
+    username = settings.population_username or (conn or {}).get("username")
+    password = settings.population_password or (
+        SecretStr(conn["password"]) if conn and conn.get("password") else None
+    )
+    if not url or not username or password is None:
+        raise ConfigError(
+            "the national population endpoint is not configured: set the Airflow connection "
+            f"'{POPULATION_CONN_ID}' (AIRFLOW_CONN_NATIONAL_POPULATION=http://USER:PASSWORD@HOST:PORT/population) "
+            "or LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD"
+        )
+    host = urlsplit(url).hostname or ""
+    if password.get_secret_value() == DEMO_PASSWORD and host not in _LOOPBACK and not settings.demo:
+        raise ConfigError(
+            f"the demo password is configured for a non-loopback host ({host}); "
+            "set a real secret, or LGSP_DEMO=true for a demonstration"
+        )
+    return Endpoint(url=url, username=username, password=password)
+
+
+def _airflow_connection(conn_id: str) -> dict[str, str] | None:
+    """Read an Airflow connection: inside a task through Airflow, else from AIRFLOW_CONN_<ID>."""
+    if os.environ.get("AIRFLOW_CTX_DAG_ID"):  # set by Airflow inside a running task
+        from airflow.sdk import Connection
+
+        try:
+            airflow_conn = Connection.get(conn_id)
+        except Exception:  # noqa: BLE001 - Airflow raises its own not-found type; fall through to env
+            airflow_conn = None
+        if airflow_conn is not None:
+            scheme = airflow_conn.conn_type if airflow_conn.conn_type in ("http", "https") else "http"
+            port = f":{airflow_conn.port}" if airflow_conn.port else ""
+            schema = airflow_conn.schema or ""
+            path = schema if schema.startswith("/") else f"/{schema}" if schema else ""
+            return {
+                "url": f"{scheme}://{airflow_conn.host}{port}{path}",
+                "username": airflow_conn.login or "",
+                "password": airflow_conn.password or "",
+            }
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    return _parse_connection(raw, conn_id) if raw else None
+
+
+def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
+    """Parse an Airflow connection given as a URI or as JSON."""
+    if raw.lstrip().startswith("{"):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} is not valid JSON") from exc
+        scheme = data.get("conn_type", "http")
+        port = f":{data['port']}" if data.get("port") else ""
+        schema = data.get("schema", "")
+        return {
+            "url": f"{scheme}://{data.get('host', '')}{port}/{schema.lstrip('/')}",
+            "username": data.get("login", ""),
+            "password": data.get("password", ""),
+        }
+    parts = urlsplit(raw)
+    if not parts.hostname:
+        raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} has no host; expected http://USER:PASSWORD@HOST:PORT/path")
+    port = f":{parts.port}" if parts.port else ""
+    return {
+        "url": f"{parts.scheme}://{parts.hostname}{port}{parts.path}",
+        "username": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+    }
