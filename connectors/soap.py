@@ -15,6 +15,7 @@ faster than zeep's object building), with the same hardened parser.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from lxml import etree
@@ -51,12 +52,30 @@ class SoapClient:
 
         self.system = system
         self.url = url
+        origin = _origin(url)
+
+        class SameOriginTransport(Transport):  # type: ignore[misc,unused-ignore]  # zeep is untyped
+            """Loads the WSDL and the XSDs it imports from the endpoint's own origin, nothing else."""
+
+            def load(self, location: str) -> bytes:
+                if _origin(location) != origin:
+                    raise FatalSourceError(
+                        f"{system}: the WSDL refers to a document outside {origin}, which we refuse to fetch; "
+                        "ask the provider for a self-contained contract",
+                        system=system,
+                        operation="load WSDL",
+                    )
+                return bytes(super().load(location))
+
         session = requests.Session()
-        transport = Transport(session=session, timeout=timeout, operation_timeout=timeout)
+        transport = SameOriginTransport(session=session, timeout=timeout, operation_timeout=timeout)
         # zeep mounts a file:// adapter; a peer's WSDL must never make us read local files.
         session.adapters.pop("file://", None)
+        # forbid_external would also block the contract's own xsd:import; with DTDs forbidden
+        # no external entity can be declared, and the transport above confines imports to the
+        # endpoint's origin, which is what "no external references" has to mean here.
         settings = zeep.Settings(
-            strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=False
+            strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=False, xml_huge_tree=False
         )
         try:
             self._client = zeep.Client(
@@ -93,6 +112,11 @@ class SoapClient:
         except Exception as exc:
             raise _convert(exc, self.system, operation) from exc
         return parse_response(response, self.system, operation)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def parse_response(response: requests.Response, system: str, operation: str) -> etree._Element:

@@ -1,0 +1,1 @@
+"""Simulated external systems (population database, ...) served as real HTTP on loopback."""

@@ -1,10 +1,11 @@
-"""Shared fixtures: a real store on SQLite (PostgreSQL fixtures join later)."""
+"""Shared fixtures: real stores (SQLite and a throwaway PostgreSQL) and a real mock server."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -24,3 +25,58 @@ def store_engine(tmp_path: Path) -> Iterator[Engine]:
         seed_admin_units(conn)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole session (initdb + pg_ctl in a temp dir)."""
+    from pg import postgres_or_skip, throwaway_postgres
+
+    bindir = postgres_or_skip()
+    with throwaway_postgres(bindir) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The hub's store on each backend we support: SQLite file, fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    return str(request.getfixturevalue("fresh_pg_url"))
+
+
+@pytest.fixture
+def mock_server() -> Iterator[Callable[..., Any]]:
+    """Start the simulated national systems on a free loopback port: ``mock_server(citizens=600)``."""
+    from mocks.server import MockServer
+    from mocks.settings import MockSettings
+
+    started: list[Any] = []
+
+    def start(**options: Any) -> Any:
+        server = MockServer(MockSettings(**{"citizens": 600, "seed": 7, **options}))
+        server.__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)

@@ -19,7 +19,7 @@ from hub.pipeline import runs
 from hub.pipeline.publish import merge_passing, newest_update, quarantine_failing
 from hub.pipeline.staging import stage_pages
 from hub.settings import Settings, population_endpoint
-from hub.store.engine import open_store
+from hub.store.engine import open_store, store_errors
 from hub.store.tables import audit_finding, staging_citizen
 
 STREAM = "population.citizens"
@@ -44,7 +44,7 @@ def connect_source(settings: Settings) -> PopulationSource:
 def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
     """Stage every citizen changed since the stream's cursor, page by page."""
     engine = engine or open_store(settings.resolved_database_url())
-    with engine.begin() as conn:
+    with store_errors("extract"), engine.begin() as conn:
         done = runs.load_run(conn, run_id)
         if done is not None and done.status == runs.PUBLISHED:
             return done
@@ -52,9 +52,10 @@ def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> ru
     started = time.monotonic()
     try:
         source = connect_source(settings)
-        pages, read = stage_pages(
-            engine, run_id, source.changed_since(datetime.fromisoformat(cursor)), runs.utcnow()
-        )
+        with store_errors("extract"):
+            pages, read = stage_pages(
+                engine, run_id, source.changed_since(datetime.fromisoformat(cursor)), runs.utcnow()
+            )
     except LgspError as exc:
         with engine.begin() as conn:
             runs.mark_failed(conn, run_id, f"extract: {exc}")
@@ -79,7 +80,8 @@ def audit(run_id: str, settings: Settings, engine: Engine | None = None, as_of: 
         return run
     started = time.monotonic()
     try:
-        outcome = audit_run(engine, run_id, as_of or runs.utcnow().date())
+        with store_errors("audit"):
+            outcome = audit_run(engine, run_id, as_of or runs.utcnow().date())
     except LgspError as exc:
         with engine.begin() as conn:
             runs.mark_failed(conn, run_id, f"audit: {exc}")
@@ -97,7 +99,7 @@ def publish(run_id: str, settings: Settings, engine: Engine | None = None) -> ru
     """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
     engine = engine or open_store(settings.resolved_database_url())
     started = time.monotonic()
-    with engine.begin() as conn:
+    with store_errors("publish"), engine.begin() as conn:
         run = runs.require_run(conn, run_id, runs.AUDITED, runs.PUBLISHED)
         if run.status == runs.PUBLISHED:
             return run

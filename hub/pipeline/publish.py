@@ -122,7 +122,8 @@ def _winners(conn: Connection, run_id: str) -> Iterator[tuple[list[RowMapping], 
         .where(staging_citizen.c.run_id == run_id, staging_citizen.c.row_id.not_in(failing))
         .order_by(staging_citizen.c.personal_id, staging_citizen.c.source_updated_at, staging_citizen.c.row_id)
     )
-    result = conn.execution_options(yield_per=_CHUNK).execute(query).mappings()
+    # Per statement: Connection.execution_options() would turn every later statement server-side too.
+    result = conn.execute(query, execution_options={"yield_per": _CHUNK}).mappings()
     winners: list[RowMapping] = []
     superseded = 0
     previous: RowMapping | None = None

@@ -1,0 +1,138 @@
+"""The ``lgsp`` command: the main job, one-off syncs, the store, and the mocks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connectors.errors import LgspError
+from hub.settings import load_settings
+
+app = typer.Typer(help="lgsp: provincial integration and data-sharing platform.", no_args_is_help=True)
+sync_app = typer.Typer(help="Run one flow's stages directly, without Airflow.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+stderr = Console(stderr=True)
+
+
+def _mount_mocks() -> None:
+    from mocks.cli import mocks_app
+
+    app.add_typer(mocks_app, name="mocks", help="Serve the simulated national systems on loopback.")
+
+
+_mount_mocks()
+
+
+@app.command()
+def run(
+    citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
+    defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON report on stdout.")] = False,
+) -> None:
+    """Start the mocks, run every DAG through Airflow in-process, stop the mocks, report."""
+    from hub.main_job import run_main_job
+
+    settings = load_settings()
+    status = stderr.status("starting the mocks and Airflow...")
+    status.start()
+
+    def progress(dag_id: str, stage: str, rows: int) -> None:
+        status.update(f"{dag_id}: {stage} ({rows:,} records)")
+
+    try:
+        report = run_main_job(settings, citizens=citizens, seed=seed, defect_rate=defect_rate, on_progress=progress)
+    except LgspError as exc:
+        status.stop()
+        stderr.print(f"[red]lgsp run failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    status.stop()
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        _print_report(report.as_dict())
+    if any(flow.state != "success" for flow in report.flows.values()):
+        raise typer.Exit(1)
+
+
+def _print_report(document: dict[str, object]) -> None:
+    console = Console()
+    flows = document["flows"]
+    assert isinstance(flows, dict)
+    for name, flow in flows.items():
+        table = Table(title=f"{name}: {flow['state']}", title_justify="left")
+        table.add_column("read", justify="right")
+        table.add_column("published", justify="right")
+        table.add_column("quarantined", justify="right")
+        table.add_column("unchanged", justify="right")
+        table.add_row(*(f"{flow[key]:,}" for key in ("read", "published", "quarantined", "unchanged")))
+        console.print(table)
+        if flow["rules_failed"]:
+            rules = Table("rule", "rows failing", title="failures per rule", title_justify="left")
+            for rule, count in sorted(flow["rules_failed"].items()):
+                rules.add_row(rule, f"{count:,}")
+            console.print(rules)
+        if flow["error"]:
+            console.print(f"[red]error:[/red] {flow['error']}")
+    state = document["state"]
+    assert isinstance(state, dict)
+    console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")
+
+
+@sync_app.command("population")
+def sync_population(
+    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
+) -> None:
+    """Extract, audit and publish the population stream once (endpoint from LGSP_POPULATION_* or Airflow)."""
+    from hub.pipeline import population_sync
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_id = run_id or f"cli:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    try:
+        summary = population_sync.sync(run_id, load_settings())
+    except LgspError as exc:
+        stderr.print(f"[red]sync failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    sys.stdout.write(json.dumps({"run_id": run_id, **summary.as_dict()}, indent=2) + "\n")
+
+
+@app.command()
+def status(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
+    """The newest sync runs and their counts."""
+    from sqlalchemy import select
+
+    from hub.store.engine import open_store
+    from hub.store.tables import sync_run
+
+    engine = open_store(load_settings().resolved_database_url())
+    table = Table("run", "stream", "status", "read", "published", "quarantined", "unchanged", "error")
+    with engine.connect() as conn:
+        for row in conn.execute(select(sync_run).order_by(sync_run.c.started_at.desc()).limit(limit)).mappings():
+            table.add_row(row["run_id"], row["stream"], row["status"], str(row["read"]), str(row["published"]),
+                          str(row["quarantined"]), str(row["unchanged"]), (row["error"] or "")[:80])
+    Console().print(table)
+
+
+@app.command("upgrade-db")
+def upgrade_db() -> None:
+    """Create or migrate the hub's store to the newest schema."""
+    from hub.store.engine import open_store
+
+    open_store(load_settings().resolved_database_url()).dispose()
+    stderr.print("store is at the newest schema")
+
+
+def main() -> None:
+    """Entry point of the ``lgsp`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The platform's main job (``lgsp run``): mocks up, every DAG through Airflow, a report.
+
+This is what ``make run`` calls on a fresh machine: it needs nothing but the
+embedded defaults (SQLite under LGSP_HOME, an in-process Airflow, mocks on loopback).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine, func, select
+
+from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
+from hub.mock_process import mocks_running
+from hub.pipeline import runs
+from hub.settings import Settings
+from hub.store.engine import open_store
+from hub.store.tables import staging_citizen, sync_run
+
+FLOWS = ("population_sync",)
+
+
+@dataclass
+class FlowReport:
+    """One flow's outcome: Airflow's verdict and the store's counts."""
+
+    dag_id: str
+    state: str
+    run_id: str
+    summary: runs.RunSummary | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` shape of one flow."""
+        counts = self.summary.as_dict() if self.summary else {
+            "read": 0, "published": 0, "quarantined": 0, "unchanged": 0, "rules_failed": {}
+        }
+        return {**counts, "state": self.state, "run_id": self.run_id, "error": self.error}
+
+
+@dataclass
+class MainJobReport:
+    """Everything ``lgsp run`` prints."""
+
+    flows: dict[str, FlowReport] = field(default_factory=dict)
+    database: str = ""
+    airflow_home: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The document ``lgsp run --json`` prints."""
+        return {
+            "flows": {name: flow.as_dict() for name, flow in self.flows.items()},
+            "state": {"database": self.database, "airflow_home": self.airflow_home},
+        }
+
+
+def run_main_job(
+    settings: Settings,
+    *,
+    citizens: int,
+    seed: int,
+    defect_rate: float,
+    on_progress: Callable[[str, str, int], None] | None = None,
+) -> MainJobReport:
+    """Start the mocks, run every flow's DAG once through Airflow, stop the mocks, report."""
+    database_url = settings.resolved_database_url()
+    engine = open_store(database_url)
+    report = MainJobReport(
+        database=_display_url(engine), airflow_home=str((settings.home / "airflow").resolve())
+    )
+    with mocks_running(citizens=citizens, seed=seed, defect_rate=defect_rate) as mocks:
+        env = airflow_environment(
+            settings.home,
+            {
+                "AIRFLOW_CONN_NATIONAL_POPULATION": _demo_connection(mocks.population_url),
+                "LGSP_DATABASE_URL": database_url,
+                # Loopback mocks recover in seconds, not minutes: keep the demo's retries short.
+                "LGSP_TASK_RETRY_DELAY_SECONDS": "3",
+            },
+        )
+        migrate_metadata_db(env)
+        for dag_id in FLOWS:
+            outcome = _run_with_progress(dag_id, env, engine, on_progress)
+            report.flows[dag_id] = _flow_report(engine, outcome)
+    engine.dispose()
+    return report
+
+
+def _demo_connection(population_url: str) -> str:
+    """The Airflow connection URI for the mock, with the credentials the mock was started with."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = population_url.split("://", 1)
+    secret = quote(mock.password.get_secret_value(), safe="")
+    return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
+
+
+def _run_with_progress(
+    dag_id: str, env: dict[str, str], engine: Engine, on_progress: Callable[[str, str, int], None] | None
+) -> DagOutcome:
+    """Run the DAG; meanwhile, poll the store and report the newest run's stage and rows."""
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            if on_progress is not None:
+                stage, rows = _latest_progress(engine, dag_id)
+                on_progress(dag_id, stage, rows)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        return run_dag(dag_id, env)
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def _latest_progress(engine: Engine, dag_id: str) -> tuple[str, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(sync_run.c.run_id, sync_run.c.status, sync_run.c.read)
+            .where(sync_run.c.run_id.like(f"{dag_id}:%"))
+            .order_by(sync_run.c.started_at.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return "starting", 0
+        if row.status == runs.STARTED:
+            staged = conn.execute(
+                select(func.count()).select_from(staging_citizen).where(staging_citizen.c.run_id == row.run_id)
+            ).scalar_one()
+            return "extracting", int(staged)
+        return {"extracted": "auditing", "audited": "publishing"}.get(row.status, row.status), int(row.read)
+
+
+def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
+    run_id = f"{outcome.dag_id}:{outcome.run_id}"
+    with engine.connect() as conn:
+        summary = runs.load_run(conn, run_id)
+        error = conn.execute(select(sync_run.c.error).where(sync_run.c.run_id == run_id)).scalar()
+    if outcome.state != "success" and not error:
+        failed = [task for task, state in outcome.task_states.items() if state == "failed"]
+        error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
+    return FlowReport(dag_id=outcome.dag_id, state=outcome.state, run_id=run_id, summary=summary, error=error)
+
+
+def _display_url(engine: Engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(Path(url.database or "").resolve())
+    return url.render_as_string(hide_password=True)

@@ -1,0 +1,54 @@
+"""``lgsp mocks``: run the mocked external systems on loopback."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from mocks.settings import DEMO_PASSWORD, load_settings
+
+mocks_app = typer.Typer(help="Simulated external systems (population database, ...) for demos and tests.")
+
+
+@mocks_app.callback()
+def _group() -> None:
+    """Simulated external systems (population database, ...) for demos and tests."""
+
+
+@mocks_app.command("serve")
+def serve_command(
+    citizens: Annotated[int | None, typer.Option(help="Residents to generate [LGSP_MOCK_CITIZENS, 20000].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same data [LGSP_MOCK_SEED, 42].")] = None,
+    defect_rate: Annotated[
+        float | None, typer.Option(help="Share of defective records [LGSP_MOCK_DEFECT_RATE, 0.02].")
+    ] = None,
+    feed_days: Annotated[
+        int | None, typer.Option(help="Days of change feed after 2026-01-01 [LGSP_MOCK_FEED_DAYS, 30].")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface; keep loopback, the mock has demo credentials.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
+) -> None:
+    """Serve the mocks until Ctrl-C; prints ``READY <base_url>`` once listening."""
+    from mocks.server import serve  # the server stack is only needed when serving
+
+    given = {"citizens": citizens, "seed": seed, "defect_rate": defect_rate, "feed_days": feed_days}
+    settings = load_settings(**{name: value for name, value in given.items() if value is not None})
+    if host not in ("127.0.0.1", "::1", "localhost") and settings.password.get_secret_value() == DEMO_PASSWORD:
+        typer.echo(f"Warning: listening on {host} with the published demo password.", err=True)
+    typer.echo(f"Generating {settings.citizens} residents (seed {settings.seed})...", err=True)
+    started = time.perf_counter()
+
+    def announce(base_url: str) -> None:
+        typer.echo(f"Generated and listening after {time.perf_counter() - started:.1f} s", err=True)
+        typer.echo(f"Population (SOAP 1.1): {base_url}/population")
+        typer.echo(f"WSDL:                  {base_url}/population?wsdl")
+        typer.echo(f"Clock (admin):         {base_url}/population/_admin/clock")
+        typer.echo(f"Faults (admin):        {base_url}/_admin/faults")
+        typer.echo(f"WS-Security username:  {settings.username} (password from LGSP_MOCK_PASSWORD or the demo default)")
+        typer.echo(f"READY {base_url}")
+        sys.stdout.flush()
+
+    serve(settings, host=host, port=port, on_ready=announce)

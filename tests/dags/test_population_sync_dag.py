@@ -1,0 +1,80 @@
+"""The real DAG through a real Airflow (dag.test() on a metadata DB in a temp home)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select
+
+from hub.airflow_local import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
+from hub.store.tables import citizen, sync_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dag_file_imports_nothing_heavy() -> None:
+    probe = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]);"
+        "heavy = [m for m in ('great_expectations', 'zeep', 'hub', 'connectors', 'quality') if m in sys.modules];"
+        "print('HEAVY:' + ','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_dag_shape() -> None:
+    probe = (
+        "import sys, runpy; ns = runpy.run_path(sys.argv[1]); d = ns['population_sync_dag'];"
+        "print(d.dag_id, d.max_active_runs, sorted(d.task_dict),"
+        " d.task_dict['extract'].retries, repr(d.timetable))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
+                          capture_output=True, text=True, check=True)
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("population_sync 1 ['audit', 'extract', 'publish'] 3")
+    assert "0 * * * *" in line  # hourly
+
+
+def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
+    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("LGSP_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "run", "--citizens", "1500", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    flow = report["flows"]["population_sync"]
+    assert flow["state"] == "success"
+    assert flow["read"] == flow["published"] + flow["quarantined"] + flow["unchanged"]
+    assert flow["read"] >= 1500 and flow["quarantined"] > 0 and flow["rules_failed"]
+    engine = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == flow["published"]
+    engine.dispose()
+
+
+def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., Any], tmp_path: Path) -> None:
+    server = mock_server()
+    env = airflow_environment(tmp_path, {
+        "AIRFLOW_CONN_NATIONAL_POPULATION": f"http://lgsp-demo:wrong@{server.base_url.split('//', 1)[1]}/population",
+        "LGSP_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}",
+    })
+    migrate_metadata_db(env)
+    outcome = run_dag("population_sync", env)
+    assert outcome.state == "failed"
+    assert outcome.task_states["extract"] == "failed"
+    assert outcome.task_states["publish"] == "upstream_failed"
+    engine = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    with engine.connect() as conn:
+        error = conn.execute(select(sync_run.c.error)).scalar_one()
+        assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == 0
+    assert "Authentication" in error
+    engine.dispose()
