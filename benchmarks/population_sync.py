@@ -73,7 +73,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--one", str(count), "--seed", str(args.seed)]
         if args.database_url:
             command += ["--database-url", args.database_url]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
         line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
         results.append(json.loads(line[len("RESULT "):]))
     header = ("residents", "read", "seconds", "records_per_second", "extract_s", "audit_s", "publish_s",

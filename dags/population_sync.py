@@ -10,6 +10,7 @@ Endpoint and credentials: the Airflow connection ``national_population``
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
