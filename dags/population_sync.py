@@ -35,13 +35,13 @@ def _run_stage(stage: str, run_id: str) -> dict[str, Any]:
     """Call one stage; errors that retrying cannot fix fail the task at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from connectors.errors import ConfigError, FatalSourceError, StoreError
+    from connectors.errors import ConfigError, FatalSourceError
     from hub.pipeline import population_sync
     from hub.settings import load_settings
 
     try:
         summary = getattr(population_sync, stage)(run_id, load_settings())
-    except (ConfigError, FatalSourceError, StoreError) as exc:
+    except (ConfigError, FatalSourceError) as exc:  # StoreError is retried: databases restart
         raise AirflowFailException(f"{stage} failed and will not be retried: {exc}") from exc
     return {"run_id": run_id, **summary.as_dict()}
 

@@ -17,12 +17,26 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from hub.store.tables import staging_citizen
+from quality.runner import RunValidation
 from schemas.citizen import CONTENT_FIELDS
 from schemas.personal_id import build
 
 RUN = "manual__2026-03-01T00:00:00+00:00"
 AS_OF = date(2026, 3, 1)
 _UNSET = object()
+
+# The mock's injected defect types and the rule that catches each (the contract with
+# mocks/population: a new defect type fails test_citizen_rules until a rule is named).
+RULE_FOR_DEFECT = {
+    "malformed_id": "personal_id.format",
+    "id_birth_mismatch": "personal_id.matches_birth_and_gender",
+    "implausible_birth_date": "birth_date.plausible",
+    "empty_name": "full_name.not_empty",
+    "unknown_commune": "residence.commune_known",
+    "death_before_birth": "death_date.after_birth",
+    "duplicate_conflict": "personal_id.unique_in_run",
+    "parent_younger_than_child": "parents.older_than_child",
+}
 
 
 @lru_cache(maxsize=1)
@@ -132,3 +146,12 @@ def publish(engine: Engine, personal_id: str, birth_date: str, gender: str = "ma
                 "published_at": now,
             },
         )
+
+
+def rules_by_row(validation: RunValidation) -> dict[int, set[str]]:
+    """row id -> the rules it broke."""
+    broken: dict[int, set[str]] = {}
+    for rule, rows in validation.failing.items():
+        for row in rows:
+            broken.setdefault(row, set()).add(rule)
+    return broken
