@@ -127,12 +127,18 @@ def parse_response(response: requests.Response, system: str, operation: str) -> 
         FatalSourceError: a client fault, another HTTP error, a DTD, or no SOAP Body.
     """
     status = response.status_code
-    body = _parse_xml(response.content, system, operation, status)
+    retry_after = response.headers.get("Retry-After")
+    try:
+        body = _parse_xml(response.content, system, operation, status)
+    except SourceError:
+        if status != 200:  # an HTTP error with a non-SOAP body (a proxy's 503 page, a bare 429)
+            raise _http_error(status, retry_after, system, operation) from None
+        raise
     payload = body[0] if len(body) else None
     if payload is not None and payload.tag == f"{{{SOAP_ENV}}}Fault":
         raise _fault_error(payload, system, operation)
     if status != 200:
-        raise _http_error(status, response.headers.get("Retry-After"), system, operation)
+        raise _http_error(status, retry_after, system, operation)
     if payload is None:
         raise FatalSourceError(f"{system} {operation}: empty SOAP Body", system=system, operation=operation)
     return payload
@@ -143,8 +149,6 @@ def _parse_xml(content: bytes, system: str, operation: str, status: int) -> etre
     try:
         root = etree.fromstring(content, parser=hardened_parser())
     except etree.XMLSyntaxError as exc:
-        if status != 200:
-            raise _http_error(status, None, system, operation) from exc
         raise TransientSourceError(
             f"{system} {operation}: the response is not well-formed XML ({exc.msg}); "
             "likely cut in transit, will retry",

@@ -19,6 +19,7 @@ from schemas.citizen import CONTENT_FIELDS
 
 _CHUNK = 1000
 _DATE_FIELDS = ("birth_date", "death_date")
+_SORTED_FIELDS = sorted(CONTENT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -157,13 +158,19 @@ def _golden_values(
         values[name] = values[name] or None
     stamp = {"system": system, "source_updated_at": staged_at.isoformat(), "fetched_at": _iso(row["fetched_at"]),
              "run_id": run_id}
-    provenance: dict[str, Any] = json.loads(current["provenance"]) if current is not None else {}
-    for name in CONTENT_FIELDS:
-        if current is None or current[name] != values[name] or name not in provenance:
-            provenance[name] = stamp
+    if current is None:
+        # A new person: every field has the same origin, so encode the stamp once (a third of publish's time).
+        stamp_json = json.dumps(stamp, sort_keys=True, ensure_ascii=False)
+        provenance_json = "{" + ", ".join(f'"{name}": {stamp_json}' for name in _SORTED_FIELDS) + "}"
+    else:
+        provenance: dict[str, Any] = json.loads(current["provenance"])
+        for name in CONTENT_FIELDS:
+            if current[name] != values[name] or name not in provenance:
+                provenance[name] = stamp
+        provenance_json = json.dumps(provenance, sort_keys=True, ensure_ascii=False)
     values.update(
         personal_id=row["personal_id"], source_updated_at=staged_at, content_hash=row["content_hash"],
-        provenance=json.dumps(provenance, sort_keys=True, ensure_ascii=False),
+        provenance=provenance_json,
         published_run_id=run_id, published_at=now,
     )
     return values
