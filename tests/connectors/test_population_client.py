@@ -120,11 +120,11 @@ def hostile_wsdl_server() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = (
-                '<?xml version="1.0"?><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"'
-                ' xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:x"><wsdl:types><xs:schema>'
-                '<xs:import namespace="urn:y" schemaLocation="http://127.0.0.2:9/evil.xsd"/>'
-                "</xs:schema></wsdl:types></wsdl:definitions>"
-            ).encode()
+                b'<?xml version="1.0"?><wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"'
+                b' xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:x"><wsdl:types><xs:schema>'
+                b'<xs:import namespace="urn:y" schemaLocation="http://127.0.0.2:9/evil.xsd"/>'
+                b"</xs:schema></wsdl:types></wsdl:definitions>"
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/xml")
             self.end_headers()
