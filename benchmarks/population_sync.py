@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/population_sync.py                 # 200,000 residents
     .venv/bin/python benchmarks/population_sync.py --counts 20000,50000,200000
+    .venv/bin/python benchmarks/population_sync.py --postgres      # a throwaway PostgreSQL cluster
 
 Each count runs in a fresh child process against a fresh SQLite store, with the
 mock in its own process, so "peak RSS" is the platform's own process alone.
@@ -62,17 +63,34 @@ def main() -> None:
     parser.add_argument("--counts", default="200000", help="comma-separated resident counts")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file per count")
+    parser.add_argument("--postgres", action="store_true", help="run against a throwaway PostgreSQL (initdb/pg_ctl)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.one:
         print("RESULT " + json.dumps(measure_one(args.one, args.seed, args.database_url)), flush=True)
         return
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pg import find_postgres_bindir, throwaway_postgres
+
+        bindir = find_postgres_bindir()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server binaries found (initdb, pg_ctl)")
+        with throwaway_postgres(bindir) as url:
+            run_all(args.counts, args.seed, url, fresh_database=True)
+        return
+    run_all(args.counts, args.seed, args.database_url)
+
+
+def run_all(counts: str, seed: int, database_url: str | None, fresh_database: bool = False) -> None:
+    """Each count in its own child process; print a table and the JSON."""
     results = []
-    for count in (int(c) for c in args.counts.split(",")):
-        command = [sys.executable, __file__, "--one", str(count), "--seed", str(args.seed)]
-        if args.database_url:
-            command += ["--database-url", args.database_url]
+    for count in (int(c) for c in counts.split(",")):
+        command = [sys.executable, __file__, "--one", str(count), "--seed", str(seed)]
+        if database_url:
+            url = _fresh_database(database_url, f"bench_{count}") if fresh_database else database_url
+            command += ["--database-url", url]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
         results.append(json.loads(line[len("RESULT "):]))
@@ -82,6 +100,19 @@ def main() -> None:
     for result in results:
         print(" | ".join(f"{result[key]:,}" if isinstance(result[key], int) else str(result[key]) for key in header))
     print(json.dumps(results))
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    """Create an empty database on the server and return its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":

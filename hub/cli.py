@@ -81,6 +81,8 @@ def _print_report(document: dict[str, object]) -> None:
             console.print(rules)
         if flow["error"]:
             console.print(f"[red]error:[/red] {flow['error']}")
+        elif flow["read"] == 0:
+            console.print("nothing changed since the last published cursor (delete LGSP_HOME for a fresh load)")
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from defect_rules import RULE_FOR_DEFECT
 from sqlalchemy import Engine, func, select
 
 from connectors.errors import FatalSourceError, TransientSourceError
@@ -15,18 +16,6 @@ from hub.pipeline import population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, quarantine, staging_citizen, sync_run, sync_state
-
-# What each injected defect must be quarantined for (at least this rule).
-EXPECTED_RULE = {
-    "malformed_id": "personal_id.format",
-    "id_birth_mismatch": "personal_id.matches_birth_and_gender",
-    "implausible_birth_date": "birth_date.plausible",
-    "empty_name": "full_name.not_empty",
-    "unknown_commune": "residence.commune_known",
-    "death_before_birth": "death_date.after_birth",
-    "duplicate_conflict": "personal_id.unique_in_run",
-    "parent_younger_than_child": "parents.older_than_child",
-}
 
 
 def settings_for(server: Any, database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
@@ -70,7 +59,7 @@ def test_full_sync_publishes_clean_records_and_quarantines_every_defect(
         golden_ids = set(conn.execute(select(citizen.c.personal_id)).scalars())
     rules_seen = Counter(rule for _, rules in quarantined for rule in rules.split(","))
     defects = server.dataset.defects
-    for defect_type, rule in EXPECTED_RULE.items():
+    for defect_type, rule in RULE_FOR_DEFECT.items():
         assert defect_type in set(defects.values()), f"the mock injected no {defect_type}"
         assert rules_seen[rule] > 0, f"{defect_type} was not caught by {rule}"
     # Nothing defective reached the golden table; every clean resident did.

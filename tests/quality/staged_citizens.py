@@ -14,6 +14,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from defect_rules import RULE_FOR_DEFECT  # noqa: F401 - re-exported for the quality tests
 from sqlalchemy import Engine, insert
 
 from hub.store.tables import staging_citizen
@@ -25,18 +26,6 @@ RUN = "manual__2026-03-01T00:00:00+00:00"
 AS_OF = date(2026, 3, 1)
 _UNSET = object()
 
-# The mock's injected defect types and the rule that catches each (the contract with
-# mocks/population: a new defect type fails test_citizen_rules until a rule is named).
-RULE_FOR_DEFECT = {
-    "malformed_id": "personal_id.format",
-    "id_birth_mismatch": "personal_id.matches_birth_and_gender",
-    "implausible_birth_date": "birth_date.plausible",
-    "empty_name": "full_name.not_empty",
-    "unknown_commune": "residence.commune_known",
-    "death_before_birth": "death_date.after_birth",
-    "duplicate_conflict": "personal_id.unique_in_run",
-    "parent_younger_than_child": "parents.older_than_child",
-}
 
 
 @lru_cache(maxsize=1)
