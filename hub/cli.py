@@ -122,6 +122,36 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 
     Console().print(table)
 
 
+@app.command()
+def quarantine(
+    rule: Annotated[str | None, typer.Option(help="Only records that broke this rule.")] = None,
+    limit: Annotated[int, typer.Option(help="How many records to list.")] = 20,
+) -> None:
+    """Held records: counts per rule, then the newest ones (ids masked; raw payloads stay in the store)."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from hub.store.engine import open_store
+    from hub.store.tables import quarantine as held
+    from schemas.personal_id import mask
+
+    engine = open_store(load_settings().resolved_database_url())
+    query = select(held.c.quarantine_id, held.c.personal_id, held.c.rules, held.c.run_id, held.c.quarantined_at)
+    query = query.where(held.c.status == "open").order_by(held.c.quarantine_id.desc())
+    with engine.connect() as conn:
+        rows = [row for row in conn.execute(query) if rule is None or rule in row.rules.split(",")]
+    per_rule = Counter(name for row in rows for name in row.rules.split(","))
+    summary = Table("rule", "open records", title=f"{len(rows):,} records held", title_justify="left")
+    for name, count in sorted(per_rule.items()):
+        summary.add_row(name, f"{count:,}")
+    listing = Table("id", "personal id", "rules", "run", "since")
+    for row in rows[:limit]:
+        listing.add_row(str(row.quarantine_id), mask(row.personal_id), row.rules, row.run_id,
+                        row.quarantined_at.isoformat(timespec="seconds"))
+    Console().print(summary, listing)
+
+
 @app.command("upgrade-db")
 def upgrade_db() -> None:
     """Create or migrate the hub's store to the newest schema."""

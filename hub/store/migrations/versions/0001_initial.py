@@ -18,6 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create every table and seed today's communes."""
     admin_unit = op.create_table('admin_unit',
     sa.Column('commune_code', sa.String(length=8), nullable=False),
     sa.Column('province_code', sa.String(length=8), nullable=False),
@@ -143,6 +144,7 @@ def upgrade() -> None:
     op.bulk_insert(admin_unit, current_communes())
 
 def downgrade() -> None:
+    """Drop every table."""
     op.drop_table('sync_state')
     op.drop_table('sync_run')
     with op.batch_alter_table('staging_citizen', schema=None) as batch_op:
