@@ -22,7 +22,8 @@ DEFAULT_ARGS = {
     # retries cover a whole task dying (worker lost, database restarting).
     "retries": int(os.environ.get("LGSP_TASK_RETRIES", "3")),
     "retry_delay": timedelta(seconds=float(os.environ.get("LGSP_TASK_RETRY_DELAY_SECONDS", "30"))),
-    "retry_exponential_backoff": True,
+    # A multiplier since Airflow 3 (True would mean 1.0: a constant delay): 30 s, 60 s, 120 s.
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }
 

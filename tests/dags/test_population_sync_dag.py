@@ -33,12 +33,12 @@ def test_dag_shape() -> None:
     probe = (
         "import sys, runpy; ns = runpy.run_path(sys.argv[1]); d = ns['population_sync_dag'];"
         "print(d.dag_id, d.max_active_runs, sorted(d.task_dict),"
-        " d.task_dict['extract'].retries, repr(d.timetable))"
+        " d.task_dict['extract'].retries, d.task_dict['extract'].retry_exponential_backoff, repr(d.timetable))"
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
                           capture_output=True, text=True, check=True)
     line = done.stdout.strip().splitlines()[-1]
-    assert line.startswith("population_sync 1 ['audit', 'extract', 'publish'] 3")
+    assert line.startswith("population_sync 1 ['audit', 'extract', 'publish'] 3 2.0")
     assert "0 * * * *" in line  # hourly
 
 
