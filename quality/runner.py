@@ -36,8 +36,9 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import StoreError
-from hub.store.tables import audit_finding, quality_result, staging_citizen
+from hub.store.tables import audit_finding, quality_result
 from quality import citizen_suite
+from quality.verdicts import Suite
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEY = "row_id"
-_DATASOURCE, _ASSET, _BATCH = "lgsp_store", "staging_citizen_run", "run"
+_DATASOURCE, _BATCH = "lgsp_store", "run"
 # Each rule returns every failing key: GX caps the index list at partial_unexpected_count
 # (default 20) and runs it as a SQL LIMIT, so the cap is set beyond any possible run.
 _NO_CAP = 2**31 - 1
@@ -108,13 +109,13 @@ def rule_names() -> tuple[str, ...]:
     return citizen_suite.rule_names()
 
 
-def audit_run(engine: Engine, run_id: str, as_of: date) -> AuditOutcome:
+def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE) -> AuditOutcome:
     """Validate the run once, then replace its findings and rule summary in one transaction.
 
     Raises:
         AuditError: the validation or the write failed; the previous findings stay.
     """
-    validation = validate_run(engine, run_id, as_of)
+    validation = validate_run(engine, run_id, as_of, suite)
     checked_at = datetime.now(UTC).replace(tzinfo=None)  # the store keeps naive UTC
     try:
         with engine.begin() as conn:
@@ -163,7 +164,7 @@ def audit_run(engine: Engine, run_id: str, as_of: date) -> AuditOutcome:
     return outcome
 
 
-def validate_run(engine: Engine, run_id: str, as_of: date) -> RunValidation:
+def validate_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE) -> RunValidation:
     """Run the citizen suite once over the run's staging rows, push-down; keys and counts only.
 
     Raises:
@@ -176,8 +177,8 @@ def validate_run(engine: Engine, run_id: str, as_of: date) -> RunValidation:
             f"run id {run_id!r} contains '%' or NUL, which the audit cannot quote portably; "
             "use run ids made of letters, digits and _.~:+- (Airflow's default pattern)"
         )
-    validation = _reduce(run_id, _run_suite(engine, run_id, as_of))
-    staged = _count_staged(engine, run_id)
+    validation = _reduce(run_id, _run_suite(engine, run_id, as_of, suite), suite)
+    staged = _count_staged(engine, run_id, suite)
     if validation.evaluated != staged:
         # Whatever the cause (quoting, rows landing mid-audit), a partial audit must
         # not let unchecked rows through as if they had passed.
@@ -188,13 +189,13 @@ def validate_run(engine: Engine, run_id: str, as_of: date) -> RunValidation:
     return validation
 
 
-def _count_staged(engine: Engine, run_id: str) -> int:
+def _count_staged(engine: Engine, run_id: str, suite: Suite) -> int:
     """The run's staging rows, counted with a bound parameter (no quoting involved)."""
     try:
         with engine.connect() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).select_from(staging_citizen).where(staging_citizen.c.run_id == run_id)
+                    select(func.count()).select_from(suite.staging).where(suite.staging.c.run_id == run_id)
                 ).scalar_one()
             )
     except SQLAlchemyError as exc:
@@ -204,7 +205,9 @@ def _count_staged(engine: Engine, run_id: str) -> int:
         ) from exc
 
 
-def _run_suite(engine: Engine, run_id: str, as_of: date) -> ExpectationSuiteValidationResult:
+def _run_suite(
+    engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE
+) -> ExpectationSuiteValidationResult:
     """GX's own result for one run (keys and verdicts only: see the module docstring)."""
     # Before the import: GX reads it when it loads. A register never phones home.
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
@@ -219,12 +222,13 @@ def _run_suite(engine: Engine, run_id: str, as_of: date) -> ExpectationSuiteVali
             # "a more specific PostgresDatasource may be more appropriate": see _add_datasource.
             warnings.simplefilter("ignore", GxDatasourceWarning)
             datasource = _add_datasource(context, engine)
-            asset = datasource.add_query_asset(name=_ASSET, query=citizen_suite.verdict_query(run_id, as_of))
+            query = suite.verdict_query(run_id, as_of)
+            asset = datasource.add_query_asset(name=f"{suite.staging.name}_run", query=query)
             definition = context.validation_definitions.add(
                 gx.ValidationDefinition(
-                    name=f"{citizen_suite.SUITE_NAME}-audit",
+                    name=f"{suite.name}-audit",
                     data=asset.add_batch_definition_whole_table(_BATCH),
-                    suite=context.suites.add(citizen_suite.build_suite()),
+                    suite=context.suites.add(suite.build()),
                 )
             )
             result: ExpectationSuiteValidationResult = definition.run(result_format=RESULT_FORMAT)
@@ -232,7 +236,7 @@ def _run_suite(engine: Engine, run_id: str, as_of: date) -> ExpectationSuiteVali
     except (SQLAlchemyError, gx.exceptions.GreatExpectationsError) as exc:  # type: ignore[attr-defined]
         # The class only: a database message may quote a row's value.
         raise AuditError(
-            f"the citizen suite could not run on run {run_id!r} ({type(exc).__name__}); "
+            f"the {suite.name} suite could not run on run {run_id!r} ({type(exc).__name__}); "
             "check that the store is reachable and its tables are migrated, then re-run"
         ) from exc
     finally:
@@ -269,7 +273,7 @@ def _add_datasource(context: Any, engine: Engine) -> Any:
     return context.data_sources.add_or_update_sql(**options)
 
 
-def _reduce(run_id: str, result: ExpectationSuiteValidationResult) -> RunValidation:
+def _reduce(run_id: str, result: ExpectationSuiteValidationResult, suite: Suite) -> RunValidation:
     """Keys and counts out of GX's result; raises if GX could not evaluate a rule."""
     rules: list[RuleResult] = []
     failing: dict[str, tuple[int, ...]] = {}
@@ -303,7 +307,7 @@ def _reduce(run_id: str, result: ExpectationSuiteValidationResult) -> RunValidat
             )
         )
     report = {
-        "suite": citizen_suite.SUITE_NAME,
+        "suite": suite.name,
         "run_id": run_id,
         "success": bool(result.success),
         "evaluated": evaluated,
