@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
+from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
 from hub.store.tables import audit_finding, citizen, quarantine, staging_citizen
 from schemas.citizen import CONTENT_FIELDS
 
@@ -94,6 +95,7 @@ def merge_passing(conn: Connection, run_id: str, system: str, now: datetime) -> 
         golden = _golden_rows(conn, [row["personal_id"] for row in winners])
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        conflicts: list[dict[str, Any]] = []
         for row in winners:
             current = golden.get(row["personal_id"])
             staged_at = datetime.fromisoformat(row["source_updated_at"])
@@ -102,8 +104,14 @@ def merge_passing(conn: Connection, run_id: str, system: str, now: datetime) -> 
             ):
                 unchanged += 1
                 continue
-            values = _golden_values(row, staged_at, current, system, run_id, now)
-            (updates if current is not None else inserts).append(values)
+            origin = Provenance(system, staged_at, _as_datetime(row["fetched_at"]), run_id)
+            if current is None:
+                inserts.append(_new_golden(row, origin, now))
+            else:
+                values, found = _updated_golden(row, current, origin, now)
+                updates.append(values)
+                conflicts += found
+        record_conflicts(conn, conflicts)
         if inserts:
             conn.execute(insert(citizen), inserts)
         if updates:
@@ -148,36 +156,47 @@ def _golden_rows(conn: Connection, personal_ids: Sequence[str]) -> dict[str, Row
     return {row["personal_id"]: row for row in rows}
 
 
-def _golden_values(
-    row: RowMapping, staged_at: datetime, current: RowMapping | None, system: str, run_id: str, now: datetime
-) -> dict[str, Any]:
+def _typed_content(row: RowMapping) -> dict[str, Any]:
+    """The staged text of the content fields, as the golden table's types."""
     values: dict[str, Any] = {name: row[name] for name in CONTENT_FIELDS}
     for name in _DATE_FIELDS:
         values[name] = date.fromisoformat(values[name]) if values[name] else None
     for name in ("father_id", "mother_id", "spouse_id"):
         values[name] = values[name] or None
-    stamp = {"system": system, "source_updated_at": staged_at.isoformat(), "fetched_at": _iso(row["fetched_at"]),
-             "run_id": run_id}
-    if current is None:
-        # A new person: every field has the same origin, so encode the stamp once (a third of publish's time).
-        stamp_json = json.dumps(stamp, sort_keys=True, ensure_ascii=False)
-        provenance_json = "{" + ", ".join(f'"{name}": {stamp_json}' for name in _SORTED_FIELDS) + "}"
-    else:
-        provenance: dict[str, Any] = json.loads(current["provenance"])
-        for name in CONTENT_FIELDS:
-            if current[name] != values[name] or name not in provenance:
-                provenance[name] = stamp
-        provenance_json = json.dumps(provenance, sort_keys=True, ensure_ascii=False)
-    values.update(
-        personal_id=row["personal_id"], source_updated_at=staged_at, content_hash=row["content_hash"],
-        provenance=provenance_json,
-        published_run_id=run_id, published_at=now,
-    )
     return values
 
 
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+def _source_columns(row: RowMapping, origin: Provenance, now: datetime) -> dict[str, Any]:
+    # citizen.source_updated_at and content_hash describe the population record last merged,
+    # whatever other sources changed since: they decide "unchanged" on the next delivery.
+    return {"source_updated_at": origin.source_updated_at, "content_hash": row["content_hash"],
+            "published_run_id": origin.run_id, "published_at": now}
+
+
+def _new_golden(row: RowMapping, origin: Provenance, now: datetime) -> dict[str, Any]:
+    """A new person: every field takes this source's value and stamp."""
+    # Every field has the same origin, so encode the stamp once (a third of publish's time).
+    stamp_json = json.dumps(origin.as_json(), sort_keys=True, ensure_ascii=False)
+    provenance_json = "{" + ", ".join(f'"{name}": {stamp_json}' for name in _SORTED_FIELDS) + "}"
+    return {**_typed_content(row), "personal_id": row["personal_id"], "provenance": provenance_json,
+            **_source_columns(row, origin, now)}
+
+
+def _updated_golden(
+    row: RowMapping, current: RowMapping, origin: Provenance, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A known person: fields change as schemas/precedence.yaml allows; disagreements become conflicts."""
+    merge = merge_fields(current, _typed_content(row), origin, now)
+    # Every content column, changed or not: executemany needs the same columns in every row.
+    content = {name: merge.changes.get(name, current[name]) for name in CONTENT_FIELDS}
+    values = {**content, "personal_id": row["personal_id"],
+              "provenance": json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
+              **_source_columns(row, origin, now)}
+    return values, merge.conflicts
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def newest_update(conn: Connection, run_id: str) -> str | None:

@@ -171,3 +171,64 @@ sync_run = Table(
 )
 
 Index("ix_staging_citizen_run_person", staging_citizen.c.run_id, staging_citizen.c.personal_id)
+
+# --- civil status (Ministry of Justice) ------------------------------------------
+
+# One row per fetched event per run; text on purpose, like staging_citizen.
+staging_civil_event = Table(
+    "staging_civil_event",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", RUN_ID, nullable=False, index=True),
+    Column("page_no", Integer, nullable=False),
+    Column("event_id", Text),
+    Column("event_type", Text),
+    Column("personal_id", Text),
+    Column("spouse_id", Text),
+    Column("event_date", Text),
+    Column("commune", Text),
+    Column("recorded_at", Text),
+    Column("contract_error", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("fetched_at", DateTime, nullable=False),
+)
+Index("ix_staging_civil_event_run_event", staging_civil_event.c.run_id, staging_civil_event.c.event_id)
+
+# Every accepted event, and what it did to the golden records.
+# outcome: applied | no_change | conflict | pending (subject not in the population data yet) | linked
+civil_event = Table(
+    "civil_event",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(16), nullable=False),
+    Column("personal_id", PERSONAL_ID, nullable=False, index=True),
+    Column("spouse_id", PERSONAL_ID),
+    Column("event_date", Date, nullable=False),
+    Column("commune", String(8), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False, index=True),
+    Column("run_id", RUN_ID, nullable=False),
+    Column("published_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),  # when a pending event found its subject
+)
+
+# Sources that disagree about a field: both values, with their provenance, never overwritten silently.
+field_conflict = Table(
+    "field_conflict",
+    metadata,
+    Column("conflict_id", Integer, primary_key=True, autoincrement=True),
+    Column("personal_id", PERSONAL_ID, nullable=False, index=True),
+    Column("field", String(40), nullable=False),
+    Column("kept_value", Text),
+    Column("kept_source", String(60), nullable=False),
+    Column("kept_updated_at", DateTime, nullable=False),
+    Column("other_value", Text),
+    Column("other_source", String(60), nullable=False),
+    Column("other_updated_at", DateTime, nullable=False),
+    Column("run_id", RUN_ID, nullable=False),
+    Column("detected_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    UniqueConstraint("personal_id", "field", "other_source", "other_updated_at"),
+)

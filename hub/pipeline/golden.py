@@ -1,0 +1,98 @@
+"""Field-level merge into a golden citizen: precedence, provenance, conflicts.
+
+Every source (the population database, the civil-status register) writes golden
+fields through ``merge_fields``, so the rules of schemas/precedence.yaml hold
+whichever flow runs first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from hub.pipeline.precedence import Stamp, decide
+from hub.store.tables import field_conflict
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a value came from: the per-field stamp stored with the golden record."""
+
+    system: str
+    source_updated_at: datetime
+    fetched_at: datetime
+    run_id: str
+
+    def as_json(self) -> dict[str, str]:
+        """The stamp as stored in ``citizen.provenance``."""
+        return {"system": self.system, "source_updated_at": self.source_updated_at.isoformat(),
+                "fetched_at": self.fetched_at.isoformat(), "run_id": self.run_id}
+
+
+@dataclass
+class FieldMerge:
+    """What merging one source's values into one golden record decided."""
+
+    changes: dict[str, Any] = field(default_factory=dict)  # field -> new value
+    provenance: dict[str, Any] = field(default_factory=dict)  # the full new provenance document
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # field_conflict rows
+
+
+def merge_fields(
+    current: Mapping[Any, Any], incoming: Mapping[str, Any], origin: Provenance, now: datetime
+) -> FieldMerge:
+    """Decide, field by field, what of ``incoming`` replaces ``current`` (an existing golden row)."""
+    provenance: dict[str, Any] = json.loads(current["provenance"])
+    merge = FieldMerge(provenance=provenance)
+    incoming_stamp = Stamp(origin.system, origin.source_updated_at)
+    for name, value in incoming.items():
+        held_json = provenance.get(name)
+        held = None if held_json is None else Stamp(
+            held_json["system"], datetime.fromisoformat(held_json["source_updated_at"])
+        )
+        differs = current[name] != value
+        decision = decide(name, held, incoming_stamp, differs=differs)
+        if decision.take_incoming:
+            provenance[name] = origin.as_json()
+            if differs:
+                merge.changes[name] = value
+        if decision.conflict and held is not None:
+            kept, other = ((value, incoming_stamp), (current[name], held)) if decision.take_incoming else (
+                (current[name], held), (value, incoming_stamp))
+            merge.conflicts.append({
+                "personal_id": current["personal_id"], "field": name,
+                "kept_value": _text(kept[0]), "kept_source": kept[1].system,
+                "kept_updated_at": kept[1].source_updated_at,
+                "other_value": _text(other[0]), "other_source": other[1].system,
+                "other_updated_at": other[1].source_updated_at,
+                "run_id": origin.run_id, "detected_at": now, "status": "open",
+            })
+    return merge
+
+
+def record_conflicts(conn: Connection, conflicts: list[dict[str, Any]]) -> int:
+    """Insert conflict rows not recorded before (the same disagreement seen again is one row)."""
+    added = 0
+    for row in conflicts:
+        seen = conn.execute(
+            select(field_conflict.c.conflict_id).where(
+                field_conflict.c.personal_id == row["personal_id"], field_conflict.c.field == row["field"],
+                field_conflict.c.other_source == row["other_source"],
+                field_conflict.c.other_updated_at == row["other_updated_at"],
+            )
+        ).first()
+        if seen is None:
+            conn.execute(insert(field_conflict).values(**row))
+            added += 1
+    return added
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
