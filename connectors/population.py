@@ -8,13 +8,13 @@ meet: ``WIRE_FIELDS`` and ``map_citizen`` below.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from lxml import etree
 
+from connectors.digest import content_hash_of
 from connectors.errors import FatalSourceError, RejectedRecord
 from connectors.retry import with_retries
 from connectors.soap import SoapClient
@@ -77,9 +77,8 @@ class Page:
 
 
 def content_hash(values: dict[str, str | None]) -> str:
-    """Stable digest of a record's content fields, shared by staging and the golden table."""
-    ordered = [values.get(name) or "" for name in CONTENT_FIELDS]
-    return hashlib.sha256(json.dumps(ordered, ensure_ascii=False).encode()).hexdigest()
+    """Stable digest of a citizen's content fields, shared by staging and the golden table."""
+    return content_hash_of(values, CONTENT_FIELDS)
 
 
 # Clark-notation tag (or parent/child pair) -> canonical name, for a single pass over the children.

@@ -1,29 +1,22 @@
-"""The population sync: National Population Database -> staging -> audit -> golden citizens.
-
-Each stage is one function of (run id, settings); Airflow tasks, the CLI and the
-tests call the same three. A stage that already ran for the run is not repeated.
-"""
+"""The population sync: National Population Database -> staging -> audit -> golden citizens."""
 
 from __future__ import annotations
 
-import logging
-import time
+from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine
 
-from connectors.errors import LgspError
-from connectors.population import SYSTEM, PopulationSource
+from connectors.population import SYSTEM, Page, PopulationSource
 from connectors.soap import SoapClient
-from hub.pipeline import runs
-from hub.pipeline.publish import merge_passing, newest_update, quarantine_failing
-from hub.pipeline.staging import stage_pages
+from hub.pipeline import runs, stages
+from hub.pipeline.citizen_merge import merge_citizens
+from hub.pipeline.stages import MergeCounts, StreamSpec
 from hub.settings import Settings, population_endpoint
-from hub.store.engine import open_store, store_errors
-from hub.store.tables import audit_finding, staging_citizen
+from hub.store.tables import staging_citizen
+from quality import citizen_suite
 
 STREAM = "population.citizens"
-log = logging.getLogger(__name__)
 
 
 def connect_source(settings: Settings) -> PopulationSource:
@@ -41,90 +34,35 @@ def connect_source(settings: Settings) -> PopulationSource:
     )
 
 
+def _read_pages(settings: Settings, since: datetime) -> Iterable[Page]:
+    return connect_source(settings).changed_since(since)
+
+
+def _merge(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
+    return merge_citizens(conn, run_id, now, SYSTEM)
+
+
+SPEC = StreamSpec(
+    stream=STREAM, system=SYSTEM, staging=staging_citizen, suite=citizen_suite.SUITE,
+    cursor_column="source_updated_at", read_pages=_read_pages, merge=_merge,
+)
+
+
 def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
     """Stage every citizen changed since the stream's cursor, page by page."""
-    engine = engine or open_store(settings.resolved_database_url())
-    with store_errors("extract"), engine.begin() as conn:
-        done = runs.load_run(conn, run_id)
-        if done is not None and done.status == runs.PUBLISHED:
-            return done
-        cursor = runs.start_run(conn, run_id, STREAM)
-    started = time.monotonic()
-    try:
-        source = connect_source(settings)
-        with store_errors("extract"):
-            pages, read = stage_pages(
-                engine, run_id, source.changed_since(datetime.fromisoformat(cursor)), runs.utcnow()
-            )
-    except LgspError as exc:
-        with engine.begin() as conn:
-            runs.mark_failed(conn, run_id, f"extract: {exc}")
-        raise
-    with engine.begin() as conn:
-        runs.mark(conn, run_id, status=runs.EXTRACTED, pages=pages, read=read,
-                  extract_seconds=round(time.monotonic() - started, 3))
-        summary = runs.load_run(conn, run_id)
-    assert summary is not None
-    log.info("run %s staged %d records in %d pages from cursor %s", run_id, read, pages, cursor)
-    return summary
+    return stages.extract(SPEC, run_id, settings, engine)
 
 
 def audit(run_id: str, settings: Settings, engine: Engine | None = None, as_of: date | None = None) -> runs.RunSummary:
     """Run the citizen expectation suite once over the run's staging rows."""
-    from quality.runner import audit_run
-
-    engine = engine or open_store(settings.resolved_database_url())
-    with engine.begin() as conn:
-        run = runs.require_run(conn, run_id, runs.EXTRACTED, runs.AUDITED, runs.PUBLISHED)
-    if run.status == runs.PUBLISHED:
-        return run
-    started = time.monotonic()
-    try:
-        with store_errors("audit"):
-            outcome = audit_run(engine, run_id, as_of or runs.utcnow().date())
-    except LgspError as exc:
-        with engine.begin() as conn:
-            runs.mark_failed(conn, run_id, f"audit: {exc}")
-        raise
-    with engine.begin() as conn:
-        runs.mark(conn, run_id, status=runs.AUDITED, rules_failed=outcome.rule_counts,
-                  audit_seconds=round(time.monotonic() - started, 3))
-        summary = runs.load_run(conn, run_id)
-    assert summary is not None
-    log.info("run %s audited: %d of %d rows fail a rule", run_id, outcome.failing_rows, outcome.evaluated)
-    return summary
+    return stages.audit(SPEC, run_id, settings, engine, as_of)
 
 
 def publish(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
     """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
-    engine = engine or open_store(settings.resolved_database_url())
-    started = time.monotonic()
-    with store_errors("publish"), engine.begin() as conn:
-        run = runs.require_run(conn, run_id, runs.AUDITED, runs.PUBLISHED)
-        if run.status == runs.PUBLISHED:
-            return run
-        now = runs.utcnow()
-        quarantined = quarantine_failing(conn, run_id, STREAM, now)
-        merged = merge_passing(conn, run_id, SYSTEM, now)
-        cursor_to = runs.advance_cursor(conn, STREAM, run_id, newest_update(conn, run_id))
-        # Staging is scratch space: the quarantine keeps every failing payload, the golden table the rest.
-        conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
-        conn.execute(delete(staging_citizen).where(staging_citizen.c.run_id == run_id))
-        runs.mark(conn, run_id, status=runs.PUBLISHED, published=merged.published, quarantined=quarantined,
-                  unchanged=merged.unchanged, cursor_to=cursor_to, finished_at=now, error=None,
-                  publish_seconds=round(time.monotonic() - started, 3))
-        summary = runs.load_run(conn, run_id)
-    assert summary is not None
-    if summary.read != summary.published + summary.quarantined + summary.unchanged:
-        log.error("run %s does not balance: %s", run_id, summary.as_dict())
-    log.info("run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined,
-             merged.unchanged)
-    return summary
+    return stages.publish(SPEC, run_id, settings, engine)
 
 
 def sync(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
     """All three stages in a row, for the CLI and tests."""
-    engine = engine or open_store(settings.resolved_database_url())
-    extract(run_id, settings, engine)
-    audit(run_id, settings, engine)
-    return publish(run_id, settings, engine)
+    return stages.sync(SPEC, run_id, settings, engine)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from connectors.errors import StoreError
-from hub.store.tables import audit_finding, staging_citizen, sync_run, sync_state
+from hub.store.tables import audit_finding, sync_run, sync_state
 
 # A run's status is the last stage it completed (its ``error`` says why the next one failed);
 # "superseded" marks a run that a newer one replaced before it published.
@@ -94,14 +94,14 @@ def require_run(conn: Connection, run_id: str, *allowed: str) -> RunSummary:
     return run
 
 
-def start_run(conn: Connection, run_id: str, stream: str) -> str:
+def start_run(conn: Connection, run_id: str, stream: str, staging: Table) -> str:
     """(Re)start a run: clear what an earlier attempt staged, retire older unfinished runs.
 
     Returns the cursor the run reads from.
     """
-    conn.execute(delete(staging_citizen).where(staging_citizen.c.run_id == run_id))
+    conn.execute(delete(staging).where(staging.c.run_id == run_id))
     conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
-    _retire_unfinished(conn, stream, keep=run_id)
+    _retire_unfinished(conn, stream, run_id, staging)
     cursor = read_cursor(conn, stream)
     values = {
         "stream": stream, "status": STARTED, "started_at": utcnow(), "finished_at": None,
@@ -115,7 +115,7 @@ def start_run(conn: Connection, run_id: str, stream: str) -> str:
     return cursor
 
 
-def _retire_unfinished(conn: Connection, stream: str, keep: str) -> None:
+def _retire_unfinished(conn: Connection, stream: str, keep: str, staging: Table) -> None:
     # A newer run re-reads from the same cursor, so an older run's staging is dead weight.
     stale = select(sync_run.c.run_id).where(
         sync_run.c.stream == stream,
@@ -125,7 +125,7 @@ def _retire_unfinished(conn: Connection, stream: str, keep: str) -> None:
     stale_ids = list(conn.execute(stale).scalars())
     if not stale_ids:
         return
-    conn.execute(delete(staging_citizen).where(staging_citizen.c.run_id.in_(stale_ids)))
+    conn.execute(delete(staging).where(staging.c.run_id.in_(stale_ids)))
     conn.execute(delete(audit_finding).where(audit_finding.c.run_id.in_(stale_ids)))
     conn.execute(
         update(sync_run).where(sync_run.c.run_id.in_(stale_ids)).values(status=SUPERSEDED, finished_at=utcnow())

@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 
-from connectors.population import Page, WireRecord
-from hub.store.tables import staging_citizen
+from connectors.errors import RejectedRecord
 
 
-def staging_row(run_id: str, page_no: int, record: WireRecord, fetched_at: Any) -> dict[str, Any]:
+class StagedRecord(Protocol):
+    """What any connector's wire record offers staging."""
+
+    @property
+    def payload(self) -> str:
+        """The record as received (XML or JSON text), kept for reprocessing."""
+
+    @property
+    def fields(self) -> Mapping[str, str | None]:
+        """Canonical names -> text values, as the staging table's columns."""
+
+    @property
+    def rejection(self) -> RejectedRecord | None:
+        """Why the record breaks the contract, if it does."""
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of the content, to tell changes from re-deliveries."""
+
+
+class StagedPage(Protocol):
+    """What any connector's page offers staging."""
+
+    @property
+    def number(self) -> int:
+        """1 for the first page of a run."""
+
+    @property
+    def records(self) -> Sequence[StagedRecord]:
+        """The page's records, in the source's order."""
+
+
+def staging_row(run_id: str, page_no: int, record: StagedRecord, fetched_at: Any) -> dict[str, Any]:
     """The staging row for one wire record: text values as sent, or the contract error."""
     return {
         "run_id": run_id,
@@ -24,14 +55,16 @@ def staging_row(run_id: str, page_no: int, record: WireRecord, fetched_at: Any) 
     }
 
 
-def stage_pages(engine: Engine, run_id: str, pages: Iterable[Page], fetched_at: Any) -> tuple[int, int]:
+def stage_pages(
+    engine: Engine, table: Table, run_id: str, pages: Iterable[StagedPage], fetched_at: Any
+) -> tuple[int, int]:
     """Stage every page as it arrives (memory holds one page); returns (pages, records)."""
     page_count = record_count = 0
     for page in pages:
         if page.records:
             rows = [staging_row(run_id, page.number, record, fetched_at) for record in page.records]
             with engine.begin() as conn:
-                conn.execute(insert(staging_citizen), rows)
+                conn.execute(insert(table), rows)
         page_count += 1
         record_count += len(page.records)
     return page_count, record_count

@@ -1,21 +1,21 @@
-"""Publish: merge a run's passing rows into the golden table, quarantine the failing ones.
+"""Publish citizens: merge a run's passing rows into the golden ``citizen`` table.
 
-Everything here runs inside the caller's transaction, so that the golden records,
-the quarantine and the stream's cursor move together or not at all.
+Runs inside the publish transaction (hub.pipeline.stages.publish), so the golden
+records, the quarantine and the stream's cursor move together or not at all.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
-from hub.store.tables import audit_finding, citizen, quarantine, staging_citizen
+from hub.pipeline.stages import MergeCounts
+from hub.store.tables import audit_finding, citizen, staging_citizen
 from schemas.citizen import CONTENT_FIELDS
 
 _CHUNK = 1000
@@ -23,66 +23,7 @@ _DATE_FIELDS = ("birth_date", "death_date")
 _SORTED_FIELDS = sorted(CONTENT_FIELDS)
 
 
-@dataclass(frozen=True)
-class MergeCounts:
-    """How the run's passing rows landed."""
-
-    published: int
-    unchanged: int
-
-
-def quarantine_failing(conn: Connection, run_id: str, stream: str, now: datetime) -> int:
-    """Copy every row that broke a rule into quarantine with its rules and raw payload.
-
-    A payload already quarantined (an earlier run read the same record) is not
-    copied twice: its row notes the newest run that saw it.
-    """
-    rules_by_row: dict[int, list[str]] = {}
-    for row_id, rule in conn.execute(
-        select(audit_finding.c.row_id, audit_finding.c.rule).where(audit_finding.c.run_id == run_id)
-    ):
-        rules_by_row.setdefault(row_id, []).append(rule)
-    count = 0
-    row_ids = sorted(rules_by_row)
-    for start in range(0, len(row_ids), _CHUNK):
-        chunk = row_ids[start : start + _CHUNK]
-        staged = conn.execute(
-            select(staging_citizen.c.row_id, staging_citizen.c.personal_id,
-                   staging_citizen.c.payload, staging_citizen.c.content_hash)
-            .where(staging_citizen.c.row_id.in_(chunk))
-        ).all()
-        for row in staged:
-            _upsert_quarantine(conn, stream, run_id, row, sorted(rules_by_row[row.row_id]), now)
-            count += 1
-    return count
-
-
-def _upsert_quarantine(
-    conn: Connection, stream: str, run_id: str, row: Any, rules: list[str], now: datetime
-) -> None:
-    payload_hash = _payload_hash(row.payload)
-    updated = conn.execute(
-        update(quarantine)
-        .where(quarantine.c.stream == stream, quarantine.c.payload_hash == payload_hash)
-        .values(last_seen_run_id=run_id, rules=",".join(rules))
-    )
-    if updated.rowcount == 0:
-        conn.execute(
-            insert(quarantine).values(
-                stream=stream, run_id=run_id, personal_id=row.personal_id, rules=",".join(rules),
-                payload=row.payload, payload_hash=payload_hash, quarantined_at=now,
-                last_seen_run_id=run_id, status="open",
-            )
-        )
-
-
-def _payload_hash(payload: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def merge_passing(conn: Connection, run_id: str, system: str, now: datetime) -> MergeCounts:
+def merge_citizens(conn: Connection, run_id: str, now: datetime, system: str = "national_population") -> MergeCounts:
     """Upsert the run's passing rows into ``citizen`` with per-field provenance.
 
     Per person the newest source version wins; older copies in the same run, copies
@@ -197,12 +138,3 @@ def _updated_golden(
 
 def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def newest_update(conn: Connection, run_id: str) -> str | None:
-    """The newest source update time among the run's mappable rows: the next cursor."""
-    return conn.execute(
-        select(func.max(staging_citizen.c.source_updated_at)).where(
-            staging_citizen.c.run_id == run_id, staging_citizen.c.contract_error.is_(None)
-        )
-    ).scalar()

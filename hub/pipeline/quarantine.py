@@ -1,0 +1,54 @@
+"""Quarantine: failing rows leave staging with the rules they broke and their raw payload."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, select, update
+
+from hub.store.tables import audit_finding, quarantine
+
+_CHUNK = 1000
+
+
+def quarantine_failing(conn: Connection, staging: Table, run_id: str, stream: str, now: datetime) -> int:
+    """Copy every row of the run that broke a rule into quarantine; returns how many.
+
+    A payload already quarantined (an earlier run read the same record) is not
+    copied twice: its row notes the newest run that saw it.
+    """
+    rules_by_row: dict[int, list[str]] = {}
+    for row_id, rule in conn.execute(
+        select(audit_finding.c.row_id, audit_finding.c.rule).where(audit_finding.c.run_id == run_id)
+    ):
+        rules_by_row.setdefault(row_id, []).append(rule)
+    count = 0
+    row_ids = sorted(rules_by_row)
+    for start in range(0, len(row_ids), _CHUNK):
+        chunk = row_ids[start : start + _CHUNK]
+        staged = conn.execute(
+            select(staging.c.row_id, staging.c.personal_id, staging.c.payload).where(staging.c.row_id.in_(chunk))
+        ).all()
+        for row in staged:
+            _upsert(conn, stream, run_id, row, sorted(rules_by_row[row.row_id]), now)
+            count += 1
+    return count
+
+
+def _upsert(conn: Connection, stream: str, run_id: str, row: Any, rules: list[str], now: datetime) -> None:
+    payload_hash = hashlib.sha256(row.payload.encode()).hexdigest()
+    updated = conn.execute(
+        update(quarantine)
+        .where(quarantine.c.stream == stream, quarantine.c.payload_hash == payload_hash)
+        .values(last_seen_run_id=run_id, rules=",".join(rules))
+    )
+    if updated.rowcount == 0:
+        conn.execute(
+            insert(quarantine).values(
+                stream=stream, run_id=run_id, personal_id=row.personal_id, rules=",".join(rules),
+                payload=row.payload, payload_hash=payload_hash, quarantined_at=now,
+                last_seen_run_id=run_id, status="open",
+            )
+        )

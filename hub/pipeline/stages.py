@@ -1,0 +1,146 @@
+"""Write, audit, publish for any inbound stream, driven by its ``StreamSpec``.
+
+Each stage is one function of (spec, run id, settings); Airflow tasks, the CLI and
+the tests call the same three. A stage that already ran for the run is not
+repeated, and publish is one transaction: merged rows, quarantined rows, the
+stream's cursor and the run's counts move together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
+
+from connectors.errors import LgspError
+from hub.pipeline import runs
+from hub.pipeline.quarantine import quarantine_failing
+from hub.pipeline.staging import StagedPage, stage_pages
+from hub.settings import Settings
+from hub.store.engine import open_store, store_errors
+from hub.store.tables import audit_finding
+from quality.verdicts import Suite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """How a run's passing rows landed."""
+
+    published: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Everything that differs between two inbound streams."""
+
+    stream: str  # the cursor's and quarantine's name, e.g. "population.citizens"
+    system: str  # the source system, as provenance names it
+    staging: Table
+    suite: Suite
+    cursor_column: str  # the staging column whose newest value becomes the next cursor
+    read_pages: Callable[[Settings, datetime], Iterable[StagedPage]]  # pages changed after a cursor
+    merge: Callable[[Connection, str, datetime], MergeCounts]  # passing rows -> golden tables
+
+
+def extract(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+    """Stage every record changed since the stream's cursor, page by page."""
+    engine = engine or open_store(settings.resolved_database_url())
+    with store_errors("extract"), engine.begin() as conn:
+        done = runs.load_run(conn, run_id)
+        if done is not None and done.status == runs.PUBLISHED:
+            return done
+        cursor = runs.start_run(conn, run_id, spec.stream, spec.staging)
+    started = time.monotonic()
+    try:
+        pages = spec.read_pages(settings, datetime.fromisoformat(cursor))
+        with store_errors("extract"):
+            page_count, read = stage_pages(engine, spec.staging, run_id, pages, runs.utcnow())
+    except LgspError as exc:
+        with engine.begin() as conn:
+            runs.mark_failed(conn, run_id, f"extract: {exc}")
+        raise
+    with engine.begin() as conn:
+        runs.mark(conn, run_id, status=runs.EXTRACTED, pages=page_count, read=read,
+                  extract_seconds=round(time.monotonic() - started, 3))
+        summary = runs.load_run(conn, run_id)
+    assert summary is not None
+    log.info("run %s staged %d records in %d pages from cursor %s", run_id, read, page_count, cursor)
+    return summary
+
+
+def audit(
+    spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None, as_of: date | None = None
+) -> runs.RunSummary:
+    """Run the stream's expectation suite once over the run's staging rows."""
+    from quality.runner import audit_run
+
+    engine = engine or open_store(settings.resolved_database_url())
+    with engine.begin() as conn:
+        run = runs.require_run(conn, run_id, runs.EXTRACTED, runs.AUDITED, runs.PUBLISHED)
+    if run.status == runs.PUBLISHED:
+        return run
+    started = time.monotonic()
+    try:
+        with store_errors("audit"):
+            outcome = audit_run(engine, run_id, as_of or runs.utcnow().date(), spec.suite)
+    except LgspError as exc:
+        with engine.begin() as conn:
+            runs.mark_failed(conn, run_id, f"audit: {exc}")
+        raise
+    with engine.begin() as conn:
+        runs.mark(conn, run_id, status=runs.AUDITED, rules_failed=outcome.rule_counts,
+                  audit_seconds=round(time.monotonic() - started, 3))
+        summary = runs.load_run(conn, run_id)
+    assert summary is not None
+    log.info("run %s audited: %d of %d rows fail a rule", run_id, outcome.failing_rows, outcome.evaluated)
+    return summary
+
+
+def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+    """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
+    engine = engine or open_store(settings.resolved_database_url())
+    started = time.monotonic()
+    with store_errors("publish"), engine.begin() as conn:
+        run = runs.require_run(conn, run_id, runs.AUDITED, runs.PUBLISHED)
+        if run.status == runs.PUBLISHED:
+            return run
+        now = runs.utcnow()
+        quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now)
+        merged = spec.merge(conn, run_id, now)
+        newest = _newest(conn, spec.staging, spec.staging.c[spec.cursor_column], run_id)
+        cursor_to = runs.advance_cursor(conn, spec.stream, run_id, newest)
+        # Staging is scratch space: the quarantine keeps every failing payload, the golden tables the rest.
+        conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
+        conn.execute(delete(spec.staging).where(spec.staging.c.run_id == run_id))
+        runs.mark(conn, run_id, status=runs.PUBLISHED, published=merged.published, quarantined=quarantined,
+                  unchanged=merged.unchanged, cursor_to=cursor_to, finished_at=now, error=None,
+                  publish_seconds=round(time.monotonic() - started, 3))
+        summary = runs.load_run(conn, run_id)
+    assert summary is not None
+    if summary.read != summary.published + summary.quarantined + summary.unchanged:
+        log.error("run %s does not balance: %s", run_id, summary.as_dict())
+    log.info("run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined,
+             merged.unchanged)
+    return summary
+
+
+def sync(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+    """All three stages in a row, for the CLI and tests."""
+    engine = engine or open_store(settings.resolved_database_url())
+    extract(spec, run_id, settings, engine)
+    audit(spec, run_id, settings, engine)
+    return publish(spec, run_id, settings, engine)
+
+
+def _newest(conn: Connection, staging: Table, column: Column[str], run_id: str) -> str | None:
+    """The newest cursor value among the run's mappable rows (failing ones included: they were read)."""
+    return conn.execute(
+        select(func.max(column)).where(staging.c.run_id == run_id, staging.c.contract_error.is_(None))
+    ).scalar()
