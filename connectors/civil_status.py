@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.digest import content_hash_of
-from connectors.errors import RejectedRecord
+from connectors.errors import FatalSourceError, RejectedRecord
+from connectors.paging import CursorPager
+from connectors.rest import RestClient
 from schemas.civil_event import EVENT_FIELDS
 
 SYSTEM = "civil_status"
@@ -82,6 +84,37 @@ def _naive_utc(text: str | None) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def iter_pages(fetch: Any, since: datetime) -> Iterator[EventPage]:
-    """Placeholder replaced below once the REST client lands."""
-    raise NotImplementedError
+class CivilStatusSource:
+    """Reads the civil-status event feed page by page (OAuth2 and retries live in the RestClient)."""
+
+    def __init__(self, client: RestClient, *, page_size: int) -> None:
+        self._client = client
+        self._page_size = page_size
+
+    def changed_since(self, since: datetime) -> Iterator[EventPage]:
+        """Yield pages of events recorded strictly after ``since`` (naive UTC)."""
+        since_text = since.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
+            params = {"since": since_text, "limit": str(self._page_size)}
+            if cursor is not None:
+                params["cursor"] = cursor
+            body = self._client.get_json("/events", params, operation="events")
+            return _page_parts(body)
+
+        for page in CursorPager(fetch, system=SYSTEM, operation="events"):
+            yield EventPage(number=page.number, records=[map_event(item) for item in page.items],
+                            next_cursor=page.next_cursor)
+
+
+def _page_parts(body: Any) -> tuple[list[Any], str | None]:
+    """``{"items": [...], "next_cursor": ...}``, or a contract error naming what is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise FatalSourceError(
+            f"{SYSTEM} events: the response has no 'items' list; check the API base URL and the contract",
+            system=SYSTEM, operation="events",
+        )
+    cursor = body.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise FatalSourceError(f"{SYSTEM} events: 'next_cursor' is not a string", system=SYSTEM, operation="events")
+    return body["items"], cursor

@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.errors import ConfigError
 
 POPULATION_CONN_ID = "national_population"
+CIVIL_STATUS_CONN_ID = "civil_status"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
+DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key"})
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     population_url: str | None = None
     population_username: str | None = None
     population_password: SecretStr | None = None
+    civil_status_url: str | None = None  # the API base, e.g. http://host:port/civil-status/v1
+    civil_status_client_id: str | None = None
+    civil_status_client_secret: SecretStr | None = None
     page_size: int = 1000
     operation_timeout: float = 30.0
     max_attempts: int = 5
@@ -74,25 +79,52 @@ def population_endpoint(settings: Settings) -> Endpoint:
     Raises:
         ConfigError: nothing configures it, or a demo secret points outside loopback.
     """
-    conn = _airflow_connection(POPULATION_CONN_ID)
-    url = settings.population_url or (conn or {}).get("url")
-    username = settings.population_username or (conn or {}).get("username")
-    password = settings.population_password or (
-        SecretStr(conn["password"]) if conn and conn.get("password") else None
+    return _endpoint(
+        settings, POPULATION_CONN_ID, "LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD",
+        "http://USER:PASSWORD@HOST:PORT/population",
+        settings.population_url, settings.population_username, settings.population_password,
     )
+
+
+def civil_status_endpoint(settings: Settings) -> Endpoint:
+    """The civil-status API base and its OAuth2 client: LGSP_CIVIL_STATUS_* > Airflow connection.
+
+    Raises:
+        ConfigError: nothing configures it, or a demo secret points outside loopback.
+    """
+    return _endpoint(
+        settings, CIVIL_STATUS_CONN_ID,
+        "LGSP_CIVIL_STATUS_URL, LGSP_CIVIL_STATUS_CLIENT_ID and LGSP_CIVIL_STATUS_CLIENT_SECRET",
+        "http://CLIENT_ID:CLIENT_SECRET@HOST:PORT/civil-status/v1",
+        settings.civil_status_url, settings.civil_status_client_id, settings.civil_status_client_secret,
+    )
+
+
+def _endpoint(
+    settings: Settings,
+    conn_id: str,
+    variables: str,
+    example: str,
+    url: str | None,
+    username: str | None,
+    password: SecretStr | None,
+) -> Endpoint:
+    conn = _airflow_connection(conn_id)
+    url = url or (conn or {}).get("url")
+    username = username or (conn or {}).get("username")
+    password = password or (SecretStr(conn["password"]) if conn and conn.get("password") else None)
     if not url or not username or password is None:
         raise ConfigError(
-            "the national population endpoint is not configured: set the Airflow connection "
-            f"'{POPULATION_CONN_ID}' (AIRFLOW_CONN_NATIONAL_POPULATION=http://USER:PASSWORD@HOST:PORT/population) "
-            "or LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD"
+            f"the {conn_id} endpoint is not configured: set the Airflow connection '{conn_id}' "
+            f"(AIRFLOW_CONN_{conn_id.upper()}={example}) or {variables}"
         )
     host = urlsplit(url).hostname or ""
-    if password.get_secret_value() == DEMO_PASSWORD and host not in _LOOPBACK and not settings.demo:
+    if password.get_secret_value() in DEMO_SECRETS and host not in _LOOPBACK and not settings.demo:
         raise ConfigError(
-            f"the demo password is configured for a non-loopback host ({host}); "
+            f"the demo password is configured for a non-loopback host ({host}) in {conn_id}; "
             "set a real secret, or LGSP_DEMO=true for a demonstration"
         )
-    return Endpoint(url=url, username=username, password=password)
+    return Endpoint(url=url.rstrip("/"), username=username, password=password)
 
 
 def _airflow_connection(conn_id: str) -> dict[str, str] | None:

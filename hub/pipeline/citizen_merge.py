@@ -7,7 +7,7 @@ records, the quarantine and the stream's cursor move together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +15,8 @@ from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
-from hub.store.tables import audit_finding, citizen, staging_citizen
+from hub.pipeline.winners import passing_winners
+from hub.store.tables import citizen, staging_citizen
 from schemas.citizen import CONTENT_FIELDS
 
 _CHUNK = 1000
@@ -30,7 +31,7 @@ def merge_citizens(conn: Connection, run_id: str, now: datetime, system: str = "
     identical to the golden record and copies older than it count as unchanged.
     """
     published = unchanged = 0
-    for chunk in _winners(conn, run_id):
+    for chunk in passing_winners(conn, staging_citizen, run_id, "personal_id", "source_updated_at"):
         winners, superseded = chunk
         unchanged += superseded
         golden = _golden_rows(conn, [row["personal_id"] for row in winners])
@@ -62,34 +63,6 @@ def merge_citizens(conn: Connection, run_id: str, now: datetime, system: str = "
             )
         published += len(inserts) + len(updates)
     return MergeCounts(published=published, unchanged=unchanged)
-
-
-def _winners(conn: Connection, run_id: str) -> Iterator[tuple[list[RowMapping], int]]:
-    """Stream passing rows in chunks: the newest row per person, and how many older copies lost."""
-    failing = select(audit_finding.c.row_id).where(audit_finding.c.run_id == run_id)
-    query = (
-        select(staging_citizen)
-        .where(staging_citizen.c.run_id == run_id, staging_citizen.c.row_id.not_in(failing))
-        .order_by(staging_citizen.c.personal_id, staging_citizen.c.source_updated_at, staging_citizen.c.row_id)
-    )
-    # Per statement: Connection.execution_options() would turn every later statement server-side too.
-    result = conn.execute(query, execution_options={"yield_per": _CHUNK}).mappings()
-    winners: list[RowMapping] = []
-    superseded = 0
-    previous: RowMapping | None = None
-    for row in result:
-        if previous is not None and previous["personal_id"] == row["personal_id"]:
-            superseded += 1  # the same person again, newer: the earlier copy loses
-        elif previous is not None:
-            winners.append(previous)
-            if len(winners) >= _CHUNK:
-                yield winners, superseded
-                winners, superseded = [], 0
-        previous = row
-    if previous is not None:
-        winners.append(previous)
-    if winners or superseded:
-        yield winners, superseded
 
 
 def _golden_rows(conn: Connection, personal_ids: Sequence[str]) -> dict[str, RowMapping]:

@@ -1,0 +1,171 @@
+"""Publish civil-status events: record each one and apply it to the golden citizens.
+
+A death sets the date of death (and widows a married spouse), a marriage marries
+both spouses, a birth links to the child's record. An event whose subject the
+population data does not know yet is held as ``pending`` and applied by a later
+run once the person arrives. Every field change goes through the precedence rules
+(hub.pipeline.golden), so a disagreement becomes a ``field_conflict`` row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
+from hub.pipeline.stages import MergeCounts
+from hub.pipeline.winners import passing_winners
+from hub.store.tables import citizen, civil_event, staging_civil_event
+
+SYSTEM = "civil_status"
+APPLIED, NO_CHANGE, CONFLICT, PENDING, LINKED = "applied", "no_change", "conflict", "pending", "linked"
+
+
+@dataclass
+class _Batch:
+    """Golden rows touched by a chunk of events, written back once at the end of the chunk."""
+
+    golden: dict[str, dict[str, Any]]
+    dirty: set[str] = field(default_factory=set)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
+    """Accept the run's passing events; re-try events held as pending. Returns this run's counts."""
+    resolve_pending(conn, run_id, now)
+    published = unchanged = 0
+    for winners, superseded in passing_winners(conn, staging_civil_event, run_id, "event_id", "recorded_at"):
+        unchanged += superseded
+        known = _known_events(conn, [row["event_id"] for row in winners])
+        fresh = [row for row in winners if known.get(row["event_id"]) != row["content_hash"]]
+        unchanged += len(winners) - len(fresh)
+        batch = _Batch(golden=_golden(conn, _people(fresh)))
+        for row in fresh:
+            event = _event_values(row, run_id, now)
+            event["outcome"] = _apply(batch, event, _origin(row, run_id))
+            if row["event_id"] in known:  # corrected at the source: the new version replaces the old
+                conn.execute(update(civil_event).where(civil_event.c.event_id == event["event_id"]).values(**event))
+            else:
+                conn.execute(insert(civil_event).values(**event))
+        _write_back(conn, batch, now)
+        published += len(fresh)
+    return MergeCounts(published=published, unchanged=unchanged)
+
+
+def resolve_pending(conn: Connection, run_id: str, now: datetime) -> int:
+    """Apply held events whose subject (and spouse) have since reached the golden table."""
+    pending = conn.execute(select(civil_event).where(civil_event.c.outcome == PENDING)).mappings().all()
+    if not pending:
+        return 0
+    batch = _Batch(golden=_golden(conn, _people(pending)))
+    resolved = 0
+    for row in pending:
+        event = dict(row)
+        origin = Provenance(SYSTEM, row["recorded_at"], now, run_id)
+        outcome = _apply(batch, event, origin)
+        if outcome != PENDING:
+            conn.execute(update(civil_event).where(civil_event.c.event_id == row["event_id"])
+                         .values(outcome=outcome, resolved_at=now))
+            resolved += 1
+    _write_back(conn, batch, now)
+    return resolved
+
+
+def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
+    """Change the golden records as the event says; returns the event's outcome."""
+    subject = batch.golden.get(event["personal_id"])
+    if event["event_type"] == "birth":
+        return LINKED if subject is not None else PENDING
+    if subject is None:
+        return PENDING
+    if event["event_type"] == "death":
+        outcomes = [_merge(batch, subject, {"death_date": event["event_date"]}, origin)]
+        spouse = batch.golden.get(subject["spouse_id"] or "")
+        if spouse is not None and spouse["marital_status"] == "married" and spouse["death_date"] is None:
+            outcomes.append(_merge(batch, spouse, {"marital_status": "widowed"}, origin))
+        return _combined(outcomes)
+    spouse = batch.golden.get(event["spouse_id"] or "")
+    if spouse is None:
+        return PENDING
+    return _combined([
+        _merge(batch, subject, {"marital_status": "married", "spouse_id": spouse["personal_id"]}, origin),
+        _merge(batch, spouse, {"marital_status": "married", "spouse_id": subject["personal_id"]}, origin),
+    ])
+
+
+def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
+    merge = merge_fields(person, values, origin, origin.fetched_at)
+    person.update(merge.changes)
+    person["provenance"] = json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False)
+    batch.dirty.add(person["personal_id"])
+    batch.conflicts += merge.conflicts
+    if merge.conflicts:
+        return CONFLICT
+    return APPLIED if merge.changes else NO_CHANGE
+
+
+def _combined(outcomes: list[str]) -> str:
+    for outcome in (CONFLICT, APPLIED):
+        if outcome in outcomes:
+            return outcome
+    return NO_CHANGE
+
+
+def _write_back(conn: Connection, batch: _Batch, now: datetime) -> None:
+    record_conflicts(conn, batch.conflicts)
+    for personal_id in sorted(batch.dirty):
+        person = batch.golden[personal_id]
+        conn.execute(
+            update(citizen).where(citizen.c.personal_id == personal_id).values(
+                death_date=person["death_date"], marital_status=person["marital_status"],
+                spouse_id=person["spouse_id"], provenance=person["provenance"],
+            )
+        )
+
+
+def _event_values(row: RowMapping, run_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": row["event_id"], "event_type": row["event_type"], "personal_id": row["personal_id"],
+        "spouse_id": row["spouse_id"] or None, "event_date": date.fromisoformat(row["event_date"]),
+        "commune": row["commune"], "recorded_at": datetime.fromisoformat(row["recorded_at"]),
+        "content_hash": row["content_hash"], "run_id": run_id, "published_at": now, "resolved_at": None,
+    }
+
+
+def _origin(row: RowMapping, run_id: str) -> Provenance:
+    fetched = row["fetched_at"]
+    fetched_at = fetched if isinstance(fetched, datetime) else datetime.fromisoformat(str(fetched))
+    return Provenance(SYSTEM, datetime.fromisoformat(row["recorded_at"]), fetched_at, run_id)
+
+
+def _people(events: Iterable[Mapping[Any, Any]]) -> set[str]:
+    ids = {row["personal_id"] for row in events} | {row["spouse_id"] for row in events if row["spouse_id"]}
+    return {pid for pid in ids if pid}
+
+
+def _golden(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The golden rows of these people and of their current spouses (a death widows the spouse)."""
+    found = _rows(conn, personal_ids)
+    spouses = {row["spouse_id"] for row in found.values() if row["spouse_id"]} - set(found)
+    found.update(_rows(conn, spouses))
+    return found
+
+
+def _rows(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    ordered = sorted(personal_ids)
+    for start in range(0, len(ordered), 1000):
+        query = select(citizen).where(citizen.c.personal_id.in_(ordered[start : start + 1000]))
+        for row in conn.execute(query).mappings():
+            rows[row["personal_id"]] = dict(row)
+    return rows
+
+
+def _known_events(conn: Connection, event_ids: list[str]) -> dict[str, str]:
+    query = select(civil_event.c.event_id, civil_event.c.content_hash).where(civil_event.c.event_id.in_(event_ids))
+    return {event_id: digest for event_id, digest in conn.execute(query)}
