@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
-from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
+from hub.pipeline.golden import FieldMerge, Provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
 from hub.store.tables import citizen, staging_citizen
@@ -38,6 +38,7 @@ def merge_citizens(conn: Connection, run_id: str, now: datetime, system: str = "
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         conflicts: list[dict[str, Any]] = []
+        agreements: list[tuple[str, str]] = []
         for row in winners:
             current = golden.get(row["personal_id"])
             staged_at = datetime.fromisoformat(row["source_updated_at"])
@@ -50,10 +51,11 @@ def merge_citizens(conn: Connection, run_id: str, now: datetime, system: str = "
             if current is None:
                 inserts.append(_new_golden(row, origin, now))
             else:
-                values, found = _updated_golden(row, current, origin, now)
+                values, merge = _updated_golden(row, current, origin, now)
                 updates.append(values)
-                conflicts += found
-        record_conflicts(conn, conflicts)
+                conflicts += merge.conflicts
+                agreements += merge.agreements
+        record_conflicts(conn, conflicts, agreements, now)
         if inserts:
             conn.execute(insert(citizen), inserts)
         if updates:
@@ -98,7 +100,7 @@ def _new_golden(row: RowMapping, origin: Provenance, now: datetime) -> dict[str,
 
 def _updated_golden(
     row: RowMapping, current: RowMapping, origin: Provenance, now: datetime
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], FieldMerge]:
     """A known person: fields change as schemas/precedence.yaml allows; disagreements become conflicts."""
     merge = merge_fields(current, _typed_content(row), origin, now)
     # Every content column, changed or not: executemany needs the same columns in every row.
@@ -106,7 +108,7 @@ def _updated_golden(
     values = {**content, "personal_id": row["personal_id"],
               "provenance": json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
               **_source_columns(row, origin, now)}
-    return values, merge.conflicts
+    return values, merge
 
 
 def _as_datetime(value: Any) -> datetime:

@@ -33,6 +33,7 @@ class _Batch:
     golden: dict[str, dict[str, Any]]
     dirty: set[str] = field(default_factory=set)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    agreements: list[tuple[str, str]] = field(default_factory=list)
 
 
 def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
@@ -104,6 +105,7 @@ def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin
     person["provenance"] = json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False)
     batch.dirty.add(person["personal_id"])
     batch.conflicts += merge.conflicts
+    batch.agreements += merge.agreements
     if merge.conflicts:
         return CONFLICT
     return APPLIED if merge.changes else NO_CHANGE
@@ -117,7 +119,7 @@ def _combined(outcomes: list[str]) -> str:
 
 
 def _write_back(conn: Connection, batch: _Batch, now: datetime) -> None:
-    record_conflicts(conn, batch.conflicts)
+    record_conflicts(conn, batch.conflicts, batch.agreements, now)
     for personal_id in sorted(batch.dirty):
         person = batch.golden[personal_id]
         conn.execute(

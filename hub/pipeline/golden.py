@@ -8,12 +8,12 @@ whichever flow runs first.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from hub.pipeline.precedence import Stamp, decide
 from hub.store.tables import field_conflict
@@ -41,6 +41,7 @@ class FieldMerge:
     changes: dict[str, Any] = field(default_factory=dict)  # field -> new value
     provenance: dict[str, Any] = field(default_factory=dict)  # the full new provenance document
     conflicts: list[dict[str, Any]] = field(default_factory=list)  # field_conflict rows
+    agreements: list[tuple[str, str]] = field(default_factory=list)  # (personal_id, field) two sources agree on
 
 
 def merge_fields(
@@ -56,6 +57,8 @@ def merge_fields(
             held_json["system"], datetime.fromisoformat(held_json["source_updated_at"])
         )
         differs = current[name] != value
+        if not differs and held is not None and held.system != origin.system:
+            merge.agreements.append((current["personal_id"], name))
         decision = decide(name, held, incoming_stamp, differs=differs)
         if decision.take_incoming:
             provenance[name] = origin.as_json()
@@ -75,8 +78,23 @@ def merge_fields(
     return merge
 
 
-def record_conflicts(conn: Connection, conflicts: list[dict[str, Any]]) -> int:
-    """Insert conflict rows not recorded before (the same disagreement seen again is one row)."""
+def record_conflicts(
+    conn: Connection,
+    conflicts: list[dict[str, Any]],
+    agreements: Sequence[tuple[str, str]] = (),
+    now: datetime | None = None,
+) -> int:
+    """Insert conflict rows not recorded before (the same disagreement seen again is one row).
+
+    Open conflicts on a field two sources now agree on are marked resolved.
+    """
+    for personal_id, name in agreements:
+        conn.execute(
+            update(field_conflict)
+            .where(field_conflict.c.personal_id == personal_id, field_conflict.c.field == name,
+                   field_conflict.c.status == "open")
+            .values(status="resolved", resolved_at=now)
+        )
     added = 0
     for row in conflicts:
         seen = conn.execute(

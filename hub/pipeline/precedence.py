@@ -1,8 +1,8 @@
 """Which source wins a field of the golden record, as declared in schemas/precedence.yaml.
 
-A decision never overwrites silently: when an authoritative source's value is kept
-over a newer, different one (or replaces a newer one), the caller records a
-``field_conflict`` row with both values and their provenance.
+A decision never overwrites silently: when two sources ranked by precedence hold
+different values, the ranked one wins and the caller records a ``field_conflict``
+row with both values and their provenance; it is resolved when they agree again.
 """
 
 from __future__ import annotations
@@ -77,10 +77,9 @@ def decide(field: str, held: Stamp | None, incoming: Stamp, *, differs: bool) ->
     rank_in, rank_held = _rank(policy, incoming.system), _rank(policy, held.system)
     if rank_in == rank_held:
         return Decision(take_incoming=newer, conflict=False)
-    take = rank_in < rank_held
-    # The loser is newer than the winner: the sources really disagree, keep both.
-    conflict = (not newer) if take else newer
-    return Decision(take_incoming=take, conflict=conflict)
+    # Two authorities hold different values: the ranked one wins, and the disagreement is
+    # kept (whichever is newer) until a later delivery shows them agreeing again.
+    return Decision(take_incoming=rank_in < rank_held, conflict=True)
 
 
 def _rank(policy: FieldPolicy, system: str) -> int:

@@ -229,6 +229,7 @@ field_conflict = Table(
     Column("other_updated_at", DateTime, nullable=False),
     Column("run_id", RUN_ID, nullable=False),
     Column("detected_at", DateTime, nullable=False),
-    Column("status", String(16), nullable=False, default="open"),
+    Column("status", String(16), nullable=False, default="open"),  # open | resolved (the sources agree again)
+    Column("resolved_at", DateTime),
     UniqueConstraint("personal_id", "field", "other_source", "other_updated_at"),
 )

@@ -20,9 +20,9 @@ def test_civil_status_death_beats_a_newer_population_record_and_is_a_conflict() 
     assert (decision.take_incoming, decision.conflict) == (False, True)
 
 
-def test_civil_status_death_replaces_an_older_population_value_quietly() -> None:
+def test_civil_status_death_replaces_a_population_value_and_the_disagreement_is_kept() -> None:
     decision = decide("death_date", Stamp(POP, T1), Stamp(CIVIL, T2), differs=True)
-    assert (decision.take_incoming, decision.conflict) == (True, False)
+    assert (decision.take_incoming, decision.conflict) == (True, True)
 
 
 def test_civil_status_death_replacing_a_newer_population_value_is_a_conflict() -> None:

@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('run_id', sa.String(length=250), nullable=False),
     sa.Column('detected_at', sa.DateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('conflict_id', name=op.f('pk_field_conflict')),
     sa.UniqueConstraint(
         'personal_id', 'field', 'other_source', 'other_updated_at', name=op.f('uq_field_conflict_personal_id')
