@@ -15,7 +15,8 @@ from hub.store.tables import audit_finding, sync_run, sync_state
 # A run's status is the last stage it completed (its ``error`` says why the next one failed);
 # "superseded" marks a run that a newer one replaced before it published.
 STARTED, EXTRACTED, AUDITED, PUBLISHED, SUPERSEDED = "started", "extracted", "audited", "published", "superseded"
-BEGINNING_OF_TIME = "1970-01-01T00:00:00"
+# Before any register began: civil-status events of people born in the 1920s were recorded then.
+BEGINNING_OF_TIME = "1800-01-01T00:00:00"
 
 
 @dataclass(frozen=True)
