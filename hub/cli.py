@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from connectors.errors import LgspError
-from hub.settings import load_settings
+from hub.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from hub.pipeline.runs import RunSummary
 
 app = typer.Typer(help="lgsp: provincial integration and data-sharing platform.", no_args_is_help=True)
 sync_app = typer.Typer(help="Run one flow's stages directly, without Airflow.", no_args_is_help=True)
@@ -95,14 +99,29 @@ def sync_population(
     """Extract, audit and publish the population stream once (endpoint from LGSP_POPULATION_* or Airflow)."""
     from hub.pipeline import population_sync
 
+    _sync_once(population_sync.sync, run_id)
+
+
+def _sync_once(sync: Callable[[str, Settings], RunSummary], run_id: str | None) -> None:
+    """Run one flow's three stages and print its counts as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_id = run_id or f"cli:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     try:
-        summary = population_sync.sync(run_id, load_settings())
+        summary = sync(run_id, load_settings())
     except LgspError as exc:
         stderr.print(f"[red]sync failed:[/red] {exc}")
         raise typer.Exit(2) from exc
     sys.stdout.write(json.dumps({"run_id": run_id, **summary.as_dict()}, indent=2) + "\n")
+
+
+@sync_app.command("civil-status")
+def sync_civil_status(
+    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
+) -> None:
+    """Extract, audit and publish civil-status events once (endpoint from LGSP_CIVIL_STATUS_* or Airflow)."""
+    from hub.pipeline import civil_status_sync
+
+    _sync_once(civil_status_sync.sync, run_id)
 
 
 @app.command()

@@ -22,7 +22,8 @@ from hub.settings import Settings
 from hub.store.engine import open_store
 from hub.store.tables import staging_citizen, sync_run
 
-FLOWS = ("population_sync",)
+# In dependency order: civil-status events link to the citizens the population sync publishes.
+FLOWS = ("population_sync", "civil_status_sync")
 
 
 @dataclass
@@ -78,6 +79,7 @@ def run_main_job(
             settings.home,
             {
                 "AIRFLOW_CONN_NATIONAL_POPULATION": _demo_connection(mocks.population_url),
+                "AIRFLOW_CONN_CIVIL_STATUS": _demo_oauth_client(f"{mocks.base_url}/civil-status/v1"),
                 "LGSP_DATABASE_URL": database_url,
                 # Loopback mocks recover in seconds, not minutes: keep the demo's retries short.
                 "LGSP_TASK_RETRY_DELAY_SECONDS": "3",
@@ -99,6 +101,16 @@ def _demo_connection(population_url: str) -> str:
     scheme, rest = population_url.split("://", 1)
     secret = quote(mock.password.get_secret_value(), safe="")
     return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
+
+
+def _demo_oauth_client(api_base: str) -> str:
+    """The Airflow connection URI for the civil-status mock: its demo OAuth2 client id and secret."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = api_base.split("://", 1)
+    secret = quote(mock.civil_status_client_secret.get_secret_value(), safe="")
+    return f"{scheme}://{quote(mock.civil_status_client_id, safe='')}:{secret}@{rest}"
 
 
 def _run_with_progress(
