@@ -233,3 +233,97 @@ field_conflict = Table(
     Column("resolved_at", DateTime),
     UniqueConstraint("personal_id", "field", "other_source", "other_updated_at"),
 )
+
+# --- dossiers (provincial one-stop system) and the portal outbox ---------------------
+
+# One row per fetched dossier per run; text on purpose, like the other staging tables.
+staging_dossier = Table(
+    "staging_dossier",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", RUN_ID, nullable=False, index=True),
+    Column("page_no", Integer, nullable=False),
+    Column("dossier_id", Text),
+    Column("procedure_code", Text),
+    Column("personal_id", Text),  # the applicant (named so the generic quarantine step finds it)
+    Column("channel", Text),  # online | in_person
+    Column("received_at", Text),
+    Column("due_at", Text),
+    Column("status", Text),
+    Column("history", Text),  # JSON [[status, at], ...] in the source's order
+    Column("receiving_unit", Text),
+    Column("processing_unit", Text),
+    Column("source_updated_at", Text),
+    Column("contract_error", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("fetched_at", DateTime, nullable=False),
+)
+Index("ix_staging_dossier_run_dossier", staging_dossier.c.run_id, staging_dossier.c.dossier_id)
+
+dossier = Table(
+    "dossier",
+    metadata,
+    Column("dossier_id", String(64), primary_key=True),
+    Column("procedure_code", String(32), nullable=False),
+    Column("applicant_id", PERSONAL_ID, nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("due_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_at", DateTime, nullable=False),
+    Column("completed_at", DateTime),  # when it reached a terminal status
+    Column("receiving_unit", String(16), nullable=False),
+    Column("processing_unit", String(16), nullable=False),
+    Column("source_updated_at", DateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("run_id", RUN_ID, nullable=False),
+    Column("published_at", DateTime, nullable=False),
+)
+
+# Every status a dossier went through, as the one-stop system reported it.
+dossier_status = Table(
+    "dossier_status",
+    metadata,
+    Column("dossier_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+# Cross-boundary procedure: received at the provincial centre, decided by the applicant's commune.
+# state: routed -> decided -> returned
+dossier_routing = Table(
+    "dossier_routing",
+    metadata,
+    Column("dossier_id", String(64), primary_key=True),
+    Column("competent_unit", String(16), nullable=False, index=True),
+    Column("transfer_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("routed_at", DateTime, nullable=False),
+    Column("result", String(16)),
+    Column("decided_at", DateTime),
+    Column("returned_at", DateTime),
+)
+
+# Transactional outbox: written in the transaction that changes the data, delivered afterwards.
+# state: pending -> sent -> acknowledged, or dead (permanent error / too many attempts); replay -> pending
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(60), nullable=False),  # e.g. portal.dossier_status
+    Column("aggregate_id", String(64), nullable=False),  # e.g. the dossier id; order is kept per aggregate
+    Column("sequence", Integer, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON, the body to send
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_error", Text),
+    Column("ack_id", String(128)),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Column("acknowledged_at", DateTime),
+    UniqueConstraint("topic", "aggregate_id", "sequence"),
+)
