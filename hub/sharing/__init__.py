@@ -1,0 +1,1 @@
+"""Sharing: what leaves the hub — the transactional outbox and its delivery."""
