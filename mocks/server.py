@@ -1,6 +1,9 @@
 """One HTTP server for all mocked systems, on loopback.
 
     /population   the National Population Database (SOAP 1.1), see mocks.population.app
+    /one-stop/v1  the provincial one-stop system (REST), see mocks.one_stop.app
+    /portal/v1    the National Public Service Portal (REST), see mocks.portal.app
+    /civil-status/v1  the civil-status register (REST, OAuth2), see mocks.civil_status.app
     /_admin       GET/POST/DELETE /_admin/faults: fault rules shared by every system
 
 `MockServer` runs it in a background thread on a free port for tests (as httpx's
@@ -22,13 +25,20 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mocks.civil_status.app import build_civil_status_app
+from mocks.civil_status.dataset import CivilStatusDataset
+from mocks.clock import MockClock
 from mocks.faults import FaultInjector, fault_admin_routes
+from mocks.one_stop.app import build_one_stop_app
+from mocks.one_stop.system import OneStopSystem
 from mocks.population.app import build_population_app
 from mocks.population.dataset import PopulationDataset
+from mocks.portal.app import build_portal_app
+from mocks.portal.ledger import Ledger
 from mocks.settings import MockSettings
 
 _START_TIMEOUT = 30.0
-_SERVICES = ("/population",)
+_SERVICES = ("/population", "/civil-status/v1")
 
 
 def build_app(settings: MockSettings, population: PopulationDataset | None = None) -> Starlette:
@@ -40,15 +50,27 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
         settings.fault_rates, settings.seed, settings.latency_seconds,
         settings.timeout_seconds, settings.retry_after_seconds,
     )
+    population_app = build_population_app(dataset, settings, faults)
+    clock: MockClock = population_app.state.clock  # one simulated time for every mock
+    one_stop_app = build_one_stop_app(dataset, settings, faults, clock)
+    portal_app = build_portal_app(settings, faults)
+    civil_status_app = build_civil_status_app(dataset, settings, faults, clock)
     app = Starlette(
         routes=[
-            Mount("/population", build_population_app(dataset, settings, faults)),
+            Mount("/population", population_app),
+            Mount("/one-stop/v1", one_stop_app),
+            Mount("/portal/v1", portal_app),
+            Mount("/civil-status/v1", civil_status_app),
             Mount("/_admin", routes=fault_admin_routes(faults)),
         ],
         middleware=[Middleware(_BarePrefixes, prefixes=_SERVICES)],
     )
     app.state.faults = faults
     app.state.population = dataset
+    app.state.clock = clock
+    app.state.one_stop = one_stop_app.state.one_stop
+    app.state.portal = portal_app.state.portal
+    app.state.civil_status = civil_status_app.state.dataset
     return app
 
 
@@ -104,6 +126,9 @@ class MockServer:
         self.app = build_app(self.settings, population)
         self.dataset: PopulationDataset = self.app.state.population
         self.faults: FaultInjector = self.app.state.faults
+        self.one_stop: OneStopSystem = self.app.state.one_stop  # dossiers generated on first use
+        self.portal: Ledger = self.app.state.portal
+        self.civil_status: CivilStatusDataset = self.app.state.civil_status
         self.base_url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

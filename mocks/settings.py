@@ -15,6 +15,7 @@ from mocks.faults import FaultKind
 
 # Published demo credentials: they protect nothing real (the mock stays on loopback).
 DEMO_USERNAME, DEMO_PASSWORD = "lgsp-demo", "demo-only-password"
+DEMO_API_KEY = "demo-only-key"  # the REST mocks' X-API-Key
 
 
 class MockSettings(BaseSettings):
@@ -34,6 +35,23 @@ class MockSettings(BaseSettings):
     timeout_seconds: float = Field(default=30.0, ge=0)  # longer than any sane client timeout
     retry_after_seconds: float = Field(default=1.0, ge=0)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Provincial one-stop system (REST, /one-stop/v1): demo API key, dossiers, defects, province
+    # (None: the province with the most residents able to file).
+    one_stop_api_key: SecretStr = SecretStr(DEMO_API_KEY)
+    one_stop_dossiers: int = Field(default=20_000, ge=1, le=1_000_000)
+    one_stop_defect_rate: float = Field(default=0.02, ge=0.0, le=0.5)
+    one_stop_province: str | None = Field(default=None, pattern=r"^\d{2}$")
+    # National Public Service Portal (REST, /portal/v1): demo API key, token-bucket rate (burst = 1 s worth).
+    portal_api_key: SecretStr = SecretStr(DEMO_API_KEY)
+    portal_rate_per_second: float = Field(default=1000.0, gt=0)
+    # Civil-status register (REST, /civil-status/v1): OAuth2 client credentials (demo values), token
+    # lifetime in real seconds, events (None: what the population feed implies), share of residents
+    # with a death the population data contradicts.
+    civil_status_client_id: str = DEMO_USERNAME
+    civil_status_client_secret: SecretStr = SecretStr(DEMO_PASSWORD)
+    token_ttl_seconds: int = Field(default=60, ge=1, le=86_400)
+    civil_status_events: int | None = Field(default=None, ge=1, le=5_000_000)
+    civil_status_disagreement_rate: float = Field(default=0.002, ge=0.0, le=0.1)
 
 
 def load_settings(**overrides: Any) -> MockSettings:

@@ -1,0 +1,48 @@
+"""Contract of the simulated provincial one-stop system (OpenAPI 3.1), and its status order.
+
+The order of dossier statuses (TrangThai) lives here, once, for the mock and the hub
+alike; the contract's description carries the same table (a test holds them equal).
+
+    order  TrangThai    meaning
+    1      TiepNhan     received
+    2      DangXuLy     processing
+    3      ChuyenXuLy   routed to the competent unit
+    4      CoKetQua     result ready
+    5      DaTraKetQua  result returned to the applicant (terminal)
+    6      TuChoi       rejected (terminal; follows 1, 2 or 3 only)
+
+TuChoi ranks last so that "the highest order seen" is always the latest status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONTRACT_DIR = Path(__file__).parent
+OPENAPI_PATH = CONTRACT_DIR / "openapi.yaml"
+
+STATUS_ORDER: dict[str, int] = {
+    "TiepNhan": 1,
+    "DangXuLy": 2,
+    "ChuyenXuLy": 3,
+    "CoKetQua": 4,
+    "DaTraKetQua": 5,
+    "TuChoi": 6,
+}
+TERMINAL: frozenset[str] = frozenset({"DaTraKetQua", "TuChoi"})
+REJECTABLE: frozenset[str] = frozenset({"TiepNhan", "DangXuLy", "ChuyenXuLy"})  # what TuChoi may follow
+
+
+def may_follow(held: str, new: str) -> bool:
+    """Whether status ``new`` may come after ``held`` (the same status again is allowed).
+
+    Raises:
+        KeyError: either status is not in STATUS_ORDER.
+    """
+    if STATUS_ORDER[new] == STATUS_ORDER[held]:
+        return True
+    if held in TERMINAL:
+        return False
+    if new == "TuChoi":
+        return held in REJECTABLE
+    return STATUS_ORDER[new] > STATUS_ORDER[held]
