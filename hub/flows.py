@@ -45,8 +45,29 @@ def run_stage(pipeline: str, stage: str, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, **summary.as_dict()}
 
 
-def stream_sync_dag(dag_id: str, pipeline: str, *, schedule: str, doc_md: str | None, tags: list[str]) -> DAG:
-    """An hourly-style write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish."""
+def _followup(pipeline: str, stage: str) -> Any:
+    def step(sync_run_id: str) -> str:
+        run_stage(pipeline, stage, sync_run_id)
+        return sync_run_id
+
+    step.__doc__ = f"{stage} for the run (after publish)."
+    return step
+
+
+def stream_sync_dag(
+    dag_id: str,
+    pipeline: str,
+    *,
+    schedule: str,
+    doc_md: str | None,
+    tags: list[str],
+    followups: tuple[str, ...] = (),
+) -> DAG:
+    """A write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish.
+
+    ``followups`` name more functions of ``pipeline`` (same signature) to run after
+    publish, one task each, in order: e.g. routing dossiers, delivering the outbox.
+    """
 
     @dag(
         dag_id=dag_id,
@@ -73,10 +94,13 @@ def stream_sync_dag(dag_id: str, pipeline: str, *, schedule: str, doc_md: str | 
             return sync_run_id
 
         @task
-        def publish(sync_run_id: str) -> dict[str, Any]:
-            return run_stage(pipeline, "publish", sync_run_id)
+        def publish(sync_run_id: str) -> str:
+            run_stage(pipeline, "publish", sync_run_id)
+            return sync_run_id
 
-        publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time
+        last = publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time
+        for name in followups:
+            last = task(task_id=name)(_followup(pipeline, name))(last)
 
     built: DAG = flow()
     return built

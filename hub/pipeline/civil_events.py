@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
@@ -46,13 +46,16 @@ def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
         fresh = [row for row in winners if known.get(row["event_id"]) != row["content_hash"]]
         unchanged += len(winners) - len(fresh)
         batch = _Batch(golden=_golden(conn, _people(fresh)))
+        inserts: list[dict[str, Any]] = []
         for row in fresh:
             event = _event_values(row, run_id, now)
             event["outcome"] = _apply(batch, event, _origin(row, run_id))
             if row["event_id"] in known:  # corrected at the source: the new version replaces the old
                 conn.execute(update(civil_event).where(civil_event.c.event_id == event["event_id"]).values(**event))
             else:
-                conn.execute(insert(civil_event).values(**event))
+                inserts.append(event)
+        if inserts:
+            conn.execute(insert(civil_event), inserts)
         _write_back(conn, batch, now)
         published += len(fresh)
     return MergeCounts(published=published, unchanged=unchanged)
@@ -120,14 +123,11 @@ def _combined(outcomes: list[str]) -> str:
 
 def _write_back(conn: Connection, batch: _Batch, now: datetime) -> None:
     record_conflicts(conn, batch.conflicts, batch.agreements, now)
-    for personal_id in sorted(batch.dirty):
-        person = batch.golden[personal_id]
-        conn.execute(
-            update(citizen).where(citizen.c.personal_id == personal_id).values(
-                death_date=person["death_date"], marital_status=person["marital_status"],
-                spouse_id=person["spouse_id"], provenance=person["provenance"],
-            )
-        )
+    if not batch.dirty:
+        return
+    fields = ("death_date", "marital_status", "spouse_id", "provenance")
+    rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.dirty)]
+    conn.execute(update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
 
 
 def _event_values(row: RowMapping, run_id: str, now: datetime) -> dict[str, Any]:

@@ -88,13 +88,7 @@ def record_conflicts(
 
     Open conflicts on a field two sources now agree on are marked resolved.
     """
-    for personal_id, name in agreements:
-        conn.execute(
-            update(field_conflict)
-            .where(field_conflict.c.personal_id == personal_id, field_conflict.c.field == name,
-                   field_conflict.c.status == "open")
-            .values(status="resolved", resolved_at=now)
-        )
+    _resolve_agreed(conn, agreements, now)
     added = 0
     for row in conflicts:
         seen = conn.execute(
@@ -108,6 +102,22 @@ def record_conflicts(
             conn.execute(insert(field_conflict).values(**row))
             added += 1
     return added
+
+
+def _resolve_agreed(conn: Connection, agreements: Sequence[tuple[str, str]], now: datetime | None) -> None:
+    """Resolve open conflicts on fields the sources now agree on (one lookup, then only real updates)."""
+    people = sorted({personal_id for personal_id, _ in agreements})
+    for start in range(0, len(people), 1000):
+        open_ids = conn.execute(
+            select(field_conflict.c.conflict_id, field_conflict.c.personal_id, field_conflict.c.field).where(
+                field_conflict.c.personal_id.in_(people[start : start + 1000]), field_conflict.c.status == "open"
+            )
+        ).all()
+        agreed = set(agreements)
+        for conflict_id, personal_id, name in open_ids:
+            if (personal_id, name) in agreed:
+                conn.execute(update(field_conflict).where(field_conflict.c.conflict_id == conflict_id)
+                             .values(status="resolved", resolved_at=now))
 
 
 def _text(value: Any) -> str | None:

@@ -1,0 +1,57 @@
+"""Sync N civil-status events over REST (OAuth2, cursor paging -> staging -> GX audit -> apply) and print the figures.
+
+    .venv/bin/python benchmarks/civil_status_sync.py                # 100,000 events
+    .venv/bin/python benchmarks/civil_status_sync.py --counts 20000,100000
+
+The golden citizens the events link to are loaded first (as many residents as events, not
+timed); then the civil-status sync is timed alone. Each count runs in a fresh
+child process, with the mock in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import main, peak_rss_mib
+
+HEADER = ("events", "read", "seconds", "records_per_second", "extract_s", "audit_s", "publish_s", "peak_rss_mib")
+MIN_RESIDENTS = 20_000  # the mock builds about 1.3 events per resident at most
+
+
+def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
+    """Run one civil-status sync of ``count`` events in this process and return its figures."""
+    from hub.mock_process import mocks_running
+    from hub.pipeline import civil_status_sync, population_sync
+    from hub.settings import load_settings
+    from hub.store.engine import open_store
+
+    os.environ["LGSP_MOCK_CIVIL_STATUS_EVENTS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
+    with tempfile.TemporaryDirectory() as home, mocks_running(citizens=max(MIN_RESIDENTS, count), seed=seed, defect_rate=0.02) as mocks:
+        url = database_url or f"sqlite:///{home}/hub.sqlite"
+        settings = load_settings(
+            home=Path(home), database_url=url, population_url=mocks.population_url,
+            population_username="lgsp-demo", population_password="demo-only-password",
+            civil_status_url=f"{mocks.base_url}/civil-status/v1", civil_status_client_id="lgsp-demo",
+            civil_status_client_secret="demo-only-password",
+        )
+        engine = open_store(url)
+        population_sync.sync("bench-population", settings, engine)
+        started = time.perf_counter()
+        summary = civil_status_sync.sync(f"bench-{count}", settings, engine)
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    return {
+        "events": count, "read": summary.read, "published": summary.published,
+        "quarantined": summary.quarantined, "seconds": round(elapsed, 1),
+        "records_per_second": round(summary.read / elapsed), "extract_s": summary.seconds.get("extract"),
+        "audit_s": summary.seconds.get("audit"), "publish_s": summary.seconds.get("publish"),
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+if __name__ == "__main__":
+    main(__file__, measure, default_counts="100000", header=HEADER, doc=__doc__)
