@@ -56,6 +56,9 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert flow["state"] == "success"
     assert flow["read"] == flow["published"] + flow["quarantined"] + flow["unchanged"]
     assert flow["read"] >= 1500 and flow["quarantined"] > 0 and flow["rules_failed"]
+    civil = report["flows"]["civil_status_sync"]  # runs after the population it links to
+    assert civil["state"] == "success" and civil["read"] > 0
+    assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
     engine = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == flow["published"]
