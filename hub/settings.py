@@ -19,6 +19,8 @@ from connectors.errors import ConfigError
 
 POPULATION_CONN_ID = "national_population"
 CIVIL_STATUS_CONN_ID = "civil_status"
+ONE_STOP_CONN_ID = "one_stop"
+PORTAL_CONN_ID = "national_portal"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
 DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key"})
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
     civil_status_url: str | None = None  # the API base, e.g. http://host:port/civil-status/v1
     civil_status_client_id: str | None = None
     civil_status_client_secret: SecretStr | None = None
+    one_stop_url: str | None = None  # the API base, e.g. http://host:port/one-stop/v1
+    one_stop_api_key: SecretStr | None = None
+    portal_url: str | None = None  # the National Public Service Portal API base, e.g. http://host:port/portal/v1
+    portal_api_key: SecretStr | None = None
     page_size: int = 1000
     operation_timeout: float = 30.0
     max_attempts: int = 5
@@ -97,6 +103,46 @@ def civil_status_endpoint(settings: Settings) -> Endpoint:
         "LGSP_CIVIL_STATUS_URL, LGSP_CIVIL_STATUS_CLIENT_ID and LGSP_CIVIL_STATUS_CLIENT_SECRET",
         "http://CLIENT_ID:CLIENT_SECRET@HOST:PORT/civil-status/v1",
         settings.civil_status_url, settings.civil_status_client_id, settings.civil_status_client_secret,
+    )
+
+
+def portal_endpoint(settings: Settings) -> Endpoint:
+    """The National Public Service Portal's API base and key: LGSP_PORTAL_* > Airflow connection (key = password).
+
+    The endpoint's username is empty: the portal knows us by the key alone.
+
+    Raises:
+        ConfigError: nothing configures it, or the demo key points outside loopback.
+    """
+    conn = _airflow_connection(PORTAL_CONN_ID) or {}
+    url = settings.portal_url or conn.get("url")
+    key = settings.portal_api_key or (SecretStr(conn["password"]) if conn.get("password") else None)
+    if not url or key is None or not key.get_secret_value():
+        raise ConfigError(
+            f"the {PORTAL_CONN_ID} endpoint is not configured: set the Airflow connection '{PORTAL_CONN_ID}' "
+            f"(AIRFLOW_CONN_{PORTAL_CONN_ID.upper()}=http://:API_KEY@HOST:PORT/portal/v1, the key as its password) "
+            "or LGSP_PORTAL_URL and LGSP_PORTAL_API_KEY"
+        )
+    host = urlsplit(url).hostname or ""
+    if key.get_secret_value() in DEMO_SECRETS and host not in _LOOPBACK and not settings.demo:
+        raise ConfigError(
+            f"the demo API key is configured for a non-loopback host ({host}) in {PORTAL_CONN_ID}; "
+            "set a real key, or LGSP_DEMO=true for a demonstration"
+        )
+    return Endpoint(url=url.rstrip("/"), username="", password=key)
+
+
+def one_stop_endpoint(settings: Settings) -> Endpoint:
+    """The one-stop system's API base and key: LGSP_ONE_STOP_* > Airflow connection (key = its password).
+
+    Raises:
+        ConfigError: nothing configures it, or the demo key points outside loopback.
+    """
+    # An API key has no user: the connection's login is not read, so any value (e.g. "api") will do.
+    return _endpoint(
+        settings, ONE_STOP_CONN_ID, "LGSP_ONE_STOP_URL and LGSP_ONE_STOP_API_KEY",
+        "http://api:API_KEY@HOST:PORT/one-stop/v1",
+        settings.one_stop_url, "api", settings.one_stop_api_key,
     )
 
 

@@ -10,12 +10,12 @@ import typer
 
 from mocks.settings import DEMO_PASSWORD, load_settings
 
-mocks_app = typer.Typer(help="Simulated external systems (population database, ...) for demos and tests.")
+mocks_app = typer.Typer(help="Simulated external systems (population database, civil status, one-stop, portal) for demos and tests.")
 
 
 @mocks_app.callback()
 def _group() -> None:
-    """Simulated external systems (population database, ...) for demos and tests."""
+    """Simulated external systems (population database, civil status, one-stop, portal) for demos and tests."""
 
 
 @mocks_app.command("serve")
@@ -45,6 +45,9 @@ def serve_command(
         typer.echo(f"Generated and listening after {time.perf_counter() - started:.1f} s", err=True)
         typer.echo(f"Population (SOAP 1.1): {base_url}/population")
         typer.echo(f"WSDL:                  {base_url}/population?wsdl")
+        typer.echo(f"Civil status (REST):   {base_url}/civil-status/v1  (OAuth2 token at /oauth/token)")
+        typer.echo(f"One-stop (REST):       {base_url}/one-stop/v1      (X-API-Key)")
+        typer.echo(f"Portal (REST):         {base_url}/portal/v1        (X-API-Key)")
         typer.echo(f"Clock (admin):         {base_url}/population/_admin/clock")
         typer.echo(f"Faults (admin):        {base_url}/_admin/faults")
         typer.echo(f"WS-Security username:  {settings.username} (password from LGSP_MOCK_PASSWORD or the demo default)")

@@ -2,20 +2,50 @@
 
 States: pending -> sent -> acknowledged, or dead (a permanent error, or too many
 attempts); ``replay`` puts a dead message back to pending after a fix. Order is kept
-per aggregate (e.g. per dossier) by ``sequence``.
+per aggregate (e.g. per dossier) by ``sequence``. Delivery lives in
+``hub.sharing.delivery``; this module writes, lists, counts and re-queues.
+
+A replayed message keeps its old error, prefixed ``replayed <time>; before: ``, so the
+operator still sees why it died once it has gone through (or died again).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Engine, Float, func, insert, literal, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from hub.store.tables import outbox
 
 PENDING, SENT, ACKNOWLEDGED, DEAD = "pending", "sent", "acknowledged", "dead"
+STATES = (PENDING, SENT, ACKNOWLEDGED, DEAD)
+_IDS_PER_STATEMENT = 500  # keeps IN lists well under every driver's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One message as an operator sees it (the payload stays in the store)."""
+
+    message_id: int
+    topic: str
+    aggregate_id: str
+    sequence: int
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    ack_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    acknowledged_at: datetime | None
 
 
 def enqueue(
@@ -39,3 +69,113 @@ def enqueue(
         )
     )
     return True
+
+
+def list_messages(engine: Engine, state: str | None = None, limit: int = 50) -> list[OutboxRow]:
+    """The newest ``limit`` messages, in one state or all.
+
+    Raises:
+        ValueError: ``state`` is not one of STATES, or ``limit`` is below 1.
+    """
+    if state is not None and state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    columns = [outbox.c[name] for name in OutboxRow.__dataclass_fields__]
+    query = select(*columns).order_by(outbox.c.message_id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(outbox.c.state == state)
+    with engine.connect() as conn:
+        return [OutboxRow(**row) for row in conn.execute(query).mappings()]
+
+
+def replay(engine: Engine, *, message_ids: Iterable[int] | None = None, all_dead: bool = False, now: datetime) -> int:
+    """Put dead messages back to pending, due at ``now`` with no attempts; returns how many.
+
+    Only dead messages move; other ids are left as they are. Replaying an older status
+    of a dossier whose later status the portal already holds gets a 409 and dies again.
+
+    Raises:
+        ValueError: neither or both of ``message_ids`` and ``all_dead`` are given.
+    """
+    if (message_ids is None) == (not all_dead):
+        raise ValueError("give either message_ids or all_dead=True")
+    note = literal(f"replayed {now.isoformat(timespec='seconds')}; before: ") + func.coalesce(outbox.c.last_error, "")
+    requeue = (
+        update(outbox).where(outbox.c.state == DEAD)
+        .values(state=PENDING, attempts=0, next_attempt_at=now, last_error=note)
+    )
+    with engine.begin() as conn:
+        if all_dead:
+            return conn.execute(requeue).rowcount
+        ids = sorted(set(message_ids or ()))
+        return sum(
+            conn.execute(requeue.where(outbox.c.message_id.in_(ids[i : i + _IDS_PER_STATEMENT]))).rowcount
+            for i in range(0, len(ids), _IDS_PER_STATEMENT)
+        )
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Messages per state (every state present, zero included)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).tuples().all()
+    found: dict[str, int] = {state: int(n) for state, n in rows}
+    return dict.fromkeys(STATES, 0) | found
+
+
+def delivery_delays(engine: Engine, topic: str) -> tuple[float, float] | None:
+    """Median and 95th percentile of seconds from enqueue to acknowledgement; None if nothing was acknowledged.
+
+    The database orders the delays and Python reads them as a stream: memory stays flat
+    however long the outbox grows.
+    """
+    seconds = _SecondsBetween(outbox.c.created_at, outbox.c.acknowledged_at)
+    where = (outbox.c.topic == topic, outbox.c.state == ACKNOWLEDGED, outbox.c.acknowledged_at.is_not(None))
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(outbox).where(*where)).scalar_one()
+        if not total:
+            return None
+        ordered = conn.execution_options(yield_per=1000).execute(select(seconds).where(*where).order_by(seconds))
+        median, p95 = _quantiles((float(value) for value in ordered.scalars()), total, (0.5, 0.95))
+    return median, p95
+
+
+def _quantiles(ordered: Iterable[float], total: int, qs: Sequence[float]) -> list[float]:
+    """Linearly interpolated quantiles of ``total`` ascending values, read once."""
+    wanted: dict[int, float] = {}
+    for q in qs:
+        position = q * (total - 1)
+        wanted[math.floor(position)] = wanted[math.ceil(position)] = 0.0
+    last = max(wanted)
+    for index, value in enumerate(ordered):
+        if index in wanted:
+            wanted[index] = value
+        if index >= last:
+            break
+    results = []
+    for q in qs:
+        position = q * (total - 1)
+        low, high = wanted[math.floor(position)], wanted[math.ceil(position)]
+        results.append(low + (high - low) * (position - math.floor(position)))
+    return results
+
+
+class _SecondsBetween(FunctionElement[float]):
+    """Seconds from the first timestamp to the second, in the database's own date arithmetic."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(_SecondsBetween)
+def _seconds_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite stores DateTime as ISO text; julianday() reads it to the microsecond.
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(_SecondsBetween, "postgresql")
+def _seconds_postgresql(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
