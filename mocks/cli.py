@@ -10,7 +10,9 @@ import typer
 
 from mocks.settings import DEMO_PASSWORD, load_settings
 
-mocks_app = typer.Typer(help="Simulated external systems (population database, civil status, one-stop, portal) for demos and tests.")
+mocks_app = typer.Typer(
+    help="Simulated external systems (population database, civil status, one-stop, portal) for demos and tests."
+)
 
 
 @mocks_app.callback()
