@@ -30,7 +30,8 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from hub.store.engine import open_store
 
     os.environ["LGSP_MOCK_CIVIL_STATUS_EVENTS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
-    with tempfile.TemporaryDirectory() as home, mocks_running(citizens=max(MIN_RESIDENTS, count), seed=seed, defect_rate=0.02) as mocks:
+    residents = max(MIN_RESIDENTS, count)
+    with tempfile.TemporaryDirectory() as home, mocks_running(citizens=residents, seed=seed, defect_rate=0.02) as mocks:
         url = database_url or f"sqlite:///{home}/hub.sqlite"
         settings = load_settings(
             home=Path(home), database_url=url, population_url=mocks.population_url,

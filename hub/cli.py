@@ -34,6 +34,15 @@ def _mount_mocks() -> None:
 _mount_mocks()
 
 
+def _mount_outbox() -> None:
+    from hub.outbox_cli import outbox_app
+
+    app.add_typer(outbox_app, name="outbox", help="The outbox to the portal: list, replay dead letters, deliver.")
+
+
+_mount_outbox()
+
+
 @app.command()
 def run(
     citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,

@@ -6,7 +6,11 @@ per aggregate (e.g. per dossier) by ``sequence``. Delivery lives in
 ``hub.sharing.delivery``; this module writes, lists, counts and re-queues.
 
 A replayed message keeps its old error, prefixed ``replayed <time>; before: ``, so the
-operator still sees why it died once it has gone through (or died again).
+operator still sees why it died once it has gone through (or died again). Replay
+resends the same payload under the same idempotency key: it fixes what was wrong
+outside the message (an outage, the portal's catalogue, a status the portal held). A
+message that was itself wrong (its payload, or a key already used for another update)
+is not replayed but enqueued again, corrected, under a new key.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Float, func, insert, literal, select, update
@@ -100,6 +104,8 @@ def replay(engine: Engine, *, message_ids: Iterable[int] | None = None, all_dead
     """
     if (message_ids is None) == (not all_dead):
         raise ValueError("give either message_ids or all_dead=True")
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)  # the store keeps naive UTC
     note = literal(f"replayed {now.isoformat(timespec='seconds')}; before: ") + func.coalesce(outbox.c.last_error, "")
     requeue = (
         update(outbox).where(outbox.c.state == DEAD)
