@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -92,6 +92,8 @@ def _print_report(document: dict[str, object]) -> None:
             for rule, count in sorted(flow["rules_failed"].items()):
                 rules.add_row(rule, f"{count:,}")
             console.print(rules)
+        if flow.get("figures"):
+            console.print(_figures_table(flow["figures"]))
         if flow["error"]:
             console.print(f"[red]error:[/red] {flow['error']}")
         elif flow["read"] == 0:
@@ -99,6 +101,18 @@ def _print_report(document: dict[str, object]) -> None:
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")
+
+
+def _figures_table(figures: dict[str, Any]) -> Table:
+    """The province's reporting figures, as a person reads them."""
+    table = Table("figure", "value", title="figures", title_justify="left")
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{key} {inner if inner is not None else '-'}" for key, inner in value.items())
+        elif isinstance(value, float) and name.endswith("_share"):
+            value = f"{value:.1%}"
+        table.add_row(name.replace("_", " "), "-" if value is None else str(value))
+    return table
 
 
 @sync_app.command("population")

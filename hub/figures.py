@@ -9,24 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, case, func, select
 
-from hub.store.tables import dossier, outbox
+from hub.store.tables import dossier, dossier_status, outbox
 
 PORTAL_TOPIC = "portal.dossier_status"
-_on_time = and_(dossier.c.completed_at.is_not(None), dossier.c.completed_at <= dossier.c.due_at)
+DECIDED = ("CoKetQua", "DaTraKetQua", "TuChoi")  # a result is ready, or the dossier was refused
 
 
 def dossier_figures(engine: Engine) -> dict[str, Any]:
     """Shares as fractions (0..1, None when there is nothing to divide) and delays in seconds."""
     with engine.connect() as conn:
-        total, online, completed, on_time = conn.execute(
-            select(
-                func.count(),
-                func.sum(case((dossier.c.channel == "online", 1), else_=0)),
-                func.sum(case((dossier.c.completed_at.is_not(None), 1), else_=0)),
-                func.sum(case((_on_time, 1), else_=0)),
-            ).select_from(dossier)
+        total, online = conn.execute(
+            select(func.count(), func.sum(case((dossier.c.channel == "online", 1), else_=0))).select_from(dossier)
+        ).one()
+        # Processed on time: the result (or the refusal) was ready by the due date; handing
+        # it to the applicant later is another step.
+        decided = (
+            select(dossier_status.c.dossier_id, func.min(dossier_status.c.at).label("decided_at"))
+            .where(dossier_status.c.status.in_(DECIDED))
+            .group_by(dossier_status.c.dossier_id)
+            .subquery()
+        )
+        completed, on_time = conn.execute(
+            select(func.count(), func.sum(case((decided.c.decided_at <= dossier.c.due_at, 1), else_=0)))
+            .select_from(decided.join(dossier, dossier.c.dossier_id == decided.c.dossier_id))
         ).one()
         unsynced = select(outbox.c.aggregate_id).where(outbox.c.topic == PORTAL_TOPIC, outbox.c.state != "acknowledged")
         with_messages = select(outbox.c.aggregate_id).where(outbox.c.topic == PORTAL_TOPIC).distinct().subquery()

@@ -16,14 +16,16 @@ from urllib.parse import quote
 from sqlalchemy import Engine, func, select
 
 from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
+from hub.figures import dossier_figures
 from hub.mock_process import mocks_running
 from hub.pipeline import runs
 from hub.settings import Settings
 from hub.store.engine import open_store
 from hub.store.tables import staging_citizen, sync_run
 
-# In dependency order: civil-status events link to the citizens the population sync publishes.
-FLOWS = ("population_sync", "civil_status_sync")
+# In dependency order: civil-status events link to the citizens the population sync publishes,
+# and dossiers are routed to the applicant's commune the population sync knows.
+FLOWS = ("population_sync", "civil_status_sync", "dossier_sync")
 
 
 @dataclass
@@ -35,13 +37,17 @@ class FlowReport:
     run_id: str
     summary: runs.RunSummary | None
     error: str | None = None
+    figures: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` shape of one flow."""
         counts = self.summary.as_dict() if self.summary else {
             "read": 0, "published": 0, "quarantined": 0, "unchanged": 0, "rules_failed": {}
         }
-        return {**counts, "state": self.state, "run_id": self.run_id, "error": self.error}
+        document = {**counts, "state": self.state, "run_id": self.run_id, "error": self.error}
+        if self.figures is not None:
+            document["figures"] = self.figures
+        return document
 
 
 @dataclass
@@ -80,6 +86,7 @@ def run_main_job(
             {
                 "AIRFLOW_CONN_NATIONAL_POPULATION": _demo_connection(mocks.population_url),
                 "AIRFLOW_CONN_CIVIL_STATUS": _demo_oauth_client(f"{mocks.base_url}/civil-status/v1"),
+                **_demo_api_keys(mocks.base_url),
                 "LGSP_DATABASE_URL": database_url,
                 # Loopback mocks recover in seconds, not minutes: keep the demo's retries short.
                 "LGSP_TASK_RETRY_DELAY_SECONDS": "3",
@@ -111,6 +118,20 @@ def _demo_oauth_client(api_base: str) -> str:
     scheme, rest = api_base.split("://", 1)
     secret = quote(mock.civil_status_client_secret.get_secret_value(), safe="")
     return f"{scheme}://{quote(mock.civil_status_client_id, safe='')}:{secret}@{rest}"
+
+
+def _demo_api_keys(base_url: str) -> dict[str, str]:
+    """Airflow connections for the one-stop system and the portal: the mocks' demo API keys."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = base_url.split("://", 1)
+    one_stop = quote(mock.one_stop_api_key.get_secret_value(), safe="")
+    portal = quote(mock.portal_api_key.get_secret_value(), safe="")
+    return {
+        "AIRFLOW_CONN_ONE_STOP": f"{scheme}://api:{one_stop}@{rest}/one-stop/v1",
+        "AIRFLOW_CONN_NATIONAL_PORTAL": f"{scheme}://:{portal}@{rest}/portal/v1",
+    }
 
 
 def _run_with_progress(
@@ -160,7 +181,9 @@ def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
     if outcome.state != "success" and not error:
         failed = [task for task, state in outcome.task_states.items() if state == "failed"]
         error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
-    return FlowReport(dag_id=outcome.dag_id, state=outcome.state, run_id=run_id, summary=summary, error=error)
+    figures = dossier_figures(engine) if outcome.dag_id == "dossier_sync" else None
+    return FlowReport(dag_id=outcome.dag_id, state=outcome.state, run_id=run_id, summary=summary, error=error,
+                      figures=figures)
 
 
 def _display_url(engine: Engine) -> str:

@@ -52,6 +52,47 @@ class OutboxRow:
     acknowledged_at: datetime | None
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to queue with ``enqueue_many``."""
+
+    aggregate_id: str
+    payload: dict[str, Any]
+    idempotency_key: str
+
+
+def enqueue_many(conn: Connection, *, topic: str, messages: Sequence[NewMessage], now: datetime) -> int:
+    """``enqueue`` for a batch, in three statements instead of three per message; returns how many were added.
+
+    Messages keep their order within each aggregate; keys already queued are skipped.
+    """
+    if not messages:
+        return 0
+    keys = [message.idempotency_key for message in messages]
+    known = set(conn.execute(select(outbox.c.idempotency_key).where(outbox.c.idempotency_key.in_(keys))).scalars())
+    aggregates = sorted({message.aggregate_id for message in messages})
+    last = dict(conn.execute(
+        select(outbox.c.aggregate_id, func.max(outbox.c.sequence))
+        .where(outbox.c.topic == topic, outbox.c.aggregate_id.in_(aggregates))
+        .group_by(outbox.c.aggregate_id)
+    ).all())
+    rows: list[dict[str, Any]] = []
+    for message in messages:
+        if message.idempotency_key in known:
+            continue
+        known.add(message.idempotency_key)
+        last[message.aggregate_id] = (last.get(message.aggregate_id) or 0) + 1
+        rows.append({
+            "topic": topic, "aggregate_id": message.aggregate_id, "sequence": last[message.aggregate_id],
+            "payload": json.dumps(message.payload, ensure_ascii=False, sort_keys=True),
+            "idempotency_key": message.idempotency_key, "state": PENDING, "attempts": 0,
+            "next_attempt_at": now, "created_at": now,
+        })
+    if rows:
+        conn.execute(insert(outbox), rows)
+    return len(rows)
+
+
 def enqueue(
     conn: Connection, *, topic: str, aggregate_id: str, payload: dict[str, Any], idempotency_key: str, now: datetime
 ) -> bool:

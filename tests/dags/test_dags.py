@@ -30,6 +30,17 @@ def test_dag_file_imports_nothing_heavy() -> None:
     assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
 
 
+def test_every_dag_file_is_found_by_airflow() -> None:
+    # Airflow's safe mode skips a file unless it mentions both "airflow" and "dag".
+    probe = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag; bag = DagBag(dag_folder=sys.argv[1]);"
+        "print(sorted(bag.dags), len(bag.import_errors))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "['civil_status_sync', 'dossier_sync', 'population_sync'] 0"
+
+
 def test_dag_shape() -> None:
     probe = (
         "import sys, runpy; ns = runpy.run_path(sys.argv[1]); d = ns['population_sync_dag'];"
