@@ -55,7 +55,9 @@ def test_dag_shape() -> None:
 
 
 def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
-    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false"}
+    # The mocks' child process reads LGSP_MOCK_*: keep the one-stop system as small as the population.
+    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false",
+           "LGSP_MOCK_ONE_STOP_DOSSIERS": "1500"}
     env.pop("LGSP_DATABASE_URL", None)
     done = subprocess.run(
         [sys.executable, "-m", "hub.cli", "run", "--citizens", "1500", "--json"],
@@ -70,6 +72,11 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     civil = report["flows"]["civil_status_sync"]  # runs after the population it links to
     assert civil["state"] == "success" and civil["read"] > 0
     assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
+    dossiers = report["flows"]["dossier_sync"]
+    assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
+    figures = dossiers["figures"]
+    assert 0.4 < figures["online_share"] < 0.8 and 0.5 < figures["on_time_share"] <= 1
+    assert figures["portal_synced_share"] == 1.0 and figures["portal_ack_delay_seconds"]["median"] is not None
     engine = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == flow["published"]
