@@ -147,6 +147,22 @@ def sync_civil_status(
     _sync_once(civil_status_sync.sync, run_id)
 
 
+@sync_app.command("dossiers")
+def sync_dossiers(
+    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
+) -> None:
+    """Extract, audit and publish one-stop dossiers once, then route and deliver to the portal."""
+    from hub.pipeline import dossier_sync
+
+    def everything(sync_run_id: str, settings: Settings) -> RunSummary:
+        summary = dossier_sync.sync(sync_run_id, settings)
+        stderr.print(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
+        stderr.print(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
+        return summary
+
+    _sync_once(everything, run_id)
+
+
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
     """The newest sync runs and their counts."""
