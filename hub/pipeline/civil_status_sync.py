@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-
-from sqlalchemy import Engine
+from datetime import datetime
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.civil_status import SYSTEM, CivilStatusSource, EventPage
 from connectors.rest import RestClient
-from hub.pipeline import runs, stages
+from hub.pipeline import stages
 from hub.pipeline.civil_events import merge_events
 from hub.pipeline.stages import StreamSpec
 from hub.settings import Settings, civil_status_endpoint
@@ -43,22 +41,5 @@ SPEC = StreamSpec(
     cursor_column="recorded_at", read_pages=_read_pages, merge=merge_events,
 )
 
-
-def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """Stage every event recorded since the stream's cursor, page by page."""
-    return stages.extract(SPEC, run_id, settings, engine)
-
-
-def audit(run_id: str, settings: Settings, engine: Engine | None = None, as_of: date | None = None) -> runs.RunSummary:
-    """Run the civil-event expectation suite once over the run's staging rows."""
-    return stages.audit(SPEC, run_id, settings, engine, as_of)
-
-
-def publish(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """In one transaction: accept and apply passing events, quarantine failing ones, advance the cursor."""
-    return stages.publish(SPEC, run_id, settings, engine)
-
-
-def sync(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """All three stages in a row, for the CLI and tests."""
-    return stages.sync(SPEC, run_id, settings, engine)
+_BOUND = stages.bind(SPEC)
+extract, audit, publish, sync = _BOUND.extract, _BOUND.audit, _BOUND.publish, _BOUND.sync

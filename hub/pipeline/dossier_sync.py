@@ -6,14 +6,14 @@ Then ``route`` hands cross-boundary dossiers to the competent commune (``hub.pip
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from connectors.auth import ApiKeyAuth
 from connectors.one_stop import SYSTEM, DossierPage, OneStopSource
 from connectors.rest import RestClient
-from hub.pipeline import runs, stages
+from hub.pipeline import stages
 from hub.pipeline.dossiers import merge_dossiers
 from hub.pipeline.routing import RoutingSummary, route_dossiers
 from hub.pipeline.stages import StreamSpec
@@ -54,25 +54,8 @@ SPEC = StreamSpec(
     cursor_column="source_updated_at", read_pages=_read_pages, merge=merge_dossiers,
 )
 
-
-def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """Stage every dossier updated since the stream's cursor, page by page."""
-    return stages.extract(SPEC, run_id, settings, engine)
-
-
-def audit(run_id: str, settings: Settings, engine: Engine | None = None, as_of: date | None = None) -> runs.RunSummary:
-    """Run the dossier expectation suite once over the run's staging rows."""
-    return stages.audit(SPEC, run_id, settings, engine, as_of)
-
-
-def publish(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """In one transaction: write passing dossiers and queue their new statuses, quarantine the rest, advance."""
-    return stages.publish(SPEC, run_id, settings, engine)
-
-
-def sync(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """All three stages in a row, for the CLI and tests."""
-    return stages.sync(SPEC, run_id, settings, engine)
+_BOUND = stages.bind(SPEC)
+extract, audit, publish, sync = _BOUND.extract, _BOUND.audit, _BOUND.publish, _BOUND.sync
 
 
 def route(run_id: str, settings: Settings, engine: Engine | None = None) -> RoutingSummary:

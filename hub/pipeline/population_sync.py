@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from connectors.population import SYSTEM, Page, PopulationSource
 from connectors.soap import SoapClient
-from hub.pipeline import runs, stages
+from hub.pipeline import stages
 from hub.pipeline.citizen_merge import merge_citizens
 from hub.pipeline.stages import MergeCounts, StreamSpec
 from hub.settings import Settings, population_endpoint
@@ -47,22 +47,5 @@ SPEC = StreamSpec(
     cursor_column="source_updated_at", read_pages=_read_pages, merge=_merge,
 )
 
-
-def extract(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """Stage every citizen changed since the stream's cursor, page by page."""
-    return stages.extract(SPEC, run_id, settings, engine)
-
-
-def audit(run_id: str, settings: Settings, engine: Engine | None = None, as_of: date | None = None) -> runs.RunSummary:
-    """Run the citizen expectation suite once over the run's staging rows."""
-    return stages.audit(SPEC, run_id, settings, engine, as_of)
-
-
-def publish(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
-    return stages.publish(SPEC, run_id, settings, engine)
-
-
-def sync(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """All three stages in a row, for the CLI and tests."""
-    return stages.sync(SPEC, run_id, settings, engine)
+_BOUND = stages.bind(SPEC)
+extract, audit, publish, sync = _BOUND.extract, _BOUND.audit, _BOUND.publish, _BOUND.sync

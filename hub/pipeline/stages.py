@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
@@ -137,6 +138,44 @@ def sync(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | Non
     extract(spec, run_id, settings, engine)
     audit(spec, run_id, settings, engine)
     return publish(spec, run_id, settings, engine)
+
+
+class Stage(Protocol):
+    """A stage bound to one stream: call it with a run id and the settings."""
+
+    def __call__(self, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+        """Run the stage for ``run_id``."""
+
+
+@dataclass(frozen=True)
+class BoundStages:
+    """The four stage functions of one stream, as its pipeline module exports them."""
+
+    extract: Stage
+    audit: Stage
+    publish: Stage
+    sync: Stage
+
+
+def bind(spec: StreamSpec) -> BoundStages:
+    """The stages of ``spec``'s stream as functions of (run id, settings[, engine])."""
+
+    def extract_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+        return extract(spec, run_id, settings, engine)
+
+    def audit_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+        return audit(spec, run_id, settings, engine)
+
+    def publish_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+        return publish(spec, run_id, settings, engine)
+
+    def sync_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
+        return sync(spec, run_id, settings, engine)
+
+    for function, verb in ((extract_stream, "Stage what changed"), (audit_stream, "Audit the run"),
+                           (publish_stream, "Publish the run"), (sync_stream, "Extract, audit, publish")):
+        function.__doc__ = f"{verb} for the {spec.stream} stream."
+    return BoundStages(extract_stream, audit_stream, publish_stream, sync_stream)
 
 
 def _newest(conn: Connection, staging: Table, column: Column[str], run_id: str) -> str | None:
