@@ -93,9 +93,16 @@ def run_main_job(
             },
         )
         migrate_metadata_db(env)
+        failed: str | None = None
         for dag_id in FLOWS:
+            if failed is not None:  # later flows build on earlier ones: do not run them on a broken base
+                report.flows[dag_id] = FlowReport(dag_id=dag_id, state="skipped", run_id="", summary=None,
+                                                  error=f"not run: {failed} failed first")
+                continue
             outcome = _run_with_progress(dag_id, env, engine, on_progress)
             report.flows[dag_id] = _flow_report(engine, outcome)
+            if outcome.state != "success":
+                failed = dag_id
     engine.dispose()
     return report
 

@@ -100,3 +100,19 @@ def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., A
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == 0
     assert "Authentication" in error
     engine.dispose()
+
+
+def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
+    # LGSP_* beats the Airflow connection: a wrong password breaks the population flow only.
+    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false",
+           "LGSP_MOCK_ONE_STOP_DOSSIERS": "300", "LGSP_POPULATION_PASSWORD": "wrong", "LGSP_TASK_RETRIES": "0"}
+    env.pop("LGSP_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "run", "--citizens", "300", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    flows = json.loads(done.stdout)["flows"]
+    assert flows["population_sync"]["state"] == "failed"
+    assert "Authentication" in flows["population_sync"]["error"]
+    assert flows["civil_status_sync"]["state"] == flows["dossier_sync"]["state"] == "skipped"
