@@ -174,13 +174,21 @@ def _parse_xml(content: bytes, system: str, operation: str, status: int) -> etre
 
 
 def _fault_error(fault: etree._Element, system: str, operation: str) -> SourceError:
-    code = (fault.findtext("faultcode") or "").strip()
-    text = (fault.findtext("faultstring") or "").strip()[:300]
-    local = code.split(":", 1)[-1]
-    message = f"{system} {operation}: SOAP Fault {local}: {text}"
+    return _fault(fault.findtext("faultcode") or "", system, operation)
+
+
+def _fault(faultcode: str, system: str, operation: str) -> SourceError:
+    """A SOAP Fault as our error, named by its code only.
+
+    The faultstring is the peer's free text and may echo the request (an id, a name):
+    it stays out of messages, which reach logs and the run's record.
+    """
+    local = faultcode.strip().split(":", 1)[-1]
+    message = f"{system} {operation}: SOAP Fault {local}"
     if local.startswith(_TRANSIENT_FAULT_CODES):
         return TransientSourceError(message + " (will retry)", system=system, operation=operation, fault_code=local)
-    return FatalSourceError(message, system=system, operation=operation, fault_code=local)
+    return FatalSourceError(message + ": see the provider's fault codes", system=system, operation=operation,
+                            fault_code=local)
 
 
 def _http_error(status: int, retry_after: str | None, system: str, operation: str) -> SourceError:
@@ -214,11 +222,7 @@ def _convert(exc: Exception, system: str, operation: str) -> SourceError:
             f"{system} {operation}: connection failed or was reset", system=system, operation=operation
         )
     if isinstance(exc, zeep_errors.Fault):
-        code = str(exc.code or "").split(":", 1)[-1]
-        message = f"{system} {operation}: SOAP Fault {code}: {str(exc.message)[:300]}"
-        if code.startswith(_TRANSIENT_FAULT_CODES):
-            return TransientSourceError(message + " (will retry)", system=system, operation=operation)
-        return FatalSourceError(message, system=system, operation=operation, fault_code=code)
+        return _fault(str(exc.code or ""), system, operation)
     if isinstance(exc, zeep_errors.TransportError):
         return _http_error(exc.status_code, None, system, operation)
     if isinstance(exc, (zeep_errors.DTDForbidden, zeep_errors.EntitiesForbidden)):

@@ -32,6 +32,7 @@ from mocks.civil_status.dataset import CivilStatusDataset
 from mocks.clock import MockClock
 from mocks.faults import FaultInjector
 from mocks.population.dataset import PopulationDataset
+from mocks.request_body import read_capped
 from mocks.rest_faults import JSON, JsonFaults, inflict_json, problem_response
 from mocks.settings import MockSettings
 from schemas.civil_status import OPENAPI_PATH, PROBLEM_TYPE_BASE
@@ -79,7 +80,7 @@ class _Endpoints:
 
     async def token(self, request: Request) -> Response:
         """POST /oauth/token: client credentials in, bearer token out."""
-        body = await _read_capped(request, self.settings.max_request_bytes)
+        body = await read_capped(request, self.settings.max_request_bytes)
         if body is None:
             return _problem("too-large", 413, "Request too large", "The request body exceeds the size limit.")
 
@@ -169,18 +170,6 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
     return form
 
 
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it exceeds ``limit`` bytes (never buffered further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_civil_status_app(

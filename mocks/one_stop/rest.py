@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mocks.faults import FaultInjector
+from mocks.request_body import read_capped
 from mocks.rest_faults import JsonFaults, inflict_json, problem_response
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -88,17 +89,11 @@ async def read_json(request: Request, limit: int) -> Any:
     Raises:
         Problem: 413 too large, 400 not JSON.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    body = await read_capped(request, limit)
+    if body is None:
         raise Problem(413, "too-large", "Request body too large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "too-large", "Request body too large")
-        chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed-json", "The body is not JSON") from exc
 

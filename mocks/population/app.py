@@ -30,6 +30,7 @@ from mocks.population.dataset import PopulationDataset
 from mocks.population.operations import OPERATIONS, Service
 from mocks.population.paging import PageTokens
 from mocks.population.soap import SoapFault, SoapRequest, authenticate, invalid_request, parse_request
+from mocks.request_body import read_capped
 from mocks.settings import MockSettings
 from schemas.population import NAMESPACE, WSDL_PATH, XSD_PATH
 
@@ -103,7 +104,7 @@ class _Endpoints:
 
     async def soap(self, request: Request) -> Response:
         """Cap, parse, maybe inflict a fault, then authenticate and run the operation."""
-        body = await _read_capped(request, self.settings.max_request_bytes)
+        body = await read_capped(request, self.settings.max_request_bytes)
         if body is None:
             return _fault_response(invalid_request("Yêu cầu vượt quá kích thước cho phép"), 413)
         try:
@@ -163,17 +164,3 @@ def build_population_app(
     app.state.clock = endpoints.clock
     app.state.dataset = dataset
     return app
-
-
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it exceeds ``limit`` bytes (never buffered further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -151,3 +151,22 @@ def test_unreachable_endpoint_is_transient() -> None:
     with pytest.raises(TransientSourceError, match="connection"):
         SoapClient(system=SYSTEM, url=f"http://127.0.0.1:{free_port()}/population", username="u", password="p",
                    timeout=2)
+
+
+def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:
+    import requests
+
+    from connectors.soap import parse_response
+
+    response = requests.Response()
+    response.status_code = 500
+    response._content = (  # a peer whose faultstring echoes the request
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+        b"<faultcode>soap:Client.NotFound</faultcode>"
+        b"<faultstring>no citizen 001085000123 named Nguyen Van An</faultstring>"
+        b"</soap:Fault></soap:Body></soap:Envelope>"
+    )
+    with pytest.raises(FatalSourceError) as caught:
+        parse_response(response, SYSTEM, "GetCitizen")
+    assert caught.value.fault_code == "Client.NotFound"
+    assert "001085000123" not in str(caught.value) and "Nguyen" not in str(caught.value)
