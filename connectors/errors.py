@@ -71,4 +71,12 @@ class StoreError(LgspError):
 
 
 class AccessDenied(LgspError):
-    """No agreement, no consent, or the wrong purpose for this read."""
+    """No agreement, no consent, or the wrong purpose for this read.
+
+    ``rule`` names what denied it (e.g. ``no_agreement``, ``consent_revoked``), for the
+    caller's problem details and the audit ledger.
+    """
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule

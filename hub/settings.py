@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_attempts: int = 5
     backoff_seconds: float = 1.0
     demo: bool = False
+    sharing_config: Path | None = None  # the folder of agencies.yaml and agreements.yaml; default config/sharing
+    api_token_seconds: int = 300  # lifetime of an agency's access token
 
     def resolved_database_url(self) -> str:
         """The store's URL: LGSP_DATABASE_URL, else SQLite under LGSP_HOME."""
@@ -65,6 +67,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid LGSP_* setting: {exc}. Fix the environment variable it names.") from exc
     if not 1 <= settings.page_size <= 1000:
         raise ConfigError("LGSP_PAGE_SIZE must be between 1 and 1000 (the population contract's limit)")
+    if not 30 <= settings.api_token_seconds <= 3600:
+        raise ConfigError("LGSP_API_TOKEN_SECONDS must be between 30 and 3600 (tokens are meant to be short-lived)")
     if settings.operation_timeout <= 0:
         raise ConfigError("LGSP_OPERATION_TIMEOUT must be a positive number of seconds")
     return settings

@@ -327,3 +327,107 @@ outbox = Table(
     Column("acknowledged_at", DateTime),
     UniqueConstraint("topic", "aggregate_id", "sequence"),
 )
+
+# --- once-only sharing: agencies, agreements, clients, consent, subscriptions, the audit ledger ---
+
+Index("ix_citizen_published_at", citizen.c.published_at)  # the change feed and push read by time
+Index("ix_citizen_published_run_id", citizen.c.published_run_id)  # what one run changed
+
+# Loaded from config/sharing/*.yaml (hub.sharing.registry): the declaration is the source of truth.
+agency = Table(
+    "agency",
+    metadata,
+    Column("agency_code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("contact", String(200), nullable=False),
+    Column("push_url", Text),  # where pushes go; None: the agency only pulls
+    Column("loaded_at", DateTime, nullable=False),
+)
+
+# agency x dataset x fields x purpose x legal basis x validity. Deny by default: no row, no data.
+agreement = Table(
+    "agreement",
+    metadata,
+    Column("agreement_id", String(64), primary_key=True),
+    Column("agency_code", String(32), nullable=False, index=True),
+    Column("dataset", String(40), nullable=False),
+    Column("fields", Text, nullable=False),  # comma-separated canonical field names, sorted
+    Column("purpose", String(60), nullable=False),
+    Column("legal_basis", String(300), nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date),  # None: open-ended
+    Column("loaded_at", DateTime, nullable=False),
+)
+
+# OAuth2 clients of agencies. The secret is stored as a salted PBKDF2 hash, never in clear.
+api_client = Table(
+    "api_client",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("agency_code", String(32), nullable=False, index=True),
+    Column("role", String(16), nullable=False),  # agency | registrar (records citizens' consents)
+    Column("secret_hash", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),  # comma-separated datasets the client may ask tokens for
+    Column("active", Boolean, nullable=False, default=True),
+    Column("loaded_at", DateTime, nullable=False),
+)
+
+# A citizen's explicit consent: one procedure, one agency, one purpose, until it expires or is revoked.
+consent = Table(
+    "consent",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("personal_id", PERSONAL_ID, nullable=False, index=True),
+    Column("agency_code", String(32), nullable=False),
+    Column("procedure_code", String(32), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Column("granted_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Column("recorded_by", String(64), nullable=False),  # the registrar client that took the request
+)
+
+# An agency's standing request for pushes of one dataset's changes, under one purpose's agreement.
+subscription = Table(
+    "subscription",
+    metadata,
+    Column("subscription_id", Integer, primary_key=True, autoincrement=True),
+    Column("agency_code", String(32), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("agency_code", "dataset", "purpose"),
+)
+
+# Append-only, hash-chained record of every exchange. No personal value in clear: record keys are
+# keyed hashes (HMAC-SHA256), and ``detail`` says which rule denied, never what the record held.
+audit_ledger = Table(
+    "audit_ledger",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("correlation_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),  # pull | push | api_read | change_feed | prefill | consent_* | ...
+    Column("client", String(64), nullable=False),  # who: a client id, a flow, a system
+    Column("agency_code", String(32)),
+    Column("purpose", String(60)),
+    Column("legal_basis", String(300)),
+    Column("dataset", String(40)),
+    Column("fields", Text, nullable=False),  # comma-separated
+    Column("record_count", Integer, nullable=False),
+    Column("record_keys", Text, nullable=False),  # comma-separated keyed hashes (at most a few), or a digest
+    Column("outcome", String(32), nullable=False),  # ok | denied | failed | ...
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+# One row: the ledger's newest entry. Updating it first serialises appends on SQLite and PostgreSQL alike.
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("head_id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
