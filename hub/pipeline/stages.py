@@ -18,6 +18,8 @@ from typing import Protocol
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
 from connectors.errors import LgspError
+from hub import ledger
+from hub.keys import LEDGER_KEY, hub_key
 from hub.pipeline import runs
 from hub.pipeline.quarantine import quarantine_failing
 from hub.pipeline.staging import StagedPage, stage_pages
@@ -66,6 +68,8 @@ def extract(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
     except LgspError as exc:
         with engine.begin() as conn:
             runs.mark_failed(conn, run_id, f"extract: {exc}")
+            ledger.append(conn, _pull(spec, run_id, "failed", f"extract failed: {type(exc).__name__}"),
+                          key=hub_key(settings, LEDGER_KEY))
         raise
     with engine.begin() as conn:
         runs.mark(conn, run_id, status=runs.EXTRACTED, pages=page_count, read=read,
@@ -124,7 +128,11 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
                   unchanged=merged.unchanged, cursor_to=cursor_to, finished_at=now, error=None,
                   publish_seconds=round(time.monotonic() - started, 3))
         summary = runs.load_run(conn, run_id)
-    assert summary is not None
+        assert summary is not None
+        # Last statement of the transaction: the ledger's lock is held only until the commit.
+        ledger.append(conn, _pull(spec, run_id, "ok", f"published {summary.published}, quarantined "
+                                  f"{summary.quarantined}, unchanged {summary.unchanged}", summary.read),
+                      key=hub_key(settings, LEDGER_KEY), now=now)
     if summary.read != summary.published + summary.quarantined + summary.unchanged:
         log.error("run %s does not balance: %s", run_id, summary.as_dict())
     log.info("run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined,
@@ -176,6 +184,12 @@ def bind(spec: StreamSpec) -> BoundStages:
                            (publish_stream, "Publish the run"), (sync_stream, "Extract, audit, publish")):
         function.__doc__ = f"{verb} for the {spec.stream} stream."
     return BoundStages(extract_stream, audit_stream, publish_stream, sync_stream)
+
+
+def _pull(spec: StreamSpec, run_id: str, outcome: str, detail: str, count: int = 0) -> ledger.Exchange:
+    """The ledger entry of one pull: the source, the stream, how many records; the run id correlates."""
+    return ledger.Exchange(action="pull", client=spec.system, outcome=outcome, correlation_id=run_id,
+                           dataset=spec.stream, record_count=count, detail=detail)
 
 
 def _newest(conn: Connection, staging: Table, column: Column[str], run_id: str) -> str | None:
