@@ -43,6 +43,18 @@ def _mount_outbox() -> None:
 _mount_outbox()
 
 
+def _mount_sharing() -> None:
+    from hub.audit_cli import audit_app
+    from hub.sharing_cli import agencies_app, agreements
+
+    app.add_typer(agencies_app, name="agencies", help="Agencies in force; load config/sharing, hash a secret.")
+    app.command("agreements")(agreements)
+    app.add_typer(audit_app, name="audit", help="The audit ledger: verify the hash chain, export for auditors.")
+
+
+_mount_sharing()
+
+
 @app.command()
 def run(
     citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,

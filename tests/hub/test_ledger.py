@@ -1,0 +1,179 @@
+"""The audit ledger: a hash chain that names the first entry changed, removed or reordered."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete, select, update
+from typer.testing import CliRunner
+
+from hub import ledger
+from hub.cli import app
+from hub.store.engine import open_store
+from hub.store.tables import audit_ledger, ledger_head
+
+KEY = b"k" * 32
+CITIZEN = "001199000042"
+T0 = datetime(2026, 11, 1, 8, 0, 0, 123456)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Engine]:
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
+
+
+def exchange(n: int, **overrides: object) -> ledger.Exchange:
+    values: dict[str, object] = {
+        "action": "api_read", "client": "bhxh-app", "outcome": "ok", "correlation_id": f"req-{n}",
+        "agency_code": "BHXH", "purpose": "health_insurance", "dataset": "citizen",
+        "fields": ["full_name", "birth_date"], "record_keys": [CITIZEN],
+    }
+    values.update(overrides)
+    return ledger.Exchange(**values)  # type: ignore[arg-type]
+
+
+def fill(engine: Engine, entries: int) -> None:
+    for n in range(entries):
+        ledger.record(engine, exchange(n), key=KEY, now=T0 + timedelta(minutes=n))
+
+
+def test_an_untouched_chain_verifies_and_keeps_no_id_in_clear(store: Engine) -> None:
+    fill(store, 6)
+    result = ledger.verify(store)
+    assert result.intact and result.entries == 6
+    with store.connect() as conn:
+        rows = conn.execute(select(audit_ledger).order_by(audit_ledger.c.seq)).mappings().all()
+    assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[0]["prev_hash"] == ledger.GENESIS
+    assert all(rows[i]["prev_hash"] == rows[i - 1]["entry_hash"] for i in range(1, 6))
+    dumped = json.dumps([dict(row) for row in rows], default=str)
+    assert CITIZEN not in dumped
+    assert rows[0]["record_keys"] == ledger.hash_key(KEY, CITIZEN)  # an auditor with the key can look it up
+    assert ledger.hash_key(b"x" * 32, CITIZEN) != rows[0]["record_keys"]  # keyed, not a bare hash
+
+
+def test_a_changed_entry_is_named(store: Engine) -> None:
+    fill(store, 5)
+    with store.begin() as conn:
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 3).values(outcome="denied"))
+    result = ledger.verify(store)
+    assert not result.intact and result.first_bad_seq == 3 and "changed" in result.reason
+
+
+def test_a_rehashed_forgery_breaks_the_next_link(store: Engine) -> None:
+    fill(store, 5)
+    with store.begin() as conn:
+        row = dict(conn.execute(select(audit_ledger).where(audit_ledger.c.seq == 2)).mappings().one())
+        row["purpose"] = "something_else"
+        forged = ledger.entry_hash(row)
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 2).values(purpose="something_else",
+                                                                                entry_hash=forged))
+    result = ledger.verify(store)
+    assert result.first_bad_seq == 3 and "prev_hash" in result.reason
+
+
+def test_a_removed_entry_is_named(store: Engine) -> None:
+    fill(store, 5)
+    with store.begin() as conn:
+        conn.execute(delete(audit_ledger).where(audit_ledger.c.seq == 2))
+    result = ledger.verify(store)
+    assert result.first_bad_seq == 3 and "removed" in result.reason
+
+
+def test_reordered_entries_are_named(store: Engine) -> None:
+    fill(store, 5)
+    with store.begin() as conn:  # swap the sequence numbers of entries 2 and 3
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 2).values(seq=-2))
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 3).values(seq=2))
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == -2).values(seq=3))
+    result = ledger.verify(store)
+    assert result.first_bad_seq == 2 and not result.intact
+
+
+def test_entries_cut_from_the_end_are_caught_by_the_head(store: Engine) -> None:
+    fill(store, 5)
+    with store.begin() as conn:
+        conn.execute(delete(audit_ledger).where(audit_ledger.c.seq >= 4))
+    result = ledger.verify(store)
+    assert result.first_bad_seq == 4 and "end" in result.reason
+
+
+def test_bulk_exchanges_keep_a_digest_not_thousands_of_hashes(store: Engine) -> None:
+    keys = [f"0011990{n:05d}" for n in range(500)]
+    ledger.record(store, exchange(0, record_keys=keys), key=KEY, now=T0)
+    with store.connect() as conn:
+        row = conn.execute(select(audit_ledger)).mappings().one()
+    assert row["record_count"] == 500 and row["record_keys"].startswith("digest:") and len(row["record_keys"]) < 80
+
+
+def test_concurrent_appends_never_fork_the_chain(store: Engine) -> None:
+    errors: list[BaseException] = []
+
+    def writer(worker: int) -> None:
+        try:
+            for n in range(25):
+                ledger.record(store, exchange(worker * 100 + n), key=KEY)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    result = ledger.verify(store)
+    assert result.intact and result.entries == 100
+    with store.connect() as conn:
+        assert conn.execute(select(ledger_head.c.seq)).scalar_one() == 100
+
+
+def test_an_exchange_rolled_back_leaves_no_entry(store: Engine) -> None:
+    fill(store, 2)
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        ledger.append(conn, exchange(9), key=KEY)
+        raise RuntimeError("the exchange failed after the append")
+    assert ledger.verify(store).entries == 2
+    ledger.record(store, exchange(10), key=KEY)
+    assert ledger.verify(store).intact
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("LGSP_HOME", str(tmp_path))
+    monkeypatch.delenv("LGSP_DATABASE_URL", raising=False)
+    engine = open_store(f"sqlite:///{(tmp_path / 'hub.sqlite').resolve()}")
+    fill(engine, 4)
+    return engine
+
+
+def test_audit_verify_exits_zero_then_names_the_bad_entry(cli_home: Engine) -> None:
+    intact = CliRunner().invoke(app, ["audit", "verify"])
+    assert intact.exit_code == 0 and "intact: 4 entries" in intact.output
+    with cli_home.begin() as conn:
+        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 2).values(client="someone-else"))
+    broken = CliRunner().invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 1 and "entry 2" in broken.output
+
+
+def test_audit_export_as_csv_and_json_since_a_time(cli_home: Engine) -> None:
+    since = (T0 + timedelta(minutes=2)).isoformat(timespec="seconds")
+    as_json = CliRunner().invoke(app, ["audit", "export", "--since", since, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    entries = json.loads(as_json.stdout)
+    assert [entry["seq"] for entry in entries] == [3, 4]
+    assert all(ledger.entry_hash(entry) == entry["entry_hash"] for entry in entries)  # re-checkable offline
+    as_csv = CliRunner().invoke(app, ["audit", "export", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) == 4 and rows[0]["action"] == "api_read" and CITIZEN not in as_csv.stdout
+    bad = CliRunner().invoke(app, ["audit", "export", "--format", "xml"])
+    assert bad.exit_code == 2
