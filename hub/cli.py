@@ -110,6 +110,18 @@ def _print_report(document: dict[str, object]) -> None:
             console.print(f"[red]error:[/red] {flow['error']}")
         elif flow["read"] == 0:
             console.print("nothing changed since the last published cursor (delete LGSP_HOME for a fresh load)")
+    once_only = document.get("once_only")
+    if isinstance(once_only, dict):
+        table = Table("procedure", "name", title="once-only: form fields prefilled from verified sources",
+                      title_justify="left")
+        for heading in ("dossiers", "prefilled", "nothing beyond consent", "nothing held asked"):
+            table.add_column(heading, justify="right")
+        rows = [(code, line["name"], line) for code, line in once_only["procedures"].items()]
+        shares = ("prefilled_share", "complete_share", "held_complete_share")
+        for code, name, line in [*rows, ("all", "", once_only["overall"])]:
+            table.add_row(code, name, f"{line['dossiers']:,}",
+                          *("-" if line[key] is None else f"{line[key]:.1%}" for key in shares))
+        console.print(table)
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")

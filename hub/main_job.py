@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
 from hub.figures import dossier_figures
 from hub.mock_process import mocks_running
+from hub.once_only import once_only_figures
 from hub.pipeline import runs
 from hub.settings import Settings
 from hub.store.engine import open_store
@@ -57,11 +58,13 @@ class MainJobReport:
     flows: dict[str, FlowReport] = field(default_factory=dict)
     database: str = ""
     airflow_home: str = ""
+    once_only: dict[str, Any] | None = None  # hub.once_only figures; None unless dossier_sync succeeded
 
     def as_dict(self) -> dict[str, Any]:
         """The document ``lgsp run --json`` prints."""
         return {
             "flows": {name: flow.as_dict() for name, flow in self.flows.items()},
+            "once_only": self.once_only,
             "state": {"database": self.database, "airflow_home": self.airflow_home},
         }
 
@@ -103,6 +106,9 @@ def run_main_job(
             report.flows[dag_id] = _flow_report(engine, outcome)
             if outcome.state != "success":
                 failed = dag_id
+    dossiers = report.flows.get("dossier_sync")
+    if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
+        report.once_only = once_only_figures(engine)
     engine.dispose()
     return report
 

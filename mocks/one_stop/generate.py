@@ -29,7 +29,7 @@ ONLINE_SHARE = 0.60
 AT_CENTRE_SHARE = {"commune": 0.10, "province": 0.70}
 # How often each procedure is filed (birth registrations and certified copies dominate).
 _WEIGHTS = {"TT-KS-01": 20, "TT-KH-01": 8, "TT-KT-01": 6, "TT-CT-01": 30, "TT-XN-01": 10,
-            "TT-DD-01": 6, "TT-GP-01": 5, "TT-KD-01": 15}
+            "TT-DD-01": 6, "TT-GP-01": 5, "TT-KD-01": 15, "TT-TR-01": 12, "TT-LL-01": 8}
 _DEFAULT_WEIGHT = 5  # a procedure added to the catalogue later
 _OFFICE_HOURS_UTC = (30 * 60, 10 * 3600)  # 07:30-17:00 in Vietnam (UTC+7)
 _THURSDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
