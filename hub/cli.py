@@ -122,6 +122,10 @@ def _print_report(document: dict[str, object]) -> None:
             table.add_row(code, name, f"{line['dossiers']:,}",
                           *("-" if line[key] is None else f"{line[key]:.1%}" for key in shares))
         console.print(table)
+    audit = document.get("ledger")
+    if isinstance(audit, dict) and audit:
+        verdict = "intact" if audit["intact"] else f"[red]BROKEN at entry {audit['first_bad_entry']}[/red]"
+        console.print(f"audit ledger: {audit['entries']:,} entries, {verdict} (lgsp audit verify)")
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")

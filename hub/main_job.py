@@ -15,12 +15,14 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, func, select
 
+from hub import ledger
 from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
 from hub.figures import dossier_figures
 from hub.mock_process import mocks_running
 from hub.once_only import once_only_figures
 from hub.pipeline import runs
 from hub.settings import Settings
+from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
 from hub.store.tables import staging_citizen, sync_run
 
@@ -59,12 +61,14 @@ class MainJobReport:
     database: str = ""
     airflow_home: str = ""
     once_only: dict[str, Any] | None = None  # hub.once_only figures; None unless dossier_sync succeeded
+    ledger: dict[str, Any] = field(default_factory=dict)  # the audit ledger after the run: entries, intact
 
     def as_dict(self) -> dict[str, Any]:
         """The document ``lgsp run --json`` prints."""
         return {
             "flows": {name: flow.as_dict() for name, flow in self.flows.items()},
             "once_only": self.once_only,
+            "ledger": self.ledger,
             "state": {"database": self.database, "airflow_home": self.airflow_home},
         }
 
@@ -83,6 +87,7 @@ def run_main_job(
     report = MainJobReport(
         database=_display_url(engine), airflow_home=str((settings.home / "airflow").resolve())
     )
+    load_configured(engine, settings)  # agencies and agreements in force before anything is shared
     with mocks_running(citizens=citizens, seed=seed, defect_rate=defect_rate) as mocks:
         env = airflow_environment(
             settings.home,
@@ -109,6 +114,9 @@ def run_main_job(
     dossiers = report.flows.get("dossier_sync")
     if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
         report.once_only = once_only_figures(engine)
+    verification = ledger.verify(engine)
+    report.ledger = {"entries": verification.entries, "intact": verification.intact,
+                     "first_bad_entry": verification.first_bad_seq}
     engine.dispose()
     return report
 

@@ -30,20 +30,6 @@ def _store(settings: Settings) -> Engine:
     return open_store(settings.resolved_database_url())
 
 
-def load_declared(settings: Settings, engine: Engine) -> dict[str, int]:
-    """Put config/sharing/*.yaml (or LGSP_SHARING_CONFIG) in force; returns what was loaded.
-
-    Raises:
-        ConfigError: the files are malformed.
-    """
-    from hub.keys import LEDGER_KEY, hub_key
-    from hub.sharing.registry import DEFAULT_CONFIG, load_registry
-
-    registry = load_registry(engine, settings.sharing_config or DEFAULT_CONFIG,
-                             ledger_key=hub_key(settings, LEDGER_KEY), now=datetime.now(UTC).replace(tzinfo=None))
-    return registry.counts
-
-
 @agencies_app.callback()
 def agencies(ctx: typer.Context) -> None:
     """List the agencies in force: code, name, contact, push endpoint, clients, subscriptions."""
@@ -79,9 +65,11 @@ def agencies(ctx: typer.Context) -> None:
 @agencies_app.command("load")
 def load_command() -> None:
     """Load config/sharing/*.yaml into the store (replaces agencies, clients, agreements; adds subscriptions)."""
+    from hub.sharing.registry import load_configured
+
     try:
         settings = load_settings()
-        counts = load_declared(settings, _store(settings))
+        counts = load_configured(_store(settings), settings).counts
     except LgspError as exc:
         stderr.print(f"[red]lgsp agencies load failed:[/red] {exc}")
         raise typer.Exit(2) from exc

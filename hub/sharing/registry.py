@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from sqlalchemy import Engine, delete, insert, select
 
 from connectors.errors import ConfigError
 from hub import ledger
+from hub.keys import LEDGER_KEY, hub_key
+from hub.settings import Settings
 from hub.sharing.client_secrets import well_formed
 from hub.store.tables import agency, agreement, api_client, subscription
 from schemas.datasets import DATASET_FIELDS
@@ -140,6 +142,16 @@ def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_k
             detail=f"{detail}; files sha256 {registry.digest}",
         ), key=ledger_key, now=now)
     return registry
+
+
+def load_configured(engine: Engine, settings: Settings) -> Registry:
+    """``load_registry`` from LGSP_SHARING_CONFIG (default config/sharing), keyed and timed as the hub runs.
+
+    Raises:
+        ConfigError: the files are malformed (nothing is changed).
+    """
+    return load_registry(engine, settings.sharing_config or DEFAULT_CONFIG,
+                         ledger_key=hub_key(settings, LEDGER_KEY), now=datetime.now(UTC).replace(tzinfo=None))
 
 
 def _read(path: Path) -> str:
