@@ -52,7 +52,14 @@ def _mount_sharing() -> None:
     app.add_typer(audit_app, name="audit", help="The audit ledger: verify the hash chain, export for auditors.")
 
 
+def _mount_api() -> None:
+    from hub.api.cli import api_app
+
+    app.add_typer(api_app, name="api", help="Serve the hub's API to agencies (OAuth2, /v1, OpenAPI).")
+
+
 _mount_sharing()
+_mount_api()
 
 
 @app.command()

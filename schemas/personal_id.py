@@ -36,7 +36,7 @@ BIRTH_REGISTRATION_PROVINCES: dict[str, str] = {
     "093": "Hậu Giang", "094": "Sóc Trăng", "095": "Bạc Liêu", "096": "Cà Mau",
 }
 
-_FORMAT = re.compile(r"\d{12}")
+_FORMAT = re.compile(r"[0-9]{12}")  # ASCII only: \d also matches Arabic-Indic and other digits
 
 # Century of birth -> (male digit, female digit). 1900s: 0/1, 2000s: 2/3, 2100s: 4/5.
 _CENTURY_DIGITS: dict[int, tuple[str, str]] = {19: ("0", "1"), 20: ("2", "3"), 21: ("4", "5")}

@@ -332,6 +332,7 @@ outbox = Table(
 
 Index("ix_citizen_published_at", citizen.c.published_at)  # the change feed and push read by time
 Index("ix_citizen_published_run_id", citizen.c.published_run_id)  # what one run changed
+Index("ix_civil_event_published_at", civil_event.c.published_at)  # the civil-event change feed
 
 # Loaded from config/sharing/*.yaml (hub.sharing.registry): the declaration is the source of truth.
 agency = Table(

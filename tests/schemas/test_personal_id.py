@@ -52,3 +52,10 @@ def test_all_63_pre_2025_provinces_are_known() -> None:
 def test_mask_hides_all_but_the_tail() -> None:
     assert personal_id.mask("001201000001") == "*********001"
     assert personal_id.mask(None) == "<empty>"
+
+
+def test_only_ascii_digits_make_an_id() -> None:
+    from schemas.personal_id import is_well_formed
+
+    assert is_well_formed("001199000042")
+    assert not is_well_formed("001" + "\u0660" * 9)  # Arabic-Indic zeros are digits to \d, not to us

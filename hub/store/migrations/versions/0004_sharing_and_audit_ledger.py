@@ -111,11 +111,15 @@ def upgrade() -> None:
     with op.batch_alter_table('citizen', schema=None) as batch_op:
         batch_op.create_index('ix_citizen_published_at', ['published_at'], unique=False)
         batch_op.create_index('ix_citizen_published_run_id', ['published_run_id'], unique=False)
+    with op.batch_alter_table('civil_event', schema=None) as batch_op:
+        batch_op.create_index('ix_civil_event_published_at', ['published_at'], unique=False)
 
 
 
 def downgrade() -> None:
     """Drop the sharing tables and the ledger."""
+    with op.batch_alter_table('civil_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_civil_event_published_at')
     with op.batch_alter_table('citizen', schema=None) as batch_op:
         batch_op.drop_index('ix_citizen_published_run_id')
         batch_op.drop_index('ix_citizen_published_at')

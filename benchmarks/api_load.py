@@ -1,0 +1,205 @@
+"""Load the hub API with wrk on loopback: requests per second and p50/p99 latency per endpoint.
+
+    .venv/bin/python benchmarks/api_load.py                        # 200,000 citizens, 20 s per endpoint
+    .venv/bin/python benchmarks/api_load.py --citizens 20000 --seconds 10 --connections 8
+    .venv/bin/python benchmarks/api_load.py --store /tmp/api-bench  # keep (or reuse) the filled store
+
+The store is filled the real way (the population mock, one sync: ~1 minute for 200,000),
+the registry loaded, consents recorded through the API by the registrar client, then
+``lgsp api serve`` runs in its own process and wrk (Debian's ``wrk``: ``apt-get install
+wrk``) drives it with one thread, bounded in time. On 2 cores wrk and the server share
+the machine, so the figures are a floor. Every request is a real one: a token, an
+agreement check, a store read and a ledger append; the ledger is verified afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PURPOSE = "civil_status_registration"
+PROCEDURE = "TT-KH-01"  # marriage registration: the applicant's and the spouse's records
+AGENCY_CLIENT, REGISTRAR_CLIENT, SECRET = "tu-phap-app", "cong-dvc-consent", "demo-only-secret"
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_TOTAL = re.compile(r"(\d+) requests in")
+
+
+def fill_store(home: Path, citizens: int, seed: int) -> float:
+    """Sync ``citizens`` residents from the population mock into the SQLite store under ``home``."""
+    from hub.mock_process import mocks_running
+    from hub.pipeline import population_sync
+    from hub.settings import load_settings
+    from hub.store.engine import open_store
+
+    url = f"sqlite:///{home / 'hub.sqlite'}"
+    with mocks_running(citizens=citizens, seed=seed, defect_rate=0.02) as mocks:
+        settings = load_settings(home=home, database_url=url, population_url=mocks.population_url,
+                                 population_username="lgsp-demo", population_password="demo-only-password")
+        engine = open_store(url)
+        started = time.perf_counter()
+        population_sync.sync("bench-api", settings, engine)
+        engine.dispose()
+    return time.perf_counter() - started
+
+
+def sample_ids(home: Path, count: int, seed: int) -> list[str]:
+    """``count`` personal ids of published citizens, drawn with a fixed seed (the benchmark's memory, not the API's)."""
+    from sqlalchemy import create_engine, select
+
+    from hub.store.tables import citizen
+
+    engine = create_engine(f"sqlite:///{home / 'hub.sqlite'}")
+    with engine.connect() as conn:
+        every = conn.execute(select(citizen.c.personal_id).order_by(citizen.c.personal_id)).scalars().all()
+    engine.dispose()
+    return random.Random(seed).sample(list(every), min(count, len(every)))
+
+
+@contextmanager
+def api_server(home: Path) -> Any:
+    """``lgsp api serve --port 0`` in its own process; yields its base URL."""
+    env = {**os.environ, "LGSP_HOME": str(home), "LGSP_DATABASE_URL": f"sqlite:///{home / 'hub.sqlite'}",
+           "LGSP_API_TOKEN_SECONDS": "3600"}
+    lgsp = Path(sys.executable).with_name("lgsp")
+    process = subprocess.Popen([str(lgsp), "api", "serve", "--port", "0"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            if line.startswith("READY "):
+                yield line.split()[1]
+                break
+        else:
+            raise SystemExit("lgsp api serve did not start")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def token(base: str, client_id: str) -> str:
+    """An access token for a demo client."""
+    answer = httpx.post(f"{base}/v1/token", data={"grant_type": "client_credentials", "client_id": client_id,
+                                                  "client_secret": SECRET}, timeout=30)
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def record_consents(base: str, ids: list[str]) -> list[tuple[str, str]]:
+    """The registrar records one consent per citizen for the agency's prefill; returns (id, consent id)."""
+    headers = {"Authorization": f"Bearer {token(base, REGISTRAR_CLIENT)}"}
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat(timespec="seconds")
+    pairs = []
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for personal_id in ids:
+            answer = client.post("/v1/consents", json={
+                "citizen_id": personal_id, "agency": "TU-PHAP", "procedure": PROCEDURE, "purpose": PURPOSE,
+                "expires_at": expires})
+            answer.raise_for_status()
+            pairs.append((personal_id, str(answer.json()["consent_id"])))
+    return pairs
+
+
+def lua_script(folder: Path, name: str, bearer: str, requests: list[dict[str, str]]) -> Path:
+    """A wrk script that cycles through ``requests`` (method, path, body) with the bearer token."""
+    rows = ",\n".join("{" + ", ".join(f"{key} = {json.dumps(value)}" for key, value in request.items()) + "}"
+                      for request in requests)
+    path = folder / f"{name}.lua"
+    path.write_text(f"""
+local requests = {{
+{rows}
+}}
+local n = 0
+local headers = {{["Authorization"] = "Bearer {bearer}", ["Content-Type"] = "application/json"}}
+request = function()
+  n = n % #requests + 1
+  local r = requests[n]
+  return wrk.format(r.method, r.path, headers, r.body)
+end
+""", encoding="utf-8")
+    return path
+
+
+def run_wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
+    """One wrk run; its requests per second, p50 and p99 in milliseconds, and non-2xx count."""
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                          capture_output=True, text=True, check=True)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    latency = {f"p{q}_ms": round(float(value) * scale[unit], 1) for q, value, unit in _LATENCY.findall(done.stdout)}
+    rate, total = _RATE.search(done.stdout), _TOTAL.search(done.stdout)
+    failed = _NON_2XX.search(done.stdout)
+    return {"requests_per_second": round(float(rate.group(1)) if rate else 0.0), **latency,
+            "requests": int(total.group(1)) if total else 0, "non_2xx": int(failed.group(1)) if failed else 0}
+
+
+def main() -> None:
+    """Fill (or reuse) a store, serve the API, load two endpoints with wrk, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--citizens", type=int, default=200_000)
+    parser.add_argument("--seconds", type=int, default=20, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--store", type=Path, help="a folder to keep the filled store in (reused if filled)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    home = args.store or Path(tempfile.mkdtemp(prefix="lgsp-api-bench-"))
+    home.mkdir(parents=True, exist_ok=True)
+    fill_seconds = None
+    if not (home / "hub.sqlite").exists():
+        fill_seconds = round(fill_store(home, args.citizens, args.seed), 1)
+    ids = sample_ids(home, 2000, args.seed)
+    results: dict[str, Any] = {"citizens": args.citizens, "fill_seconds": fill_seconds,
+                               "connections": args.connections, "seconds": args.seconds}
+    with api_server(home) as base, tempfile.TemporaryDirectory() as scripts:
+        consents = record_consents(base, ids[:500])
+        bearer = token(base, AGENCY_CLIENT)
+        reads = [{"method": "GET", "path": f"/v1/citizens/{pid}?purpose={PURPOSE}"} for pid in ids]
+        prefills = [{"method": "POST", "path": "/v1/prefill",
+                     "body": json.dumps({"procedure": PROCEDURE, "citizen_id": pid, "consent_id": cid})}
+                    for pid, cid in consents]
+        for name, requests in (("get_citizen", reads), ("post_prefill", prefills)):
+            results[name] = run_wrk(base, lua_script(Path(scripts), name, bearer, requests), args.seconds,
+                                    args.connections)
+    results["ledger"] = _verify_ledger(home)
+    print("endpoint | requests/s | p50 ms | p99 ms | requests | non-2xx")
+    for name in ("get_citizen", "post_prefill"):
+        row = results[name]
+        print(f"{name} | {row['requests_per_second']:,} | {row.get('p50_ms')} | {row.get('p99_ms')} | "
+              f"{row['requests']:,} | {row['non_2xx']}")
+    print(json.dumps(results))
+
+
+def _verify_ledger(home: Path) -> dict[str, Any]:
+    """Every request appended a ledger entry: verify the chain that the load wrote."""
+    from hub import ledger
+    from hub.store.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{home / 'hub.sqlite'}")
+    started = time.perf_counter()
+    result = ledger.verify(engine)
+    engine.dispose()
+    seconds = round(time.perf_counter() - started, 1)
+    return {"entries": result.entries, "intact": result.intact, "verify_seconds": seconds}
+
+
+if __name__ == "__main__":
+    main()

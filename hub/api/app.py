@@ -1,0 +1,77 @@
+"""The hub's API for agencies: ``build_app(settings)`` assembles it.
+
+    POST   /v1/token                          OAuth 2.0 client credentials
+    GET    /v1/citizens/{personal_id}         one citizen, the granted fields
+    GET    /v1/changes                        the change feed, keyset-paged
+    POST   /v1/prefill                        a form filled under the citizen's consent
+    POST   /v1/consents                       the citizens' channel records a consent
+    DELETE /v1/consents/{consent_id}          ... and revokes it
+    GET    /v1/consents/{consent_id}/preview  what a consent would share, without values
+    POST   /v1/subscriptions, GET, DELETE /{id}  an agency's push subscriptions
+
+The OpenAPI document is at ``/openapi.json``. Errors are problem details
+(``hub.api.problems``); every response carries ``X-Request-Id`` (``hub.api.request_id``),
+which every ledger entry the request appends carries as its correlation id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import Engine
+
+from hub.api import changes, citizens, consents, oauth, prefill, subscriptions
+from hub.api.context import ApiContext, dummy_secret_hash, utc_now
+from hub.api.problems import add_problem_schemas, install_problem_handlers
+from hub.api.request_id import RequestIdMiddleware
+from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
+from hub.settings import Settings
+from hub.sharing.registry import DEFAULT_CONFIG, load_registry
+from hub.store.engine import open_store
+
+TITLE = "lgsp hub API"
+VERSION = "1.0.0"
+
+
+def build_app(
+    settings: Settings, engine: Engine | None = None, *, clock: Callable[[], datetime] = utc_now,
+    load_declared: bool = True,
+) -> FastAPI:
+    """The API over ``engine`` (default: the store ``settings`` names, migrated).
+
+    ``load_declared``: put config/sharing (or ``settings.sharing_config``) in force first, as
+    ``lgsp agencies load`` does, so a fresh LGSP_HOME serves at once. ``clock`` returns aware
+    UTC; tests and benchmarks move it.
+
+    Raises:
+        ConfigError: the sharing files are malformed, or a key in the environment is too short.
+        StoreError: the store cannot be reached or migrated.
+    """
+    store = engine if engine is not None else open_store(settings.resolved_database_url())
+    context = ApiContext(settings=settings, engine=store, signing_key=hub_key(settings, API_SIGNING_KEY),
+                         ledger_key=hub_key(settings, LEDGER_KEY), clock=clock)
+    if load_declared:
+        load_registry(store, settings.sharing_config or DEFAULT_CONFIG, ledger_key=context.ledger_key,
+                      now=context.now().replace(tzinfo=None))
+    dummy_secret_hash()  # made now, so the first unknown client id is not the one slow request
+    app = FastAPI(title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+                  description=__doc__)
+    app.state.context = context
+    for module in (oauth, citizens, changes, prefill, consents, subscriptions):
+        app.include_router(module.router)
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the problem-details schema every error response refers to."""
+    if app.openapi_schema is None:
+        app.openapi_schema = add_problem_schemas(get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes))
+    return app.openapi_schema

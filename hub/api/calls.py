@@ -1,0 +1,181 @@
+"""One authenticated call: who asks, for what, and its entry in the audit ledger.
+
+``call_for(action, dataset, query=...)`` is the dependency every data route starts
+with: it checks the bearer token (401 otherwise), refuses query parameters the
+operation does not take or that are repeated (422: a ``fields=`` or a second
+``purpose=`` must not change what is shared, so it is refused rather than ignored),
+and hands the route a ``Call``. The route notes what it learns (purpose, the record
+asked for), checks role and scope with ``require``, and appends its ``ok`` entry in
+the transaction of its own reads and writes with ``append``. A refusal raised later
+(``AccessDenied``, or an ``ApiProblem`` with an ``audit`` outcome) is recorded by the
+problem handlers through ``record_refusal``, in a transaction of its own, since the
+request's transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
+from sqlalchemy import Connection, select
+
+from connectors.errors import AccessDenied, StoreError
+from hub import ledger
+from hub.api import tokens
+from hub.api.context import ApiContext, context_of
+from hub.api.problems import ApiProblem, InvalidParam, request_id_of
+from hub.api.tokens import Principal
+from hub.store.engine import store_errors
+from hub.store.tables import api_client
+from schemas.datasets import DATASET_FIELDS
+
+AGENCY, REGISTRAR = "agency", "registrar"
+CONSENT_SCOPE = "consent"
+TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
+_SCOPES = {**{name: f"read the {name} dataset as your agreements allow" for name in DATASET_FIELDS},
+           CONSENT_SCOPE: "record and revoke citizens' consents (the citizens' channel only)"}
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=_SCOPES)),
+    scheme_name="clientCredentials", auto_error=False,
+    description="OAuth 2.0 client credentials: POST /v1/token, then send `Authorization: Bearer <token>`.",
+)
+log = logging.getLogger(__name__)
+
+
+def _unauthorized(detail: str, error: str | None) -> ApiProblem:
+    challenge = 'Bearer realm="lgsp"' + (f', error="{error}"' if error else "")
+    return ApiProblem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def authenticated(request: Request, authorization: Annotated[str | None, Security(oauth2_scheme)]) -> Principal:
+    """The caller, from a bearer token the hub signed, whose client is still registered.
+
+    Raises:
+        ApiProblem: 401 with ``WWW-Authenticate``: no token, not a bearer token, or one
+            that is invalid, expired, or whose client was removed since.
+    """
+    context = context_of(request)
+    if not authorization:
+        raise _unauthorized("an access token is required: get one from POST /v1/token", None)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        raise _unauthorized("send the access token as `Authorization: Bearer <token>`", "invalid_request")
+    try:
+        claimed = tokens.verify(token.strip(), key=context.signing_key, now=context.now())
+    except tokens.TokenError as exc:
+        raise _unauthorized(str(exc), "invalid_token") from None
+    with store_errors("authenticate"), context.engine.connect() as conn:
+        row = conn.execute(select(api_client).where(api_client.c.client_id == claimed.client_id)).mappings().first()
+    # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
+    if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
+        raise _unauthorized("the token's client is no longer registered; ask for a new token", "invalid_token")
+    return Principal(client_id=claimed.client_id, agency_code=claimed.agency_code, role=claimed.role,
+                            scopes=claimed.scopes & frozenset(row["scopes"].split(",")), token_id=claimed.token_id)
+
+
+@dataclass
+class Call:
+    """One authenticated request and what its ledger entry will say."""
+
+    context: ApiContext
+    principal: Principal
+    request_id: str
+    action: str
+    dataset: str | None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    record_keys: tuple[str, ...] = ()
+
+    @property
+    def agency(self) -> str:
+        """The caller's agency code."""
+        return self.principal.agency_code
+
+    @property
+    def today(self) -> date:
+        """The day agreements are checked against (UTC)."""
+        return self.context.now().date()
+
+    def note(self, *, purpose: str | None = None, record_keys: Iterable[str] | None = None,
+             legal_basis: str | None = None) -> None:
+        """Remember what the request is about, for its ledger entry whatever the outcome."""
+        self.purpose = purpose if purpose is not None else self.purpose
+        self.record_keys = tuple(record_keys) if record_keys is not None else self.record_keys
+        self.legal_basis = legal_basis if legal_basis is not None else self.legal_basis
+
+    def require(self, *, roles: Collection[str], scope: str | None = None) -> None:
+        """Check the caller's role and token scope.
+
+        Raises:
+            AccessDenied: ``wrong_role`` or ``scope_missing``.
+        """
+        if self.principal.role not in roles:
+            raise AccessDenied(f"a client with role {self.principal.role} may not do this "
+                               f"(needs role {' or '.join(sorted(roles))})", rule="wrong_role")
+        if scope is not None and scope not in self.principal.scopes:
+            raise AccessDenied(f"the access token lacks scope {scope}; ask /v1/token for it", rule="scope_missing")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for the request's reads, writes and its ledger entry."""
+        with store_errors(self.action), self.context.engine.begin() as conn:
+            yield conn
+
+    def append(self, conn: Connection, *, fields: Iterable[str] = (), record_keys: Iterable[str] | None = None,
+               record_count: int | None = None, detail: str = "", outcome: str = "ok") -> None:
+        """Append this call's entry inside ``conn``'s transaction (record keys in clear: the ledger hashes them)."""
+        ledger.append(conn, self._exchange(outcome, detail, fields, record_keys, record_count),
+                      key=self.context.ledger_key, now=self.context.now())
+
+    def record_refusal(self, outcome: str, detail: str) -> None:
+        """Append a refusal (``denied``, ``not_found``) in a transaction of its own."""
+        try:
+            with store_errors(f"{self.action} refusal"):
+                ledger.record(self.context.engine, self._exchange(outcome, detail, (), None, None),
+                              key=self.context.ledger_key, now=self.context.now())
+        except StoreError as exc:  # the request is refused anyway; say the entry is missing
+            log.error("could not record a %s refusal for request %s: %s", self.action, self.request_id, exc)
+
+    def _exchange(self, outcome: str, detail: str, fields: Iterable[str], record_keys: Iterable[str] | None,
+                  record_count: int | None) -> ledger.Exchange:
+        return ledger.Exchange(
+            action=self.action, client=self.principal.client_id, outcome=outcome, correlation_id=self.request_id,
+            agency_code=self.agency, purpose=self.purpose, legal_basis=self.legal_basis, dataset=self.dataset,
+            fields=tuple(fields), record_keys=tuple(self.record_keys if record_keys is None else record_keys),
+            record_count=record_count, detail=detail,
+        )
+
+
+def call_for(action: str, dataset: str | None = None, *, query: Collection[str] = ()) -> Callable[..., Call]:
+    """The dependency that authenticates a route's caller and starts its ``Call``.
+
+    ``query``: the query parameters the operation takes; any other, or one given twice, is a 422.
+    """
+    accepted = frozenset(query)
+
+    def dependency(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Call:
+        call = Call(context_of(request), principal, request_id_of(request), action, dataset)
+        request.state.call = call
+        _check_query(request, accepted)
+        return call
+
+    return dependency
+
+
+def _check_query(request: Request, accepted: frozenset[str]) -> None:
+    """Refuse unknown and repeated query parameters, naming only the ones the operation declares."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    problems = [InvalidParam(name=name, reason="given more than once; give it once")
+                for name in sorted({name for name in names if names.count(name) > 1} & accepted)]
+    if any(name not in accepted for name in names):
+        problems.append(InvalidParam(name="(a query parameter this operation does not take)",
+                                     reason=f"accepted: {', '.join(sorted(accepted)) or 'none'}"))
+    if problems:
+        raise ApiProblem(422, "the request has invalid parameters; see invalid_params", invalid_params=problems)

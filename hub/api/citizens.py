@@ -1,0 +1,73 @@
+"""``GET /v1/citizens/{personal_id}?purpose=``: one golden citizen, the fields the agreements grant.
+
+The grant is checked before the record is looked up, so an agency without one cannot
+even learn whether the platform holds someone. Each field comes with its source, the
+time the source last changed it, and whether the platform vouches for it
+(``hub.sharing.provenance``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from hub.api.calls import AGENCY, Call, call_for
+from hub.api.params import PersonalIdPath, PurposeQuery
+from hub.api.problems import ApiProblem, problem_responses
+from hub.sharing.policy import require_grant
+from hub.sharing.provenance import open_conflicts, sourced_fields
+from hub.store.tables import citizen
+from schemas.datasets import CITIZEN
+
+router = APIRouter(tags=["citizens"])
+
+
+class SourcedValue(BaseModel):
+    """One shared field: its value, the system it came from, when that system last changed it, verified."""
+
+    value: Any
+    source: str | None
+    last_updated: str | None
+    verified: bool
+
+
+class SharedRecord(BaseModel):
+    """A record as shared under a grant: only the granted fields, and the agreements that grant them."""
+
+    dataset: str
+    purpose: str
+    agreement_ids: list[str]
+    legal_basis: str
+    fields: dict[str, SourcedValue]
+
+
+@router.get(
+    "/v1/citizens/{personal_id}", response_model=SharedRecord, summary="Read one citizen's shared fields",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def read_citizen(
+    personal_id: PersonalIdPath, purpose: PurposeQuery,
+    call: Annotated[Call, Depends(call_for("api_read", CITIZEN, query=("purpose",)))],
+) -> dict[str, Any]:
+    """The citizen's fields that the caller's agreements grant for ``purpose`` today.
+
+    Raises:
+        AccessDenied: wrong role or scope, no agreement for the purpose, or none valid today.
+        ApiProblem: 404 when the platform holds no record of the citizen.
+    """
+    call.note(purpose=purpose, record_keys=[personal_id])
+    call.require(roles={AGENCY}, scope=CITIZEN)
+    with call.transaction() as conn:
+        grant = require_grant(conn, call.agency, CITIZEN, purpose, call.today)
+        call.note(legal_basis=grant.legal_basis)
+        row = conn.execute(select(citizen).where(citizen.c.personal_id == personal_id)).mappings().first()
+        if row is None:
+            raise ApiProblem(404, "the platform holds no record of the citizen", audit="not_found")
+        fields = sorted(grant.fields)
+        shared = sourced_fields(dict(row), fields, open_conflicts(conn, [personal_id]))
+        call.append(conn, fields=fields, detail=f"agreements {','.join(grant.agreement_ids)}")
+    return {"dataset": CITIZEN, "purpose": purpose, "agreement_ids": list(grant.agreement_ids),
+            "legal_basis": grant.legal_basis, "fields": {name: value.as_json() for name, value in shared.items()}}

@@ -1,0 +1,56 @@
+"""What every request handler shares: the store, the keys, the clock and the settings."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from hub.settings import Settings
+from hub.sharing.client_secrets import hash_secret
+
+
+def utc_now() -> datetime:
+    """The real clock, aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The app's shared state, built once by ``build_app``."""
+
+    settings: Settings
+    engine: Engine
+    signing_key: bytes  # tokens (HS256)
+    ledger_key: bytes  # the ledger's record-key pepper
+    clock: Callable[[], datetime]  # aware UTC
+
+    @property
+    def cursor_key(self) -> bytes:
+        """The change-feed cursors' Fernet key, derived from the signing key (one secret to rotate)."""
+        digest = hmac.new(self.signing_key, b"lgsp change-feed cursor v1", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest)
+
+    def now(self) -> datetime:
+        """The hub's time, aware UTC."""
+        return self.clock().astimezone(UTC)
+
+
+def context_of(request: Request) -> ApiContext:
+    """The context ``build_app`` stored on the app."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
+@cache
+def dummy_secret_hash() -> str:
+    """A hash no secret matches, checked for unknown client ids so they cost what a known one costs."""
+    return hash_secret(secrets.token_urlsafe(32))
