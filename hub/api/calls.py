@@ -125,7 +125,7 @@ class Call:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction for the request's reads, writes and its ledger entry."""
-        with store_errors(self.action), self.context.engine.begin() as conn:
+        with store_errors(self.action), self.context.begin() as conn:
             yield conn
 
     def append(self, conn: Connection, *, fields: Iterable[str] = (), record_keys: Iterable[str] | None = None,
@@ -137,8 +137,8 @@ class Call:
     def record_refusal(self, outcome: str, detail: str) -> None:
         """Append a refusal (``denied``, ``not_found``) in a transaction of its own."""
         try:
-            with store_errors(f"{self.action} refusal"):
-                ledger.record(self.context.engine, self._exchange(outcome, detail, (), None, None),
+            with store_errors(f"{self.action} refusal"), self.context.begin() as conn:
+                ledger.append(conn, self._exchange(outcome, detail, (), None, None),
                               key=self.context.ledger_key, now=self.context.now())
         except StoreError as exc:  # the request is refused anyway; say the entry is missing
             log.error("could not record a %s refusal for request %s: %s", self.action, self.request_id, exc)

@@ -6,13 +6,15 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
 from fastapi import Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from hub.settings import Settings
 from hub.sharing.client_secrets import hash_secret
@@ -32,6 +34,19 @@ class ApiContext:
     signing_key: bytes  # tokens (HS256)
     ledger_key: bytes  # the ledger's record-key pepper
     clock: Callable[[], datetime]  # aware UTC
+    # SQLite has one writer: its busy handler sleeps up to 100 ms between tries, so threads of
+    # one process that queue on a lock here instead cut the p99 latency from ~1 s to a few ms.
+    _writer: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite, one at a time within this process."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer, self.engine.begin() as conn:
+            yield conn
 
     @property
     def cursor_key(self) -> bytes:
