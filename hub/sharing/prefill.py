@@ -62,6 +62,7 @@ class PrefillForm:
     form: Form
     personal_id: str = field(repr=False)
     fields: tuple[Filled | MustSupply, ...]
+    relatives_read: tuple[str, ...] = field(default=(), repr=False)  # whose records filled fields: for the ledger
 
     @property
     def verified_count(self) -> int:
@@ -163,7 +164,9 @@ class _Plan:
                 else _resolve(spec.key, step, sourced, relatives_sourced)
                 for spec, step in zip(self.form.fields, self.steps, strict=True)
             )
-            yield personal_id, PrefillForm(form=self.form, personal_id=personal_id, fields=fields)
+            read = tuple(sorted({row[name] for name in self.links if row[name] in relatives}))
+            yield personal_id, PrefillForm(form=self.form, personal_id=personal_id, fields=fields,
+                                           relatives_read=read)
 
 
 def _step(spec: FormField, allowed: frozenset[str] | None) -> Reason | Source:

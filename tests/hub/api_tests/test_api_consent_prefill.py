@@ -20,6 +20,8 @@ from api_support import (
     seed,
 )
 
+from hub import ledger
+
 PREFILL = "/v1/prefill"
 
 
@@ -78,6 +80,10 @@ def test_relatives_come_through_the_links_the_agreement_grants(api: Api) -> None
     fields = by_key(response.json())
     assert fields["father_full_name"]["value"] == NAMES[1] and fields["spouse_full_name"]["value"] == NAMES[3]
     assert SECRET_RELIGION not in response.text and SECRET_HOMETOWN not in response.text
+    entry = api.ledger()[-1]  # whose records were read is on record: the applicant, the father, the spouse
+    key = api.http.app.state.context.ledger_key  # type: ignore[attr-defined]  # a TestClient here
+    keys = {ledger.hash_key(key, pid) for pid in (APPLICANT, FATHER, SPOUSE)}
+    assert keys <= set(entry["record_keys"].split(",")) and entry["record_count"] >= 3
 
 
 def _revoked(api: Api) -> str:
