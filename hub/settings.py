@@ -22,7 +22,7 @@ CIVIL_STATUS_CONN_ID = "civil_status"
 ONE_STOP_CONN_ID = "one_stop"
 PORTAL_CONN_ID = "national_portal"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
-DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key"})
+DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key", "demo-only-push-secret"})
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -148,6 +148,39 @@ def one_stop_endpoint(settings: Settings) -> Endpoint:
         "http://api:API_KEY@HOST:PORT/one-stop/v1",
         settings.one_stop_url, "api", settings.one_stop_api_key,
     )
+
+
+def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str | None) -> Endpoint | None:
+    """Where an agency's pushes go and the HMAC secret that signs them; None while nothing configures them.
+
+    The Airflow connection ``agency_push_<code>`` (the code lowercased, ``-`` as ``_``; e.g.
+    ``AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox``) gives both
+    the URL and, as its password, the secret. A connection without a host (JSON form) lends
+    its secret to ``declared_url``, the registry's ``push_url``. A declared URL alone is not
+    enough: nothing can be signed without the secret, so the pushes wait.
+
+    Raises:
+        ConfigError: the connection has no secret, or the demo secret is configured for a
+            non-loopback host without LGSP_DEMO.
+    """
+    conn_id = "agency_push_" + agency_code.lower().replace("-", "_")
+    conn = _airflow_connection(conn_id)
+    if conn is None:
+        return None
+    url = conn["url"] if urlsplit(conn["url"]).hostname else declared_url
+    secret = conn.get("password") or ""
+    if not url or not secret:
+        raise ConfigError(
+            f"the {conn_id} connection needs a URL (or push_url in agencies.yaml) and the HMAC secret as its "
+            f"password: AIRFLOW_CONN_{conn_id.upper()}=http://:SECRET@HOST:PORT/path/to/inbox"
+        )
+    host = urlsplit(url).hostname or ""
+    if secret in DEMO_SECRETS and host not in _LOOPBACK and not settings.demo:
+        raise ConfigError(
+            f"the demo push secret is configured for a non-loopback host ({host}) in {conn_id}; "
+            "set the secret agreed with the agency, or LGSP_DEMO=true for a demonstration"
+        )
+    return Endpoint(url=url.rstrip("/"), username="", password=SecretStr(secret))
 
 
 def _endpoint(

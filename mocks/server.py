@@ -4,6 +4,7 @@
     /one-stop/v1  the provincial one-stop system (REST), see mocks.one_stop.app
     /portal/v1    the National Public Service Portal (REST), see mocks.portal.app
     /civil-status/v1  the civil-status register (REST, OAuth2), see mocks.civil_status.app
+    /agency/v1    agencies' receivers of the hub's signed pushes (REST), see mocks.agency.app
     /_admin       GET/POST/DELETE /_admin/faults: fault rules shared by every system
 
 `MockServer` runs it in a background thread on a free port for tests (as httpx's
@@ -25,6 +26,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mocks.agency.app import build_agency_app
+from mocks.agency.inbox import Inboxes
 from mocks.civil_status.app import build_civil_status_app
 from mocks.civil_status.dataset import CivilStatusDataset
 from mocks.clock import MockClock
@@ -55,12 +58,14 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
     one_stop_app = build_one_stop_app(dataset, settings, faults, clock)
     portal_app = build_portal_app(settings, faults)
     civil_status_app = build_civil_status_app(dataset, settings, faults, clock)
+    agency_app = build_agency_app(settings, faults)
     app = Starlette(
         routes=[
             Mount("/population", population_app),
             Mount("/one-stop/v1", one_stop_app),
             Mount("/portal/v1", portal_app),
             Mount("/civil-status/v1", civil_status_app),
+            Mount("/agency/v1", agency_app),
             Mount("/_admin", routes=fault_admin_routes(faults)),
         ],
         middleware=[Middleware(_BarePrefixes, prefixes=_SERVICES)],
@@ -71,6 +76,7 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
     app.state.one_stop = one_stop_app.state.one_stop
     app.state.portal = portal_app.state.portal
     app.state.civil_status = civil_status_app.state.dataset
+    app.state.agencies = agency_app.state.agencies
     return app
 
 
@@ -129,6 +135,7 @@ class MockServer:
         self.one_stop: OneStopSystem = self.app.state.one_stop  # dossiers generated on first use
         self.portal: Ledger = self.app.state.portal
         self.civil_status: CivilStatusDataset = self.app.state.civil_status
+        self.agencies: Inboxes = self.app.state.agencies
         self.base_url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

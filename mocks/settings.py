@@ -16,6 +16,7 @@ from mocks.faults import FaultKind
 # Published demo credentials: they protect nothing real (the mock stays on loopback).
 DEMO_USERNAME, DEMO_PASSWORD = "lgsp-demo", "demo-only-password"
 DEMO_API_KEY = "demo-only-key"  # the REST mocks' X-API-Key
+DEMO_PUSH_SECRET = "demo-only-push-secret"  # noqa: S105 - the agencies' receivers' HMAC secret (demo value)
 
 
 class MockSettings(BaseSettings):
@@ -52,6 +53,10 @@ class MockSettings(BaseSettings):
     token_ttl_seconds: int = Field(default=60, ge=1, le=86_400)
     civil_status_events: int | None = Field(default=None, ge=1, le=5_000_000)
     civil_status_disagreement_rate: float = Field(default=0.002, ge=0.0, le=0.1)
+    # Agencies' push receivers (REST, /agency/v1/{code}/inbox): the HMAC secret each one checks the hub's
+    # signatures with; agency_push_secrets gives an agency its own (LGSP_MOCK_AGENCY_PUSH_SECRETS='{"BHXH": "..."}').
+    agency_push_secret: SecretStr = SecretStr(DEMO_PUSH_SECRET)
+    agency_push_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 def load_settings(**overrides: Any) -> MockSettings:

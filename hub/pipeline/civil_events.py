@@ -32,6 +32,7 @@ class _Batch:
 
     golden: dict[str, dict[str, Any]]
     dirty: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)  # dirty rows whose values, provenance or conflicts moved
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[tuple[str, str]] = field(default_factory=list)
 
@@ -56,7 +57,7 @@ def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
                 inserts.append(event)
         if inserts:
             conn.execute(insert(civil_event), inserts)
-        _write_back(conn, batch, now)
+        _write_back(conn, batch, run_id, now)
         published += len(fresh)
     return MergeCounts(published=published, unchanged=unchanged)
 
@@ -76,7 +77,7 @@ def resolve_pending(conn: Connection, run_id: str, now: datetime) -> int:
             conn.execute(update(civil_event).where(civil_event.c.event_id == row["event_id"])
                          .values(outcome=outcome, resolved_at=now))
             resolved += 1
-    _write_back(conn, batch, now)
+    _write_back(conn, batch, run_id, now)
     return resolved
 
 
@@ -105,8 +106,11 @@ def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
 def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
     merge = merge_fields(person, values, origin, origin.fetched_at)
     person.update(merge.changes)
-    person["provenance"] = json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False)
+    before, person["provenance"] = person["provenance"], json.dumps(merge.provenance, sort_keys=True,
+                                                                    ensure_ascii=False)
     batch.dirty.add(person["personal_id"])
+    if merge.changes or merge.conflicts or person["provenance"] != before:
+        batch.changed.add(person["personal_id"])
     batch.conflicts += merge.conflicts
     batch.agreements += merge.agreements
     if merge.conflicts:
@@ -121,11 +125,15 @@ def _combined(outcomes: list[str]) -> str:
     return NO_CHANGE
 
 
-def _write_back(conn: Connection, batch: _Batch, now: datetime) -> None:
+def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> None:
     record_conflicts(conn, batch.conflicts, batch.agreements, now)
     if not batch.dirty:
         return
-    fields = ("death_date", "marital_status", "spouse_id", "provenance")
+    # A changed citizen is marked published by this run, as the population merge does: the change
+    # feed and the pushes to subscribers (hub.sharing.push) find what a run changed that way.
+    for pid in batch.changed:
+        batch.golden[pid].update(published_run_id=run_id, published_at=now)
+    fields = ("death_date", "marital_status", "spouse_id", "provenance", "published_run_id", "published_at")
     rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.dirty)]
     conn.execute(update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
 

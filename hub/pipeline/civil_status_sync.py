@@ -14,6 +14,7 @@ from hub.pipeline.stages import StreamSpec
 from hub.settings import Settings, civil_status_endpoint
 from hub.store.tables import staging_civil_event
 from quality import civil_event_suite
+from schemas.datasets import CITIZEN
 
 STREAM = "civil_status.events"
 
@@ -38,7 +39,7 @@ def _read_pages(settings: Settings, since: datetime) -> Iterable[EventPage]:
 
 SPEC = StreamSpec(
     stream=STREAM, system=SYSTEM, staging=staging_civil_event, suite=civil_event_suite.SUITE,
-    cursor_column="recorded_at", read_pages=_read_pages, merge=merge_events,
+    cursor_column="recorded_at", read_pages=_read_pages, merge=merge_events, shares=CITIZEN,
 )
 
 _BOUND = stages.bind(SPEC)

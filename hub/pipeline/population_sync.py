@@ -15,6 +15,7 @@ from hub.pipeline.stages import MergeCounts, StreamSpec
 from hub.settings import Settings, population_endpoint
 from hub.store.tables import staging_citizen
 from quality import citizen_suite
+from schemas.datasets import CITIZEN
 
 STREAM = "population.citizens"
 
@@ -44,7 +45,7 @@ def _merge(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
 
 SPEC = StreamSpec(
     stream=STREAM, system=SYSTEM, staging=staging_citizen, suite=citizen_suite.SUITE,
-    cursor_column="source_updated_at", read_pages=_read_pages, merge=_merge,
+    cursor_column="source_updated_at", read_pages=_read_pages, merge=_merge, shares=CITIZEN,
 )
 
 _BOUND = stages.bind(SPEC)

@@ -24,6 +24,7 @@ from hub.pipeline import runs
 from hub.pipeline.quarantine import quarantine_failing
 from hub.pipeline.staging import StagedPage, stage_pages
 from hub.settings import Settings
+from hub.sharing.push import queue_changes
 from hub.store.engine import open_store, store_errors
 from hub.store.tables import audit_finding
 from quality.verdicts import Suite
@@ -50,6 +51,7 @@ class StreamSpec:
     cursor_column: str  # the staging column whose newest value becomes the next cursor
     read_pages: Callable[[Settings, datetime], Iterable[StagedPage]]  # pages changed after a cursor
     merge: Callable[[Connection, str, datetime], MergeCounts]  # passing rows -> golden tables
+    shares: str | None = None  # the dataset whose subscribers get this stream's changes pushed (None: no pushes)
 
 
 def extract(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
@@ -119,6 +121,8 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
         now = runs.utcnow()
         quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now)
         merged = spec.merge(conn, run_id, now)
+        if spec.shares is not None:  # in the change's transaction: a committed change is never lost to subscribers
+            queue_changes(conn, spec.shares, run_id, now)
         newest = _newest(conn, spec.staging, spec.staging.c[spec.cursor_column], run_id)
         cursor_to = runs.advance_cursor(conn, spec.stream, run_id, newest)
         # Staging is scratch space: the quarantine keeps every failing payload, the golden tables the rest.

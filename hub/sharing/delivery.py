@@ -1,56 +1,78 @@
-"""Deliver the outbox to the National Public Service Portal: every dossier's statuses, in order, applied once.
+"""Deliver the outbox: dossier statuses to the National Public Service Portal, pushes to agencies.
+
+One machinery (``_Run``) serves every peer; a ``Channel`` says what a message's body is,
+how it is sent and what is recorded once it settles.
 
 The payload of a ``portal.dossier_status`` message is the portal's body
 (``TrangThai, ThoiDiem, MaThuTuc, MaDonViXuLy, KenhNop``), optionally with ``MaHoSo``,
 which travels in the path instead and must then equal the aggregate (the dossier
-code); the message's idempotency key travels as ``Idempotency-Key``.
+code); the message's idempotency key travels as ``Idempotency-Key``. A ``push.<AGENCY>``
+message (``hub.sharing.push``) is posted whole to the agency's inbox, signed
+(``hub.sharing.signing``).
 
 Rules:
-- Order per dossier: only the dossier's lowest-sequence message that is not yet
-  acknowledged or dead (its *head*) may be sent. A head waiting for its retry time
-  holds the later ones back (counted as ``blocked``).
+- Order per aggregate (a dossier, a citizen): only its lowest-sequence message that
+  is not yet acknowledged or dead (its *head*) may be sent. A head waiting for its
+  retry time holds the later ones back (counted as ``blocked``).
 - Due only: a run sends what was due (``next_attempt_at``) when it started, so a
   message put back for a retry waits for a later run.
 - Claim, then call: the message is marked ``sent`` (attempts + 1) in its own commit
-  before the call, then ``acknowledged`` with the portal's ``MaXacNhan``.
+  before the call, then ``acknowledged`` with the peer's ``MaXacNhan``.
 - A crash between the call and the acknowledgement leaves the message ``sent``; the
-  next run sends it again under the same key and the portal answers with its first
+  next run sends it again under the same key and the peer answers with its first
   acknowledgement (HTTP 200), so nothing is applied twice.
-- 409 (the status would go backwards) and 422 (invalid payload, reused key) are
-  answers about this message only: it goes ``dead`` with the status and problem type.
-- A dead message does NOT block the dossier's later messages: the portal must end
+- 409 (the status would go backwards; the agency holds something conflicting) and 422
+  (invalid payload, reused key) are answers about this message only: it goes ``dead``
+  with the status and problem type.
+- A dead message does NOT block the aggregate's later messages: the portal must end
   with the dossier's latest status, and one refused update says nothing about the
   next (after a 409 the portal already holds something newer). The operator
   replays the dead one after a fix (``lgsp outbox replay``).
 - Transient failures (still failing after the RestClient's own retries): back to
   ``pending`` after ``backoff(attempts)``, or ``dead`` once ``max_attempts`` are spent.
-- Fatal failures (bad key, another 4xx, a broken contract) would fail every later
-  message the same way: the run stops and raises, and the message goes back to
-  ``pending`` with the error and without the attempt counted (the fault is ours).
+- Fatal failures (bad key or signature, another 4xx, a broken contract) would fail
+  every later message the same way: the run stops and raises, and the message goes
+  back to ``pending`` with the error and without the attempt counted (the fault is ours).
 - Two runs at once never claim the same version of a message (the claim is
   conditional); at worst one re-sends a message the other has in flight, which the
   key makes harmless. Schedule one run at a time all the same.
+
+Pushes, in addition (``deliver_pushes``):
+- One run per agency; a fatal failure (a 401: our secret is wrong) stops that agency
+  only, and is raised once every other agency has had its turn.
+- An agency with no push endpoint configured keeps its messages pending (one log
+  line per delivery run), which is not an error for the others.
+- The agreement is checked again when a push is sent: a push whose agreements have
+  lapsed, or that carries a field they no longer grant, goes dead without a call.
+- Every acknowledged or dead push appends an entry to the audit ledger (action
+  ``push``) in the transaction that settles it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, Row, exists, func, select, update
+from sqlalchemy import Connection, Engine, Row, exists, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from connectors import agency as agency_wire
 from connectors.auth import ApiKeyAuth
-from connectors.errors import FatalSourceError, TransientSourceError
-from connectors.portal import API_KEY_HEADER, SYSTEM, PortalAnswer, PortalClient, valid_idempotency_key
+from connectors.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
+from connectors.portal import API_KEY_HEADER, SYSTEM, PortalClient, valid_idempotency_key
 from connectors.rest import RestClient
-from hub.settings import Settings, portal_endpoint
+from hub import ledger
+from hub.keys import LEDGER_KEY, hub_key
+from hub.settings import Endpoint, Settings, agency_push_endpoint, portal_endpoint
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, SENT
-from hub.store.tables import outbox
+from hub.sharing.policy import Grant, require_grant
+from hub.sharing.push import TOPIC_PREFIX
+from hub.sharing.signing import PushSigner
+from hub.store.tables import agency, outbox
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +82,7 @@ _OPEN = (PENDING, SENT)
 _FIRST_RETRY = timedelta(minutes=1)
 _LAST_RETRY = timedelta(hours=1)
 _EARLIER = outbox.alias("earlier")
-# The message has an earlier one of its dossier still open (pending or sent). Built once: it is in every query.
+# The message has an earlier one of its aggregate still open (pending or sent). Built once: it is in every query.
 _HELD_BACK = exists().where(
     _EARLIER.c.topic == outbox.c.topic, _EARLIER.c.aggregate_id == outbox.c.aggregate_id,
     _EARLIER.c.state.in_(_OPEN), _EARLIER.c.sequence < outbox.c.sequence,
@@ -69,9 +91,17 @@ _UNSENDABLE = (
     "unsendable: the payload is not a JSON object or names another dossier (MaHoSo), or the idempotency key "
     "is not 1-255 visible ASCII characters; fix the producer, then enqueue the update again"
 )
-_REFUSALS = {
+_UNSENDABLE_PUSH = (
+    "unsendable: the payload is not a push of this record (dataset, purpose, key, fields), or the idempotency "
+    "key is not 1-255 visible ASCII characters; fix the producer, then queue the change again"
+)
+_PORTAL_REFUSALS = {
     409: "the status would go backwards from the one the portal holds",
     422: "the portal calls the payload invalid, or the key was used for another update",
+}
+_AGENCY_REFUSALS = {
+    409: "the agency refuses the change as conflicting with what it holds",
+    422: "the agency calls the payload invalid, or the key was used for another push",
 }
 
 
@@ -88,6 +118,52 @@ class DeliverySummary:
     def as_dict(self) -> dict[str, int]:
         """The counts by name (for logs and XCom)."""
         return asdict(self)
+
+
+class Answer(Protocol):
+    """A peer's answer to one message (``PortalAnswer``, ``AgencyAnswer``)."""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def ack_id(self) -> str | None:
+        """The acknowledgement id of a 2xx."""
+        ...
+
+    @property
+    def problem_type(self) -> str | None:
+        """The RFC 9457 type of a refusal."""
+        ...
+
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the peer holds the message."""
+        ...
+
+
+class Channel(Protocol):
+    """One peer a run delivers to."""
+
+    peer: str  # names the peer in errors and logs: "portal", "agency BHXH"
+
+    def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
+        """The body to send, or why the message can never be sent (it goes dead without a call)."""
+        ...
+
+    def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
+        """Send one message; refusals (409/422) come back as answers."""
+        ...
+
+    def refusal(self, answer: Answer) -> str:
+        """Why the peer refused, for ``last_error``: status and problem type, never the payload."""
+        ...
+
+    def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
+        """Record a message that reached ``acknowledged`` or ``dead``, inside the settling transaction."""
+        ...
 
 
 def backoff(attempts: int) -> timedelta:
@@ -110,6 +186,20 @@ def connect_portal(settings: Settings) -> PortalClient:
     return PortalClient(client)
 
 
+def connect_agency(settings: Settings, agency_code: str, endpoint: Endpoint) -> agency_wire.AgencyClient:
+    """A client for one agency's inbox: every attempt signed with its secret; timeout and retries from settings.
+
+    Raises:
+        ConfigError: the inbox URL is not http(s), or the secret is empty.
+    """
+    origin, path = agency_wire.split_inbox_url(endpoint.url)
+    client = RestClient(
+        f"{agency_wire.SYSTEM} {agency_code}", origin, auth=PushSigner(endpoint.password),
+        timeout=settings.operation_timeout, max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+    )
+    return agency_wire.AgencyClient(client, path)
+
+
 def deliver(
     engine: Engine,
     settings: Settings,
@@ -126,6 +216,58 @@ def deliver(
         FatalSourceError: the portal refuses us (bad key, contract); the message stays pending.
         ValueError: ``limit`` is negative or ``max_attempts`` below 1.
     """
+    clock = _clock(limit, max_attempts, now)
+    with connect_portal(settings) as portal:
+        summary = _Run(engine, _PortalChannel(portal), topic, max_attempts, clock).deliver(limit)
+    log.info("outbox %s: %s", topic, summary.as_dict())
+    return summary
+
+
+def deliver_pushes(
+    engine: Engine,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+    max_attempts: int = 8,
+) -> dict[str, DeliverySummary]:
+    """Send every agency's due pushes (``push.*`` topics), at most ``limit`` calls per agency; by agency code.
+
+    Agencies without a configured endpoint are left out of the result (their pushes wait).
+
+    Raises:
+        ConfigError: an agency's endpoint is misconfigured (e.g. the demo secret off loopback); raised
+            after the other agencies were served, its pushes stay pending.
+        FatalSourceError: an agency refuses our signature (401) or answers another fatal error; raised
+            after the other agencies were served, its pushes stay pending.
+        ValueError: ``limit`` is negative or ``max_attempts`` below 1.
+    """
+    clock = _clock(limit, max_attempts, now)
+    key = hub_key(settings, LEDGER_KEY)
+    summaries: dict[str, DeliverySummary] = {}
+    failures: list[tuple[str, LgspError]] = []
+    for code, declared_url, waiting in _agencies_with_pushes(engine):
+        try:
+            endpoint = agency_push_endpoint(settings, code, declared_url)
+            if endpoint is None:
+                log.warning("agency %s: %d push(es) wait: no push endpoint; set the Airflow connection "
+                            "agency_push_%s (URL, the HMAC secret as password)", code, waiting,
+                            code.lower().replace("-", "_"))
+                continue
+            with connect_agency(settings, code, endpoint) as client:
+                channel = _AgencyChannel(engine, client, code, key, clock)
+                summaries[code] = _Run(engine, channel, TOPIC_PREFIX + code, max_attempts, clock).deliver(limit)
+        except (ConfigError, FatalSourceError) as exc:  # this agency's fault: the others still get theirs
+            log.error("agency %s: pushes stopped: %s", code, exc)
+            failures.append((code, exc))
+            continue
+        log.info("pushes to %s: %s", code, summaries[code].as_dict())
+    if failures:
+        _raise_for(failures)
+    return summaries
+
+
+def _clock(limit: int | None, max_attempts: int, now: datetime | None) -> Callable[[], datetime]:
     if limit is not None and limit < 0:
         raise ValueError("limit must be zero or more (None: no limit)")
     if max_attempts < 1:
@@ -133,24 +275,42 @@ def deliver(
     if now is not None and now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)  # the store keeps naive UTC
     frozen = now
-    clock: Callable[[], datetime] = (lambda: frozen) if frozen is not None else _utcnow
-    with connect_portal(settings) as portal:
-        summary = _Run(engine, portal, topic, max_attempts, clock).deliver(limit)
-    log.info("outbox %s: %s", topic, summary.as_dict())
-    return summary
+    return (lambda: frozen) if frozen is not None else _utcnow
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # the store keeps naive UTC
 
 
+def _agencies_with_pushes(engine: Engine) -> list[tuple[str, str | None, int]]:
+    """(agency code, declared push_url, open pushes) for every push topic with open messages."""
+    query = (
+        select(outbox.c.topic, func.count()).where(outbox.c.topic.startswith(TOPIC_PREFIX, autoescape=True),
+                                                   outbox.c.state.in_(_OPEN))
+        .group_by(outbox.c.topic).order_by(outbox.c.topic)
+    )
+    with engine.connect() as conn:
+        topics = conn.execute(query).tuples().all()
+        declared = dict(conn.execute(select(agency.c.agency_code, agency.c.push_url)).tuples().all())
+    return [(topic[len(TOPIC_PREFIX):], declared.get(topic[len(TOPIC_PREFIX):]), int(n)) for topic, n in topics]
+
+
+def _raise_for(failures: list[tuple[str, LgspError]]) -> None:
+    text = "; ".join(f"agency {code}: {exc}" for code, exc in failures)
+    if any(isinstance(exc, ConfigError) for _, exc in failures):
+        raise ConfigError(f"pushes stopped for {len(failures)} agency(ies), the others were served: {text}")
+    raise FatalSourceError(f"pushes stopped for {len(failures)} agency(ies), the others were served (their "
+                           f"pushes stay pending): {text}", system=agency_wire.SYSTEM, operation="push")
+
+
 class _Run:
-    """One delivery run: a fixed cut-off for what is due, and the tallies."""
+    """One delivery run over one topic: a fixed cut-off for what is due, and the tallies."""
 
     def __init__(
-        self, engine: Engine, portal: PortalClient, topic: str, max_attempts: int, clock: Callable[[], datetime]
+        self, engine: Engine, channel: Channel, topic: str, max_attempts: int, clock: Callable[[], datetime]
     ) -> None:
-        self.engine, self.portal, self.topic, self.max_attempts, self.clock = engine, portal, topic, max_attempts, clock
+        self.engine, self.channel, self.topic, self.max_attempts, self.clock = (
+            engine, channel, topic, max_attempts, clock)
         self.cutoff = clock()
         self.tally = {"sent": 0, "acknowledged": 0, "retried": 0, "dead": 0}
 
@@ -187,28 +347,28 @@ class _Run:
 
     def _one(self, row: Row[Any]) -> bool:
         """Deliver one head; False if another run claimed it first."""
-        body = _body(row.payload, row.aggregate_id)
-        if body is None or not valid_idempotency_key(row.idempotency_key):
-            return self._settle(row, DEAD, last_error=_UNSENDABLE)
+        body = self.channel.prepare(row)
+        if isinstance(body, str):
+            return self._settle(row, DEAD, last_error=body)
         if not self._claim(row):
             return False
         self.tally["sent"] += 1
         try:
-            answer = self.portal.put_status(row.aggregate_id, body, row.idempotency_key)
+            answer = self.channel.send(row, body)
         except TransientSourceError as exc:
             return self._retry_later(row, exc)
         except FatalSourceError as exc:
             self._settle(row, PENDING, attempts=row.attempts, last_error=str(exc))
             raise FatalSourceError(
-                f"portal delivery stopped at outbox message {row.message_id} (left pending, as are the rest): "
-                f"{exc}", system=exc.system, operation=exc.operation,
+                f"{self.channel.peer} delivery stopped at outbox message {row.message_id} (left pending, as are "
+                f"the rest): {exc}", system=exc.system, operation=exc.operation,
             ) from exc
         if answer.acknowledged:
             return self._settle(row, ACKNOWLEDGED, ack_id=answer.ack_id, acknowledged_at=self.clock())
-        return self._settle(row, DEAD, last_error=_refusal(answer))
+        return self._settle(row, DEAD, last_error=self.channel.refusal(answer))
 
     def _claim(self, row: Row[Any]) -> bool:
-        """Mark the message sent in its own commit, if it is still what we read and still its dossier's head."""
+        """Mark the message sent in its own commit, if it is still what we read and still its aggregate's head."""
         claim = (
             update(outbox)
             .where(outbox.c.message_id == row.message_id, outbox.c.state == row.state,
@@ -235,11 +395,94 @@ class _Run:
             self.tally["acknowledged"] += 1
         settle = update(outbox).where(outbox.c.message_id == row.message_id, outbox.c.state.in_(_OPEN))
         with self.engine.begin() as conn:
-            conn.execute(settle.values(state=state, **values))
+            moved = conn.execute(settle.values(state=state, **values)).rowcount == 1
+            if moved and state in (ACKNOWLEDGED, DEAD):
+                self.channel.settled(conn, row, state, values)
         return True
 
 
-def _body(payload: str, dossier_id: str) -> dict[str, Any] | None:
+class _PortalChannel:
+    """Dossier statuses to the portal: PUT per dossier; nothing recorded beyond the outbox row."""
+
+    peer = "portal"
+
+    def __init__(self, portal: PortalClient) -> None:
+        self.portal = portal
+
+    def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
+        body = _portal_body(row.payload, row.aggregate_id)
+        if body is None or not valid_idempotency_key(row.idempotency_key):
+            return _UNSENDABLE
+        return body
+
+    def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
+        return self.portal.put_status(row.aggregate_id, body, row.idempotency_key)
+
+    def refusal(self, answer: Answer) -> str:
+        return _refusal(answer, _PORTAL_REFUSALS)
+
+    def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
+        return None
+
+
+class _AgencyChannel:
+    """Pushes to one agency: the agreement checked again at send time, every settled push in the ledger."""
+
+    def __init__(
+        self, engine: Engine, client: agency_wire.AgencyClient, agency_code: str, ledger_key: bytes,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.peer = f"{agency_wire.SYSTEM} {agency_code}"
+        self.engine, self.client, self.agency_code, self.ledger_key, self.clock = (
+            engine, client, agency_code, ledger_key, clock)
+        self._grants: dict[tuple[str, str], Grant | AccessDenied] = {}  # per run: agreements change rarely
+
+    def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
+        payload = _push_payload(row.payload, row.aggregate_id)
+        if payload is None or not agency_wire.valid_idempotency_key(row.idempotency_key):
+            return _UNSENDABLE_PUSH
+        grant = self._grant(payload["dataset"], payload["purpose"])
+        if isinstance(grant, AccessDenied):
+            return f"not sent: the agreement no longer allows it ({grant.rule}); replay once it is renewed"
+        outside = sorted(set(payload["fields"]) - grant.fields)
+        if outside:
+            return (f"not sent: the agreements in force no longer grant {', '.join(outside)}; queue the change "
+                    "again under the current agreement")
+        return payload
+
+    def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
+        return self.client.push(body, row.idempotency_key)
+
+    def refusal(self, answer: Answer) -> str:
+        return _refusal(answer, _AGENCY_REFUSALS)
+
+    def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
+        payload = _push_payload(row.payload, row.aggregate_id) or {}
+        grant = self._grants.get((payload.get("dataset", ""), payload.get("purpose", "")))
+        legal_basis = grant.legal_basis if isinstance(grant, Grant) else payload.get("legal_basis")
+        detail = (f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}" if state == ACKNOWLEDGED
+                  else f"outbox message {row.message_id}; {values.get('last_error')}")
+        # Last statement of the transaction: the ledger's lock is held only until the commit.
+        ledger.append(conn, ledger.Exchange(
+            action="push", client="lgsp", outcome=state, correlation_id=row.idempotency_key,
+            agency_code=self.agency_code, purpose=payload.get("purpose"), legal_basis=legal_basis,
+            dataset=payload.get("dataset"), fields=sorted(payload.get("fields") or ()),
+            record_keys=[row.aggregate_id], detail=detail,
+        ), key=self.ledger_key, now=self.clock())
+
+    def _grant(self, dataset: str, purpose: str) -> Grant | AccessDenied:
+        if (dataset, purpose) not in self._grants:
+            with self.engine.connect() as conn:
+                try:
+                    found: Grant | AccessDenied = require_grant(conn, self.agency_code, dataset, purpose,
+                                                                self.clock().date())
+                except AccessDenied as denied:
+                    found = denied
+            self._grants[(dataset, purpose)] = found
+        return self._grants[(dataset, purpose)]
+
+
+def _portal_body(payload: str, dossier_id: str) -> dict[str, Any] | None:
     """The portal's body, or None if the payload cannot be one (not an object, another dossier's code)."""
     try:
         body = json.loads(payload)
@@ -250,7 +493,20 @@ def _body(payload: str, dossier_id: str) -> dict[str, Any] | None:
     return body
 
 
-def _refusal(answer: PortalAnswer) -> str:
-    """Why the portal refused: the status and problem type, never the payload."""
-    reason = _REFUSALS.get(answer.status, "refused")
+def _push_payload(payload: str, record_key: str) -> dict[str, Any] | None:
+    """The push as queued, or None if it is not one of this record (dataset, purpose, key, fields)."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("key") != record_key or not isinstance(body.get("fields"), dict):
+        return None
+    if not isinstance(body.get("dataset"), str) or not isinstance(body.get("purpose"), str):
+        return None
+    return body
+
+
+def _refusal(answer: Answer, reasons: Mapping[int, str]) -> str:
+    """Why the peer refused: the status and problem type, never the payload."""
+    reason = reasons.get(answer.status, "refused")
     return f"HTTP {answer.status} {answer.problem_type or '(no problem type)'}: {reason}; nothing was stored there"

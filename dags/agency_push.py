@@ -1,0 +1,72 @@
+"""Agency push: changes of shared records, from the hub's outbox to each subscribing agency, signed.
+
+Every 15 minutes. **What it moves**: the ``push.<AGENCY>`` messages that the population
+and civil-status syncs queue when they publish changed citizens (one per citizen per
+subscribing agency, only the fields its agreement grants, each with source, date and
+whether it is verified). **From where to where**: the hub's outbox -> each agency's
+receiver, ``POST`` signed with HMAC-SHA256 (scheme in ``hub/sharing/signing.py``), in
+order per citizen, each push acknowledged once (``Idempotency-Key``) and recorded in the
+audit ledger. Endpoint and secret: the Airflow connection ``agency_push_<code>``
+(``AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox``); an
+agency without one keeps its pushes pending. XCom carries the counts per agency only.
+
+**When it fails**:
+- *an agency answers 401*: the secret in its connection is not the one the agency
+  checks (or this machine's clock is off by more than 5 minutes). Its pushes stay
+  pending, the other agencies were served; fix the connection, clear the task.
+- *a ConfigError*: a connection is malformed, or carries the demo secret for a host
+  that is not loopback; fix it, clear the task.
+- *dead letters* (the run succeeds): ``lgsp outbox list --state dead`` shows why
+  (a 409/422 from the agency, an agreement that lapsed, too many attempts); after the
+  fix, ``lgsp outbox replay --id N`` or ``--all-dead``.
+- *retries*: outages and 429/5xx are retried by the next runs with backoff, not by
+  failing the task.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import dag, task
+
+from hub.flows import default_args
+
+
+@dag(
+    dag_id="agency_push",
+    schedule="*/15 * * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["outbound", "push", "agencies", "rest"],
+    doc_md=__doc__,
+)
+def agency_push() -> None:
+    """Deliver the pushes that are due, agency by agency."""
+
+    @task
+    def deliver_pushes() -> dict[str, Any]:
+        """``hub.sharing.delivery.deliver_pushes``; returns {agency: counts} (small JSON for XCom)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from connectors.errors import ConfigError, FatalSourceError
+        from hub.settings import load_settings
+        from hub.sharing.delivery import deliver_pushes as deliver
+        from hub.store.engine import open_store
+
+        settings = load_settings()
+        engine = open_store(settings.resolved_database_url())
+        try:
+            summaries = deliver(engine, settings)
+        except (ConfigError, FatalSourceError) as exc:  # retrying cannot fix a wrong secret or connection
+            raise AirflowFailException(f"agency pushes stopped and will not be retried: {exc}") from exc
+        finally:
+            engine.dispose()
+        return {code: summary.as_dict() for code, summary in summaries.items()}
+
+    deliver_pushes()
+
+
+agency_push_dag = agency_push()
