@@ -99,6 +99,9 @@ def _print_report(document: dict[str, object]) -> None:
     flows = document["flows"]
     assert isinstance(flows, dict)
     for name, flow in flows.items():
+        if "pushes" in flow:
+            console.print(_pushes_table(name, flow))
+            continue
         table = Table(title=f"{name}: {flow['state']}", title_justify="left")
         table.add_column("read", justify="right")
         table.add_column("published", justify="right")
@@ -136,6 +139,15 @@ def _print_report(document: dict[str, object]) -> None:
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")
+
+
+def _pushes_table(name: str, flow: dict[str, Any]) -> Table:
+    """Pushes to the subscribing agencies, per agency and outbox state."""
+    table = Table("agency", "acknowledged", "pending", "sent", "dead", title=f"{name}: {flow['state']}",
+                  title_justify="left")
+    for agency, states in sorted(flow["pushes"].items()):
+        table.add_row(agency, *(f"{states.get(state, 0):,}" for state in ("acknowledged", "pending", "sent", "dead")))
+    return table
 
 
 def _figures_table(figures: dict[str, Any]) -> Table:

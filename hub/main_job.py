@@ -24,11 +24,12 @@ from hub.pipeline import runs
 from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
-from hub.store.tables import staging_citizen, sync_run
+from hub.store.tables import outbox, staging_citizen, subscription, sync_run
 
 # In dependency order: civil-status events link to the citizens the population sync publishes,
 # and dossiers are routed to the applicant's commune the population sync knows.
-FLOWS = ("population_sync", "civil_status_sync", "dossier_sync")
+# Pushes go out after both citizen flows, so a death reaches the subscribers in the same run.
+FLOWS = ("population_sync", "civil_status_sync", "agency_push", "dossier_sync")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FlowReport:
     summary: runs.RunSummary | None
     error: str | None = None
     figures: dict[str, Any] | None = None
+    pushes: dict[str, dict[str, int]] | None = None  # agency_push: per agency and state
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` shape of one flow."""
@@ -50,6 +52,8 @@ class FlowReport:
         document = {**counts, "state": self.state, "run_id": self.run_id, "error": self.error}
         if self.figures is not None:
             document["figures"] = self.figures
+        if self.pushes is not None:
+            document["pushes"] = self.pushes
         return document
 
 
@@ -95,6 +99,7 @@ def run_main_job(
                 "AIRFLOW_CONN_NATIONAL_POPULATION": _demo_connection(mocks.population_url),
                 "AIRFLOW_CONN_CIVIL_STATUS": _demo_oauth_client(f"{mocks.base_url}/civil-status/v1"),
                 **_demo_api_keys(mocks.base_url),
+                **_demo_push_receivers(mocks.base_url, engine),
                 "LGSP_DATABASE_URL": database_url,
                 # Loopback mocks recover in seconds, not minutes: keep the demo's retries short.
                 "LGSP_TASK_RETRY_DELAY_SECONDS": "3",
@@ -155,6 +160,22 @@ def _demo_api_keys(base_url: str) -> dict[str, str]:
     }
 
 
+def _demo_push_receivers(base_url: str, engine: Engine) -> dict[str, str]:
+    """Airflow connections ``agency_push_<code>`` for every subscribing agency: the mock receiver and its secret."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = base_url.split("://", 1)
+    with engine.connect() as conn:
+        codes = conn.execute(select(subscription.c.agency_code).where(subscription.c.active).distinct()).scalars()
+        connections = {}
+        for code in codes:
+            secret = quote(mock.agency_push_secrets.get(code, mock.agency_push_secret).get_secret_value(), safe="")
+            name = "AIRFLOW_CONN_AGENCY_PUSH_" + code.upper().replace("-", "_")
+            connections[name] = f"{scheme}://:{secret}@{rest}/agency/v1/{code}/inbox"
+    return connections
+
+
 def _run_with_progress(
     dag_id: str, env: dict[str, str], engine: Engine, on_progress: Callable[[str, str, int], None] | None
 ) -> DagOutcome:
@@ -203,8 +224,23 @@ def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
         failed = [task for task, state in outcome.task_states.items() if state == "failed"]
         error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
     figures = dossier_figures(engine) if outcome.dag_id == "dossier_sync" else None
+    pushes = push_counts(engine) if outcome.dag_id == "agency_push" else None
     return FlowReport(dag_id=outcome.dag_id, state=outcome.state, run_id=run_id, summary=summary, error=error,
-                      figures=figures)
+                      figures=figures, pushes=pushes)
+
+
+def push_counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Pushes per agency and state (pending, sent, acknowledged, dead), from the outbox."""
+    from hub.sharing.outbox import STATES
+    from hub.sharing.push import TOPIC_PREFIX
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.topic, outbox.c.state, func.count())
+                            .where(outbox.c.topic.like(f"{TOPIC_PREFIX}%")).group_by(outbox.c.topic, outbox.c.state))
+        counts: dict[str, dict[str, int]] = {}
+        for topic, state, count in rows:
+            counts.setdefault(topic[len(TOPIC_PREFIX):], dict.fromkeys(STATES, 0))[state] = int(count)
+    return counts
 
 
 def _display_url(engine: Engine) -> str:

@@ -38,7 +38,8 @@ def test_every_dag_file_is_found_by_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True,
                           check=True)
-    assert done.stdout.strip().splitlines()[-1] == "['civil_status_sync', 'dossier_sync', 'population_sync'] 0"
+    expected = ["agency_push", "civil_status_sync", "dossier_sync", "population_sync"]
+    assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
 def test_dag_shape() -> None:
@@ -74,6 +75,12 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
     dossiers = report["flows"]["dossier_sync"]
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
+    pushes = report["flows"]["agency_push"]  # after both citizen flows: every subscriber got its changes
+    assert pushes["state"] == "success" and set(pushes["pushes"]) == {"BHXH", "TU-PHAP"}
+    assert all(states["acknowledged"] > 0 and states["pending"] == states["dead"] == 0
+               for states in pushes["pushes"].values())
+    assert report["ledger"]["intact"] and report["ledger"]["entries"] > 0
+    assert report["once_only"]["overall"]["dossiers"] > 0
     figures = dossiers["figures"]
     assert 0.4 < figures["online_share"] < 0.8 and 0.5 < figures["on_time_share"] <= 1
     assert figures["portal_synced_share"] == 1.0 and figures["portal_ack_delay_seconds"]["median"] is not None
