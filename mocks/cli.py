@@ -11,13 +11,13 @@ import typer
 from mocks.settings import DEMO_PASSWORD, load_settings
 
 mocks_app = typer.Typer(
-    help="Simulated external systems (population database, civil status, one-stop, portal) for demos and tests."
+    help="Simulated external systems (population, civil status, one-stop, portal, agencies) for demos and tests."
 )
 
 
 @mocks_app.callback()
 def _group() -> None:
-    """Simulated external systems (population database, civil status, one-stop, portal) for demos and tests."""
+    """Simulated external systems (population, civil status, one-stop, portal, agencies) for demos and tests."""
 
 
 @mocks_app.command("serve")
@@ -50,6 +50,7 @@ def serve_command(
         typer.echo(f"Civil status (REST):   {base_url}/civil-status/v1  (OAuth2 token at /oauth/token)")
         typer.echo(f"One-stop (REST):       {base_url}/one-stop/v1      (X-API-Key)")
         typer.echo(f"Portal (REST):         {base_url}/portal/v1        (X-API-Key)")
+        typer.echo(f"Agencies' receivers:   {base_url}/agency/v1/<CODE>/inbox  (HMAC-signed pushes)")
         typer.echo(f"Clock (admin):         {base_url}/population/_admin/clock")
         typer.echo(f"Faults (admin):        {base_url}/_admin/faults")
         typer.echo(f"WS-Security username:  {settings.username} (password from LGSP_MOCK_PASSWORD or the demo default)")
