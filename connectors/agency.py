@@ -17,41 +17,21 @@ our clock is wrong) and other 4xx are FatalSourceError.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from connectors.acknowledgement import Answer, problem_type, valid_ack_id, valid_idempotency_key
 from connectors.errors import ConfigError, FatalSourceError
 from connectors.rest import RestClient
 
 SYSTEM = "agency"
 OUTCOMES = frozenset({409, 422})
 _OPERATION = "push"
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as a header value must be
-_ACK = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # fits outbox.ack_id; anything else is not an id we store
-_PROBLEM_TYPE = re.compile(r"[A-Za-z0-9:._/+-]{1,200}")
 
 
-@dataclass(frozen=True, slots=True)
-class AgencyAnswer:
-    """How the agency answered a push: the status, its acknowledgement id (2xx) or problem type (409/422)."""
-
-    status: int
-    ack_id: str | None
-    problem_type: str | None
-
-    @property
-    def acknowledged(self) -> bool:
-        """Whether the agency holds the push (new, or a replay of one it holds)."""
-        return 200 <= self.status < 300
-
-
-def valid_idempotency_key(key: str) -> bool:
-    """Whether ``key`` may travel as an Idempotency-Key (1-255 visible ASCII characters)."""
-    return bool(_KEY.fullmatch(key))
+AgencyAnswer = Answer  # the name callers know; one reading of deliveries' answers for every peer
 
 
 def split_inbox_url(url: str) -> tuple[str, str]:
@@ -95,9 +75,9 @@ class AgencyClient:
             expected=OUTCOMES,
         )
         if response.status in OUTCOMES:
-            return AgencyAnswer(response.status, None, _problem_type(response.json))
+            return AgencyAnswer(response.status, None, problem_type(response.json))
         ack = response.json.get("MaXacNhan") if isinstance(response.json, dict) else None
-        if not isinstance(ack, str) or not _ACK.fullmatch(ack):
+        if not valid_ack_id(ack):
             raise FatalSourceError(
                 f"{self._client.system} {_OPERATION}: HTTP {response.status} without a usable MaXacNhan; check "
                 f"the inbox URL and the receiver (request {response.request_id})",
@@ -118,9 +98,3 @@ class AgencyClient:
     ) -> None:
         """Close the connection pool."""
         self.close()
-
-
-def _problem_type(body: Any) -> str | None:
-    """The RFC 9457 ``type`` of a refusal; never ``detail`` or ``title``, which may quote the record."""
-    kind = body.get("type") if isinstance(body, dict) else None
-    return kind if isinstance(kind, str) and _PROBLEM_TYPE.fullmatch(kind) else None

@@ -15,13 +15,12 @@ then TransientSourceError; 401 and other 4xx FatalSourceError).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
+from connectors.acknowledgement import Answer, problem_type, valid_ack_id, valid_idempotency_key
 from connectors.errors import FatalSourceError
 from connectors.paging import CursorPager
 from connectors.rest import RestClient
@@ -30,28 +29,9 @@ SYSTEM = "portal"
 API_KEY_HEADER = "X-API-Key"
 OUTCOMES = frozenset({409, 422})
 _PAGE_SIZE = 1000  # the contract's maximum
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # the contract's Idempotency-Key: visible ASCII
-_ACK = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # fits outbox.ack_id; anything else is not an id we store
-_PROBLEM_TYPE = re.compile(r"[A-Za-z0-9:._/+-]{1,200}")  # a URI reference; anything else is not quoted
 
 
-@dataclass(frozen=True, slots=True)
-class PortalAnswer:
-    """How the portal answered an update: the status, its acknowledgement id (2xx) or problem type (409/422)."""
-
-    status: int
-    ack_id: str | None
-    problem_type: str | None
-
-    @property
-    def acknowledged(self) -> bool:
-        """Whether the portal holds the update (new, or a replay of one it holds)."""
-        return 200 <= self.status < 300
-
-
-def valid_idempotency_key(key: str) -> bool:
-    """Whether ``key`` may travel as the portal's Idempotency-Key (1-255 visible ASCII characters)."""
-    return bool(_KEY.fullmatch(key))
+PortalAnswer = Answer  # the name callers know; one reading of deliveries' answers for every peer
 
 
 class PortalClient:
@@ -83,9 +63,9 @@ class PortalClient:
             headers={"Idempotency-Key": idempotency_key}, expected=OUTCOMES,
         )
         if response.status in OUTCOMES:
-            return PortalAnswer(response.status, None, _problem_type(response.json))
+            return PortalAnswer(response.status, None, problem_type(response.json))
         ack = response.json.get("MaXacNhan") if isinstance(response.json, dict) else None
-        if not isinstance(ack, str) or not _ACK.fullmatch(ack):
+        if not valid_ack_id(ack):
             raise FatalSourceError(
                 f"{SYSTEM} put status: HTTP {response.status} without a usable MaXacNhan; check the API base URL "
                 f"and the contract (request {response.request_id})",
@@ -147,12 +127,6 @@ class PortalClient:
 def _dossier_path(dossier_id: str) -> str:
     # Quoted whole: a dossier code with a slash must not reach another route.
     return "/dossiers/" + quote(dossier_id, safe="")
-
-
-def _problem_type(body: Any) -> str | None:
-    """The RFC 9457 ``type`` of a refusal; never ``detail`` or ``title`` (the reason is in the type)."""
-    kind = body.get("type") if isinstance(body, dict) else None
-    return kind if isinstance(kind, str) and _PROBLEM_TYPE.fullmatch(kind) else None
 
 
 def _held(item: Any, operation: str) -> dict[str, Any]:

@@ -61,9 +61,10 @@ from sqlalchemy import Connection, Engine, Row, exists, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors import agency as agency_wire
+from connectors.acknowledgement import valid_idempotency_key
 from connectors.auth import ApiKeyAuth
 from connectors.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
-from connectors.portal import API_KEY_HEADER, SYSTEM, PortalClient, valid_idempotency_key
+from connectors.portal import API_KEY_HEADER, SYSTEM, PortalClient
 from connectors.rest import RestClient
 from hub import ledger
 from hub.keys import LEDGER_KEY, hub_key
@@ -439,7 +440,7 @@ class _AgencyChannel:
 
     def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
         payload = _push_payload(row.payload, row.aggregate_id)
-        if payload is None or not agency_wire.valid_idempotency_key(row.idempotency_key):
+        if payload is None or not valid_idempotency_key(row.idempotency_key):
             return _UNSENDABLE_PUSH
         grant = self._grant(payload["dataset"], payload["purpose"])
         if isinstance(grant, AccessDenied):
