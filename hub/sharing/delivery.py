@@ -45,7 +45,8 @@ Pushes, in addition (``deliver_pushes``):
 - The agreement is checked again when a push is sent: a push whose agreements have
   lapsed, or that carries a field they no longer grant, goes dead without a call.
 - Every acknowledged or dead push appends an entry to the audit ledger (action
-  ``push``) in the transaction that settles it.
+  ``push``) in the transaction that settles it; so does every status the portal
+  acknowledged or refused (dataset ``dossier``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from sqlalchemy import Connection, Engine, Row, exists, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors import agency as agency_wire
-from connectors.acknowledgement import valid_idempotency_key
+from connectors.acknowledgement import Answer, valid_idempotency_key
 from connectors.auth import ApiKeyAuth
 from connectors.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
 from connectors.portal import API_KEY_HEADER, SYSTEM, PortalClient
@@ -119,30 +120,6 @@ class DeliverySummary:
     def as_dict(self) -> dict[str, int]:
         """The counts by name (for logs and XCom)."""
         return asdict(self)
-
-
-class Answer(Protocol):
-    """A peer's answer to one message (``PortalAnswer``, ``AgencyAnswer``)."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status."""
-        ...
-
-    @property
-    def ack_id(self) -> str | None:
-        """The acknowledgement id of a 2xx."""
-        ...
-
-    @property
-    def problem_type(self) -> str | None:
-        """The RFC 9457 type of a refusal."""
-        ...
-
-    @property
-    def acknowledged(self) -> bool:
-        """Whether the peer holds the message."""
-        ...
 
 
 class Channel(Protocol):
@@ -219,7 +196,8 @@ def deliver(
     """
     clock = _clock(limit, max_attempts, now)
     with connect_portal(settings) as portal:
-        summary = _Run(engine, _PortalChannel(portal), topic, max_attempts, clock).deliver(limit)
+        channel = _PortalChannel(portal, hub_key(settings, LEDGER_KEY), clock)
+        summary = _Run(engine, channel, topic, max_attempts, clock).deliver(limit)
     log.info("outbox %s: %s", topic, summary.as_dict())
     return summary
 
@@ -403,12 +381,12 @@ class _Run:
 
 
 class _PortalChannel:
-    """Dossier statuses to the portal: PUT per dossier; nothing recorded beyond the outbox row."""
+    """Dossier statuses to the portal: PUT per dossier, every settled update in the ledger."""
 
     peer = "portal"
 
-    def __init__(self, portal: PortalClient) -> None:
-        self.portal = portal
+    def __init__(self, portal: PortalClient, ledger_key: bytes, clock: Callable[[], datetime]) -> None:
+        self.portal, self.ledger_key, self.clock = portal, ledger_key, clock
 
     def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
         body = _portal_body(row.payload, row.aggregate_id)
@@ -423,7 +401,15 @@ class _PortalChannel:
         return _refusal(answer, _PORTAL_REFUSALS)
 
     def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
-        return None
+        # A dossier's status is an exchange out like any other: the dossier code goes on record, hashed.
+        body = _portal_body(row.payload, row.aggregate_id) or {}
+        detail = (f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}" if state == ACKNOWLEDGED
+                  else f"outbox message {row.message_id}; {values.get('last_error')}")
+        ledger.append(conn, ledger.Exchange(
+            # Not the idempotency key as correlation: the portal's embeds the dossier code.
+            action="push", client="lgsp", outcome=state, correlation_id=f"outbox:{row.message_id}", dataset="dossier",
+            purpose="public_service_reporting", fields=sorted(body), record_keys=[row.aggregate_id], detail=detail,
+        ), key=self.ledger_key, now=self.clock())
 
 
 class _AgencyChannel:

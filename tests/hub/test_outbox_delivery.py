@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from connectors.errors import FatalSourceError
+from hub import ledger
 from hub.settings import Settings, load_settings
 from hub.sharing.delivery import TOPIC, backoff, connect_portal, deliver
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, SENT, counts, delivery_delays, enqueue
 from hub.store.engine import open_store
 from hub.store.reference import current_communes
-from hub.store.tables import outbox
+from hub.store.tables import audit_ledger, outbox
 from schemas.procedures import load_catalogue
 
 VN = timezone(timedelta(hours=7))
@@ -200,6 +201,13 @@ def test_an_invalid_update_goes_dead_and_the_dossier_moves_on(
     assert dead.last_error.startswith("HTTP 422 urn:lgsp:mock:portal:problem:")
     assert code(1) not in dead.last_error and "DaHuy" not in dead.last_error  # no data from the message
     assert held(settings)[code(1)]["TrangThai"] == "CoKetQua"
+    with store.connect() as conn:  # every settled update is an exchange on record: 3 acknowledged, 1 dead
+        entries = conn.execute(select(audit_ledger).order_by(audit_ledger.c.seq)).mappings().all()
+    assert [(e["action"], e["dataset"], e["outcome"]) for e in entries] == [
+        ("push", "dossier", ACKNOWLEDGED), ("push", "dossier", DEAD), ("push", "dossier", ACKNOWLEDGED),
+        ("push", "dossier", ACKNOWLEDGED)]
+    assert all(code(1) not in json.dumps(dict(e), default=str) for e in entries)  # the dossier code is hashed
+    assert ledger.verify(store).intact
 
 
 def test_a_status_that_would_go_backwards_goes_dead(
