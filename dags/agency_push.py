@@ -31,11 +31,12 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from hub.flows import default_args
+from hub.schedules import SCHEDULES
 
 
 @dag(
     dag_id="agency_push",
-    schedule="*/15 * * * *",
+    schedule=SCHEDULES["agency_push"],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

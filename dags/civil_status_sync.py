@@ -6,8 +6,9 @@ Airflow connection ``civil_status``
 """
 
 from hub.flows import stream_sync_dag
+from hub.schedules import SCHEDULES
 
 civil_status_sync_dag = stream_sync_dag(
-    "civil_status_sync", "hub.pipeline.civil_status_sync", schedule="@hourly", doc_md=__doc__,
+    "civil_status_sync", "hub.pipeline.civil_status_sync", schedule=SCHEDULES["civil_status_sync"], doc_md=__doc__,
     tags=["inbound", "civil-status", "rest"],
 )

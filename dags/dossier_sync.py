@@ -9,8 +9,9 @@ Airflow connections: ``one_stop`` (``http://api:API_KEY@HOST:PORT/one-stop/v1``)
 """
 
 from hub.flows import stream_sync_dag
+from hub.schedules import SCHEDULES
 
 dossier_sync_dag = stream_sync_dag(
-    "dossier_sync", "hub.pipeline.dossier_sync", schedule="*/15 * * * *", doc_md=__doc__,
+    "dossier_sync", "hub.pipeline.dossier_sync", schedule=SCHEDULES["dossier_sync"], doc_md=__doc__,
     tags=["inbound", "outbound", "one-stop", "portal", "rest"], followups=("route", "deliver"),
 )

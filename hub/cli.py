@@ -136,6 +136,8 @@ def _print_report(document: dict[str, object]) -> None:
     if isinstance(audit, dict) and audit:
         verdict = "intact" if audit["intact"] else f"[red]BROKEN at entry {audit['first_bad_entry']}[/red]"
         console.print(f"audit ledger: {audit['entries']:,} entries, {verdict} (lgsp audit verify)")
+    if document.get("report"):
+        console.print(f"auditors' report: {document['report']} (lgsp report rebuilds it; lgsp api serve: /reports/)")
     state = document["state"]
     assert isinstance(state, dict)
     console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")
@@ -208,6 +210,33 @@ def sync_dossiers(
         return summary
 
     _sync_once(everything, run_id)
+
+
+@app.command()
+def report(
+    out: Annotated[str | None, typer.Option(help="Where to build the site (default LGSP_HOME/reports).")] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Runs per dataset the pages show (the newest).")] = 60,
+) -> None:
+    """Build the auditors' data-quality site (HTML, CSV, Data Docs) from the store; prints its index."""
+    from pathlib import Path
+
+    from hub.store.engine import open_store
+    from quality.report.build import build_site
+
+    settings = load_settings()
+    target = Path(out) if out else settings.home / "reports"
+    try:
+        engine = open_store(settings.resolved_database_url())
+        try:
+            summary = build_site(engine, target, runs_per_dataset=runs)
+        finally:
+            engine.dispose()
+    except LgspError as exc:
+        stderr.print(f"[red]lgsp report failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    stderr.print(f"{summary.pages} pages, {summary.tables} CSV tables, {summary.data_docs} Data Docs pages "
+                 f"in {summary.seconds:.1f} s")
+    typer.echo(str(summary.path.resolve()))
 
 
 @app.command()

@@ -25,6 +25,7 @@ from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
 from hub.store.tables import outbox, staging_citizen, subscription, sync_run
+from quality.report.build import build_site
 
 # In dependency order: civil-status events link to the citizens the population sync publishes,
 # and dossiers are routed to the applicant's commune the population sync knows.
@@ -66,6 +67,7 @@ class MainJobReport:
     airflow_home: str = ""
     once_only: dict[str, Any] | None = None  # hub.once_only figures; None unless dossier_sync succeeded
     ledger: dict[str, Any] = field(default_factory=dict)  # the audit ledger after the run: entries, intact
+    report: str | None = None  # the auditors' site's index.html, built last
 
     def as_dict(self) -> dict[str, Any]:
         """The document ``lgsp run --json`` prints."""
@@ -73,6 +75,7 @@ class MainJobReport:
             "flows": {name: flow.as_dict() for name, flow in self.flows.items()},
             "once_only": self.once_only,
             "ledger": self.ledger,
+            "report": self.report,
             "state": {"database": self.database, "airflow_home": self.airflow_home},
         }
 
@@ -122,6 +125,9 @@ def run_main_job(
     verification = ledger.verify(engine)
     report.ledger = {"entries": verification.entries, "intact": verification.intact,
                      "first_bad_entry": verification.first_bad_seq}
+    if on_progress is not None:
+        on_progress("report", "building the auditors' site", 0)
+    report.report = str(build_site(engine, settings.home / "reports").path.resolve())
     engine.dispose()
     return report
 

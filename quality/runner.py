@@ -4,8 +4,9 @@
 (``quality.citizen_suite``) once, through a GX SQL data source on the store itself:
 the rules run inside the database (push-down) and GX sees only a query asset of
 row keys and verdicts, never the rows. Then, in one transaction, it replaces the
-run's rows in ``audit_finding`` (run, row, rule: keys only) and ``quality_result``
-(one summary line per rule), so a repeated audit leaves the same rows.
+run's rows in ``audit_finding`` (run, row, rule: keys only), ``quality_result``
+(one summary line per rule) and ``validation_result`` (GX's own result, sanitized,
+for the auditors' Data Docs), so a repeated audit leaves the same rows.
 
 What GX returns, and what we keep of it: with ``exclude_unexpected_values`` GX
 1.24 returns ``unexpected_index_list`` as ``[{"row_id": [every failing key]}]``;
@@ -13,7 +14,9 @@ without it the list holds ``{"row_id": k, <column>: <value>}`` pairs, and the
 partial/unexpected lists and counts copy the failing values. We ask for keys
 only, the batch holds no personal column anyway, and ``RunValidation.report``
 keeps a whitelisted, keys-free summary (counts, rule names) rather than GX's dict,
-which also carries the query text and ``unexpected_index_query``.
+which also carries the query text and ``unexpected_index_query``; and
+``RunValidation.document`` is GX's dict rebuilt from whitelists
+(``quality.report.gx_results``): what Data Docs renders, without keys or query.
 
 GX costs seconds to import, so it is imported only when a run is validated:
 importing this module stays cheap for Airflow's DAG parser.
@@ -25,6 +28,7 @@ staged rows (counted separately, with a bound parameter).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -36,7 +40,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import StoreError
-from hub.store.tables import audit_finding, quality_result
+from hub.store.tables import audit_finding, quality_result, validation_result
 from quality import citizen_suite
 from quality.verdicts import Suite
 
@@ -97,6 +101,8 @@ class RunValidation:
     rules: tuple[RuleResult, ...]
     failing: dict[str, tuple[int, ...]]  # rule -> sorted failing row ids
     report: dict[str, Any] = field(repr=False)  # keys-free summary, safe to persist or log
+    # GX's suite validation result, sanitized (quality.report.gx_results): JSON-ready, keys-free.
+    document: dict[str, Any] = field(repr=False)
 
     @property
     def failing_rows(self) -> int:
@@ -110,17 +116,20 @@ def rule_names() -> tuple[str, ...]:
 
 
 def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE) -> AuditOutcome:
-    """Validate the run once, then replace its findings and rule summary in one transaction.
+    """Validate the run once, then replace its findings, rule summary and GX result in one transaction.
 
     Raises:
         AuditError: the validation or the write failed; the previous findings stay.
     """
     validation = validate_run(engine, run_id, as_of, suite)
     checked_at = datetime.now(UTC).replace(tzinfo=None)  # the store keeps naive UTC
+    # Serialised before the transaction opens: it holds no lock while JSON is built.
+    document = json.dumps(validation.document, ensure_ascii=False, separators=(",", ":"))
     try:
         with engine.begin() as conn:
             conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
             conn.execute(delete(quality_result).where(quality_result.c.run_id == run_id))
+            conn.execute(delete(validation_result).where(validation_result.c.run_id == run_id))
             findings = [
                 {"run_id": run_id, "row_id": row, "rule": rule}
                 for rule, rows in validation.failing.items()
@@ -142,6 +151,16 @@ def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_s
                     }
                     for r in validation.rules
                 ],
+            )
+            conn.execute(
+                insert(validation_result),
+                {
+                    "run_id": run_id,
+                    "suite": suite.name,
+                    "validated_at": checked_at,
+                    "success": bool(validation.report["success"]),
+                    "document": document,
+                },
             )
     except SQLAlchemyError as exc:
         raise AuditError(
@@ -212,6 +231,7 @@ def _run_suite(
     # Before the import: GX reads it when it loads. A register never phones home.
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.datasource.fluent.interfaces import GxDatasourceWarning
 
     context = gx.get_context(mode="ephemeral")
@@ -231,7 +251,10 @@ def _run_suite(
                     suite=context.suites.add(suite.build()),
                 )
             )
-            result: ExpectationSuiteValidationResult = definition.run(result_format=RESULT_FORMAT)
+            # The pipeline's run id as GX's run name: Data Docs shows it on the page.
+            result: ExpectationSuiteValidationResult = definition.run(
+                result_format=RESULT_FORMAT, run_id=RunIdentifier(run_name=run_id)
+            )
         return result
     except (SQLAlchemyError, gx.exceptions.GreatExpectationsError) as exc:  # type: ignore[attr-defined]
         # The class only: a database message may quote a row's value.
@@ -275,6 +298,10 @@ def _add_datasource(context: Any, engine: Engine) -> Any:
 
 def _reduce(run_id: str, result: ExpectationSuiteValidationResult, suite: Suite) -> RunValidation:
     """Keys and counts out of GX's result; raises if GX could not evaluate a rule."""
+    # Here, not at the top: the report package may grow heavy imports (plots), and this module
+    # must stay cheap to import for Airflow's DAG parser.
+    from quality.report.gx_results import result_document
+
     rules: list[RuleResult] = []
     failing: dict[str, tuple[int, ...]] = {}
     evaluated = 0
@@ -323,7 +350,14 @@ def _reduce(run_id: str, result: ExpectationSuiteValidationResult, suite: Suite)
         ],
         "great_expectations_version": str(result.meta.get("great_expectations_version", "")),
     }
-    return RunValidation(run_id=run_id, evaluated=evaluated, rules=tuple(rules), failing=failing, report=report)
+    return RunValidation(
+        run_id=run_id,
+        evaluated=evaluated,
+        rules=tuple(rules),
+        failing=failing,
+        report=report,
+        document=result_document(result),
+    )
 
 
 def _failing_keys(item: ExpectationValidationResult) -> tuple[int, ...]:

@@ -81,7 +81,15 @@ def build(province_code: str, birth_date: date, gender: Gender, serial: int) -> 
 
 
 def mask(personal_id: str | None) -> str:
-    """Hide all but the last three characters, for logs and messages."""
+    """The one way a personal id is shown anywhere (logs, messages, CLI, API, report): ``096*******45``.
+
+    Three leading digits (the birth-registration province, which is public knowledge
+    for a whole province) and two trailing ones are enough for a clerk to match a
+    record against the paper in front of them, not to recover the id. A value that is
+    not a plausible id (a defect may put a name or an address there) is hidden whole.
+    """
     if not personal_id:
         return "<empty>"
-    return "*" * max(len(personal_id) - 3, 0) + personal_id[-3:]
+    if len(personal_id) >= 9 and personal_id.isascii() and personal_id.isdigit():
+        return personal_id[:3] + "*" * (len(personal_id) - 5) + personal_id[-2:]
+    return "*" * min(len(personal_id), 12)

@@ -8,6 +8,7 @@
     DELETE /v1/consents/{consent_id}          ... and revokes it
     GET    /v1/consents/{consent_id}/preview  what a consent would share, without values
     POST   /v1/subscriptions, GET, DELETE /{id}  an agency's push subscriptions
+    GET    /reports/                          the auditors' data-quality site (``lgsp report``)
 
 The OpenAPI document is at ``/openapi.json``. Errors are problem details
 (``hub.api.problems``); every response carries ``X-Request-Id`` (``hub.api.request_id``),
@@ -22,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from hub.api import changes, citizens, consents, oauth, prefill, subscriptions
@@ -66,6 +68,11 @@ def build_app(
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # The report holds aggregates and masked keys only (quality.report), so it needs no token; it is
+    # read from disk per request, so a rebuild (which swaps the folder) shows at once.
+    reports = settings.home / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    app.mount("/reports", StaticFiles(directory=reports, html=True), name="reports")
     return app
 
 

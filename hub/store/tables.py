@@ -432,3 +432,18 @@ ledger_head = Table(
     Column("seq", Integer, nullable=False),
     Column("entry_hash", String(64), nullable=False),
 )
+
+# --- Great Expectations results, for the auditors' Data Docs ---------------------------
+
+# One row per audited run: GX's own validation result, so the report can render it with GX's Data
+# Docs long after the audit. Sanitized before it is stored (quality.report.gx_results): counts, rule
+# names and batch names only; no row key, no value, no query text. A re-audit replaces the row.
+validation_result = Table(
+    "validation_result",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("suite", String(80), nullable=False),
+    Column("validated_at", DateTime, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("document", Text, nullable=False),  # JSON, ExpectationSuiteValidationResult.to_json_dict()
+)

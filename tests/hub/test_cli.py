@@ -34,6 +34,24 @@ def test_quarantine_lists_rules_and_masks_ids(synced_home: Path) -> None:
     assert not re.search(r"\d{12}", result.output)  # no full personal id on screen
 
 
+def test_report_builds_the_site_and_prints_its_index(synced_home: Path) -> None:
+    result = CliRunner().invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    index = Path(result.stdout.strip().splitlines()[-1])
+    assert index == (synced_home / "reports" / "index.html").resolve() and index.is_file()
+    assert "cli-test" in (synced_home / "reports" / "datasets" / "citizen.html").read_text(encoding="utf-8") or \
+        any("cli-test" in p.name for p in (synced_home / "reports" / "runs").iterdir())
+    assert (synced_home / "reports" / "en" / "index.html").is_file()
+
+
+def test_report_on_an_unreachable_store_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LGSP_HOME", str(tmp_path))
+    monkeypatch.setenv("LGSP_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(app, ["report"])
+    assert result.exit_code == 2 and "store" in result.output
+    assert not (tmp_path / "reports").exists()
+
+
 def test_status_shows_the_run(synced_home: Path) -> None:
     result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "cli-test" in result.output and "published" in result.output

@@ -49,9 +49,17 @@ def test_all_63_pre_2025_provinces_are_known() -> None:
     assert all(len(code) == 3 and code.isdigit() for code in personal_id.BIRTH_REGISTRATION_PROVINCES)
 
 
-def test_mask_hides_all_but_the_tail() -> None:
-    assert personal_id.mask("001201000001") == "*********001"
+def test_mask_keeps_the_province_and_the_last_two_digits() -> None:
+    assert personal_id.mask("096201000045") == "096*******45"
     assert personal_id.mask(None) == "<empty>"
+
+
+def test_mask_hides_a_value_that_is_not_an_id_whole() -> None:
+    # A defect can put a name or an address in the id field: none of it may show.
+    assert personal_id.mask("Nguyễn Văn An") == "*" * 12
+    assert personal_id.mask("09620100004") == "096******04"  # 11 digits: still id-shaped
+    assert personal_id.mask("1234") == "****"
+    assert personal_id.mask("٠٩٦٢٠١٠٠٠٠٤٥") == "*" * 12  # Arabic-Indic digits are not an id
 
 
 def test_only_ascii_digits_make_an_id() -> None:

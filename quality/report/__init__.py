@@ -1,0 +1,1 @@
+"""The auditors' report: a static site built from the store."""
