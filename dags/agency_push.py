@@ -1,43 +1,57 @@
 """Agency push: changes of shared records, from the hub's outbox to each subscribing agency, signed.
 
-Every 15 minutes. **What it moves**: the ``push.<AGENCY>`` messages that the population
-and civil-status syncs queue when they publish changed citizens (one per citizen per
-subscribing agency, only the fields its agreement grants, each with source, date and
-whether it is verified). **From where to where**: the hub's outbox -> each agency's
-receiver, ``POST`` signed with HMAC-SHA256 (scheme in ``hub/sharing/signing.py``), in
-order per citizen, each push acknowledged once (``Idempotency-Key``) and recorded in the
-audit ledger. Endpoint and secret: the Airflow connection ``agency_push_<code>``
-(``AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox``); an
-agency without one keeps its pushes pending. XCom carries the counts per agency only.
+**What it moves**: the `push.<AGENCY>` messages that the population and civil-status
+syncs queue when they publish changed citizens (one per citizen per subscribing agency,
+only the fields its agreement grants, each with source, date and whether it is
+verified). XCom carries the counts per agency only.
 
-**When it fails**:
+**From where to where**: the hub's outbox -> each agency's receiver, `POST` signed with
+HMAC-SHA256 (scheme in `hub/sharing/signing.py`), in order per citizen, each push
+acknowledged once (`Idempotency-Key`) and recorded in the audit ledger. Endpoint and
+secret: the Airflow connection `agency_push_<code>`
+(`AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox`); an agency
+without one keeps its pushes pending.
+
+**How often**: as soon as the asset `lgsp.citizen` is updated (a population or
+civil-status run published), so a death reaches the subscribers minutes after the
+register recorded it; and every 15 minutes whatever happens upstream (`hub/schedules.py`),
+so pushes that backed off are retried and the report's freshness has a clock to go by.
+
+**Pool**: `deliver_pushes` runs in the pool `agency_push` (one slot: one deliverer at a
+time, in order per citizen). Create it once per deployment: `airflow pools set
+agency_push 1 "..."` (`hub.schedules.POOLS`); without it the scheduler never runs the
+task.
+
+### When it fails
+
 - *an agency answers 401*: the secret in its connection is not the one the agency
   checks (or this machine's clock is off by more than 5 minutes). Its pushes stay
   pending, the other agencies were served; fix the connection, clear the task.
 - *a ConfigError*: a connection is malformed, or carries the demo secret for a host
   that is not loopback; fix it, clear the task.
-- *dead letters* (the run succeeds): ``lgsp outbox list --state dead`` shows why
+- *dead letters* (the run succeeds): `lgsp outbox list --state dead` shows why
   (a 409/422 from the agency, an agreement that lapsed, too many attempts); after the
-  fix, ``lgsp outbox replay --id N`` or ``--all-dead``.
+  fix, `lgsp outbox replay --id N` or `--all-dead`.
 - *retries*: outages and 429/5xx are retried by the next runs with backoff, not by
-  failing the task.
+  failing the task; a task that dies (worker lost, store restarting) is retried 3 times,
+  30 s apart and doubling.
+- *in doubt whether a push was recorded*: `lgsp audit verify` checks the ledger's chain.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.flows import default_args
-from hub.schedules import SCHEDULES
+from hub.flows import START_DATE, checked_pool, default_args, on_assets_or_cron
+from hub.schedules import SCHEDULES, TRIGGERED_BY
 
 
 @dag(
     dag_id="agency_push",
-    schedule=SCHEDULES["agency_push"],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    schedule=on_assets_or_cron(SCHEDULES["agency_push"], TRIGGERED_BY["agency_push"]),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
@@ -47,9 +61,9 @@ from hub.schedules import SCHEDULES
 def agency_push() -> None:
     """Deliver the pushes that are due, agency by agency."""
 
-    @task
+    @task(multiple_outputs=False, pool=checked_pool("agency_push"))
     def deliver_pushes() -> dict[str, Any]:
-        """``hub.sharing.delivery.deliver_pushes``; returns {agency: counts} (small JSON for XCom)."""
+        """Send every due push to its agency (`hub.sharing.delivery.deliver_pushes`); returns counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from connectors.errors import ConfigError, FatalSourceError

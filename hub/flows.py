@@ -1,17 +1,64 @@
-"""DAG factory for inbound streams: extract -> audit -> publish, the same for every source.
+"""DAG factory for inbound streams (extract -> audit -> publish, the same for every source) and its parts.
 
-Imported by the files in dags/, so it imports nothing but the Airflow SDK at module
-level: the pipeline (SQLAlchemy, GX, zeep, httpx) is imported inside the tasks.
+Imported by the files in dags/, so it imports nothing but the Airflow SDK and the plain
+tables of ``hub.schedules`` at module level: the pipeline (SQLAlchemy, GX, zeep, httpx)
+is imported inside the tasks.
+
+What every DAG shares lives here: retries (``default_args``), the hub's datasets as
+Airflow assets (``asset``), "on these assets or on this clock" (``on_assets_or_cron``),
+pool names checked against ``hub.schedules.POOLS`` (``checked_pool``), and the ``since``
+param of the inbound DAGs (``since_param``, ``parse_since``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, dag, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetAny,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from airflow.sdk.exceptions import AirflowFailException
+
+from hub.schedules import ASSETS, POOLS
+
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+SINCE = "since"  # the inbound DAGs' param: re-read from this time instead of the cursor
+
+_SINCE_DOC = """
+### Re-reading from a given time (param `since`)
+
+Trigger the DAG *with config* (the form asks for **since**), or
+`airflow dags trigger {dag_id} --conf '{{"since": "2026-03-01T00:00:00+07:00"}}'`.
+`since` is an ISO 8601 date and time **with its offset** (`+07:00` for Vietnam time,
+`Z` for UTC). The run re-reads everything the source changed after it, instead of
+continuing from the stream's cursor: records the hub already holds count as
+*unchanged*, nothing is loaded twice, and the cursor never moves back. Empty (the
+default) continues from the cursor. A value that is not such a date and time is refused
+when the run is triggered; one that lies in the future (or any bad value, where Airflow
+cannot check formats) fails `extract` at once, without retries, before anything is
+read: `lgsp status` shows no new run.
+"""
+
+_RETRIES_DOC = """
+### Retries and pools
+
+A task that dies is retried {retries} times, {delay:g} s apart and doubling each time (at
+most 10 minutes); a source's own timeouts, 5xx and 429 are retried page by page inside
+the connector first. Errors that retrying cannot fix (wrong credentials, a broken
+contract, a bad setting, a bad `since`) fail the task at once. Pools: {pools}.
+"""
 
 
 def default_args() -> dict[str, Any]:
@@ -30,27 +77,94 @@ def default_args() -> dict[str, Any]:
     }
 
 
-def run_stage(pipeline: str, stage: str, run_id: str) -> dict[str, Any]:
-    """Call one stage of a pipeline module; errors that retrying cannot fix fail the task at once."""
-    from airflow.sdk.exceptions import AirflowFailException
+def asset(name: str) -> Asset:
+    """The Airflow asset of one of the hub's datasets, by its name in ``hub.schedules.ASSETS``."""
+    return Asset(name=name, uri=ASSETS[name])
 
+
+def on_assets_or_cron(cron: str, assets: Sequence[str]) -> AssetOrTimeSchedule:
+    """A run as soon as any of ``assets`` is updated, and on ``cron`` (UTC) whatever happens upstream."""
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=AssetAny(*(asset(name) for name in assets))
+    )
+
+
+def checked_pool(pool: str | None) -> str | None:
+    """``task(pool=checked_pool(name))``: ``name``, which must be one of ``hub.schedules.POOLS`` (None: the default).
+
+    Raises:
+        ValueError: the pool is not in ``POOLS`` (the scheduler would never run the task).
+    """
+    if pool is not None and pool not in POOLS:
+        raise ValueError(f"pool {pool!r} is not in hub.schedules.POOLS ({', '.join(POOLS)}); add it there")
+    return pool
+
+
+def retries_doc(pools: Mapping[str, str]) -> str:
+    """The "Retries and pools" section of a DAG's doc_md; ``pools`` maps task id -> pool."""
+    args = default_args()
+    listed = ", ".join(f"`{task_id}` runs in pool `{pool}` ({POOLS[pool][0]} slot(s))"
+                       for task_id, pool in pools.items()) or "none (the default pool)"
+    return _RETRIES_DOC.format(retries=args["retries"], delay=args["retry_delay"].total_seconds(), pools=listed)
+
+
+def since_param() -> Param:
+    """The ``since`` param: empty, or an RFC 3339 date and time (the trigger form shows a date-time picker)."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        title="Re-read from",
+        description="Backfill: re-read every record the source changed after this time (with its offset, "
+                    "e.g. 2026-03-01T00:00:00+07:00). Empty: continue from the stream's cursor.",
+    )
+
+
+def parse_since(value: object, now: datetime | None = None) -> datetime | None:
+    """The ``since`` param as naive UTC, or None for "from the cursor".
+
+    Airflow checks the format when a run is triggered only if ``rfc3339-validator`` is
+    installed; this check holds everywhere.
+
+    Raises:
+        AirflowFailException: not an ISO 8601 date and time with an offset, or in the future.
+    """
+    if value is None or value == "":
+        return None
+    example = "e.g. 2026-03-01T00:00:00+07:00, or ...Z for UTC"
+    if not isinstance(value, str):
+        raise AirflowFailException(f"param since must be a date and time as text ({example}), got {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise AirflowFailException(f"param since={value!r} is not an ISO 8601 date and time ({example})") from exc
+    if moment.tzinfo is None:  # 7 hours apart in Vietnam: refuse to guess
+        raise AirflowFailException(f"param since={value!r} has no UTC offset; give one ({example})")
+    moment = moment.astimezone(UTC)
+    if moment > (now or datetime.now(UTC)):
+        raise AirflowFailException(f"param since={value!r} is in the future: there is nothing to re-read yet")
+    return moment.replace(tzinfo=None)
+
+
+def run_stage(pipeline: str, stage: str, run_id: str, **options: Any) -> dict[str, Any]:
+    """Call one stage of a pipeline module; errors that retrying cannot fix fail the task at once."""
     from connectors.errors import ConfigError, FatalSourceError
     from hub.settings import load_settings
 
     module = importlib.import_module(pipeline)
     try:
-        summary = getattr(module, stage)(run_id, load_settings())
+        summary = getattr(module, stage)(run_id, load_settings(), **options)
     except (ConfigError, FatalSourceError) as exc:  # StoreError is retried: databases restart
         raise AirflowFailException(f"{stage} failed and will not be retried: {exc}") from exc
     return {"run_id": run_id, **summary.as_dict()}
 
 
-def _followup(pipeline: str, stage: str) -> Any:
+def _followup(pipeline: str, stage: str, doc: str) -> Callable[[str], str]:
     def step(sync_run_id: str) -> str:
         run_stage(pipeline, stage, sync_run_id)
         return sync_run_id
 
-    step.__doc__ = f"{stage} for the run (after publish)."
+    step.__doc__ = doc
     return step
 
 
@@ -59,48 +173,69 @@ def stream_sync_dag(
     pipeline: str,
     *,
     schedule: str,
-    doc_md: str | None,
+    doc_md: str,
     tags: list[str],
-    followups: tuple[str, ...] = (),
+    publishes: Sequence[str] = (),
+    followups: Sequence[tuple[str, str]] = (),
+    pools: Mapping[str, str] | None = None,
 ) -> DAG:
     """A write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish.
 
-    ``followups`` name more functions of ``pipeline`` (same signature) to run after
-    publish, one task each, in order: e.g. routing dossiers, delivering the outbox.
+    ``publishes`` names the assets (``hub.schedules.ASSETS``) the publish task updates.
+    ``followups`` are (name, doc) of more functions of ``pipeline`` (same signature) to
+    run after publish, one task each, in order: e.g. routing dossiers, delivering the
+    outbox. ``pools`` maps a task id to the pool it runs in (``hub.schedules.POOLS``).
+    The doc gets the sections on ``since`` and on retries and pools appended.
     """
+    pools = dict(pools or {})
+    unknown = set(pools) - {"extract", "audit", "publish", *(name for name, _doc in followups)}
+    if unknown:
+        raise ValueError(f"{dag_id}: pools name tasks it does not have: {sorted(unknown)}")
+    outlets = [asset(name) for name in publishes]
 
     @dag(
         dag_id=dag_id,
         schedule=schedule,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args=default_args(),
         tags=tags,
-        doc_md=doc_md,
+        params={SINCE: since_param()},
+        doc_md=doc_md.rstrip() + "\n" + _SINCE_DOC.format(dag_id=dag_id) + retries_doc(pools),
     )
     def flow() -> None:
         # Only the run's id travels between tasks (XCom); the records stay in the store.
         # (Airflow reserves the parameter name "run_id" for its own context.)
-        @task
+        @task(pool=checked_pool(pools.get("extract")))
         def extract() -> str:
-            sync_run_id = f"{dag_id}:{get_current_context()['run_id']}"
-            run_stage(pipeline, "extract", sync_run_id)
+            """Read every page the source changed after the stream's cursor (or `since`) into staging."""
+            context = get_current_context()
+            since = parse_since(context["params"].get(SINCE))  # before anything starts: a bad value is no run
+            sync_run_id = f"{dag_id}:{context['run_id']}"
+            run_stage(pipeline, "extract", sync_run_id, since=since)
             return sync_run_id
 
-        @task
+        @task(pool=checked_pool(pools.get("audit")))
         def audit(sync_run_id: str) -> str:
+            """Run the dataset's expectation suite once over the run's staged rows (keys and rules only)."""
             run_stage(pipeline, "audit", sync_run_id)
             return sync_run_id
 
-        @task
+        @task(outlets=outlets, pool=checked_pool(pools.get("publish")))
         def publish(sync_run_id: str) -> str:
-            run_stage(pipeline, "publish", sync_run_id)
+            """In one transaction: merge passing rows, quarantine failing ones, advance the cursor, queue changes."""
+            counts = run_stage(pipeline, "publish", sync_run_id)
+            events = get_current_context()["outlet_events"]
+            for target in outlets:  # counts only, never a record: consumers and the UI see what changed
+                events[target].extra = {key: counts[key] for key in ("run_id", "read", "published", "quarantined",
+                                                                        "unchanged")}
             return sync_run_id
 
         last = publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time
-        for name in followups:
-            last = task(task_id=name)(_followup(pipeline, name))(last)
+        for name, doc in followups:
+            step = task(task_id=name, pool=checked_pool(pools.get(name)))(_followup(pipeline, name, doc))
+            last = step(last)  # type: ignore[arg-type]  # as above
 
     built: DAG = flow()
     return built

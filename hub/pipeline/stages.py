@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
@@ -54,14 +54,25 @@ class StreamSpec:
     shares: str | None = None  # the dataset whose subscribers get this stream's changes pushed (None: no pushes)
 
 
-def extract(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """Stage every record changed since the stream's cursor, page by page."""
+def extract(
+    spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None, since: datetime | None = None
+) -> runs.RunSummary:
+    """Stage every record changed since the stream's cursor (or since ``since``: a backfill), page by page.
+
+    A backfill re-reads what the hub may already hold: publish counts it unchanged, and
+    the cursor never moves back. ``since`` is naive UTC, as the store keeps time.
+    """
     engine = engine or open_store(settings.resolved_database_url())
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(UTC).replace(tzinfo=None)
     with store_errors("extract"), engine.begin() as conn:
         done = runs.load_run(conn, run_id)
         if done is not None and done.status == runs.PUBLISHED:
             return done
         cursor = runs.start_run(conn, run_id, spec.stream, spec.staging)
+        if since is not None:  # the run's row says where it really read from
+            cursor = since.isoformat()
+            runs.mark(conn, run_id, cursor_from=cursor)
     started = time.monotonic()
     try:
         pages = spec.read_pages(settings, datetime.fromisoformat(cursor))
@@ -78,7 +89,7 @@ def extract(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
                   extract_seconds=round(time.monotonic() - started, 3))
         summary = runs.load_run(conn, run_id)
     assert summary is not None
-    log.info("run %s staged %d records in %d pages from cursor %s", run_id, read, page_count, cursor)
+    log.info("run %s staged %d records in %d pages changed after %s", run_id, read, page_count, cursor)
     return summary
 
 
@@ -159,11 +170,20 @@ class Stage(Protocol):
         """Run the stage for ``run_id``."""
 
 
+class ExtractStage(Protocol):
+    """The extract stage bound to one stream: a stage that may also be told where to start reading."""
+
+    def __call__(
+        self, run_id: str, settings: Settings, engine: Engine | None = None, since: datetime | None = None
+    ) -> runs.RunSummary:
+        """Stage what changed since the cursor, or since ``since``, for ``run_id``."""
+
+
 @dataclass(frozen=True)
 class BoundStages:
     """The four stage functions of one stream, as its pipeline module exports them."""
 
-    extract: Stage
+    extract: ExtractStage
     audit: Stage
     publish: Stage
     sync: Stage
@@ -172,8 +192,10 @@ class BoundStages:
 def bind(spec: StreamSpec) -> BoundStages:
     """The stages of ``spec``'s stream as functions of (run id, settings[, engine])."""
 
-    def extract_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-        return extract(spec, run_id, settings, engine)
+    def extract_stream(
+        run_id: str, settings: Settings, engine: Engine | None = None, since: datetime | None = None
+    ) -> runs.RunSummary:
+        return extract(spec, run_id, settings, engine, since)
 
     def audit_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
         return audit(spec, run_id, settings, engine)

@@ -13,21 +13,27 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from hub.airflow_local import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
-from hub.store.tables import citizen, sync_run
+from hub.store.tables import citizen, sync_run, sync_state
 
 ROOT = Path(__file__).resolve().parents[2]
+# dag.test() with a run config (hub.airflow_local runs DAGs without one): what a "Trigger with config" does.
+_TEST_WITH_CONF = (
+    "import json, os, sys; from airflow.dag_processing.dagbag import DagBag;"
+    "dag = DagBag(dag_folder=os.environ['AIRFLOW__CORE__DAGS_FOLDER']).dags[sys.argv[1]];"
+    "run = dag.test(run_conf=json.loads(sys.argv[2]));"
+    "tasks = {ti.task_id: [str(ti.state), ti.try_number] for ti in run.get_task_instances()};"
+    "print('RESULT ' + json.dumps({'run_id': run.run_id, 'state': str(run.state), 'tasks': tasks}))"
+)
 
 
-def test_dag_file_imports_nothing_heavy() -> None:
-    probe = (
-        "import sys, runpy; runpy.run_path(sys.argv[1]);"
-        "heavy = [m for m in ('great_expectations', 'zeep', 'lxml', 'hub.pipeline', 'connectors', 'quality')"
-        " if m in sys.modules];"
-        "print('HEAVY:' + ','.join(heavy))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
-                          capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
+def run_with_conf(dag_id: str, env: dict[str, str], conf: dict[str, Any]) -> dict[str, Any]:
+    """Run the DAG once through dag.test() with ``conf``, in a child; its run id, state and task states."""
+    done = subprocess.run([sys.executable, "-c", _TEST_WITH_CONF, dag_id, json.dumps(conf)], capture_output=True,
+                          text=True, env=env, timeout=600, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+    return result
 
 
 def test_every_dag_file_is_found_by_airflow() -> None:
@@ -38,7 +44,7 @@ def test_every_dag_file_is_found_by_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True,
                           check=True)
-    expected = ["agency_push", "civil_status_sync", "dossier_sync", "population_sync"]
+    expected = ["agency_push", "civil_status_sync", "dossier_sync", "population_sync", "quality_report"]
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
@@ -123,3 +129,58 @@ def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
     assert flows["population_sync"]["state"] == "failed"
     assert "Authentication" in flows["population_sync"]["error"]
     assert flows["civil_status_sync"]["state"] == flows["dossier_sync"]["state"] == "skipped"
+
+
+def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Callable[..., Any], tmp_path: Path) -> None:
+    server = mock_server(citizens=300)
+    store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    env = airflow_environment(tmp_path, {
+        "AIRFLOW_CONN_NATIONAL_POPULATION": f"http://lgsp-demo:demo-only-password@{server.base_url.split('//', 1)[1]}"
+                                            "/population",
+        "LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "0",
+    })
+    migrate_metadata_db(env)
+    assert run_dag("population_sync", env).state == "success"  # from the beginning: everything
+    engine = create_engine(store)
+    with engine.connect() as conn:
+        first = conn.execute(select(sync_run)).mappings().one()
+        cursor = conn.execute(select(sync_state.c.cursor)).scalar_one()
+        held = conn.execute(select(func.count()).select_from(citizen)).scalar_one()
+
+    backfill = run_with_conf("population_sync", env, {"since": "2000-01-01T07:00:00+07:00"})
+
+    assert backfill["state"] == "success", backfill
+    with engine.connect() as conn:
+        again = conn.execute(select(sync_run).where(sync_run.c.run_id == f"population_sync:{backfill['run_id']}")
+                             ).mappings().one()
+        assert conn.execute(select(sync_state.c.cursor)).scalar_one() == cursor  # never moves back
+        assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == held
+    engine.dispose()
+    assert again["cursor_from"] == "2000-01-01T00:00:00"  # the run says where it read from, in UTC
+    assert again["read"] == first["read"]  # everything the mock changed since then, again
+    assert again["published"] == 0 and again["unchanged"] == first["published"]  # nothing loaded twice
+    assert again["read"] == again["published"] + again["quarantined"] + again["unchanged"]
+
+
+def test_a_since_in_the_future_fails_extract_at_once_without_a_run(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    env = airflow_environment(tmp_path, {"LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "3"})
+    migrate_metadata_db(env)
+
+    outcome = run_with_conf("civil_status_sync", env, {"since": "2999-01-01T00:00:00Z"})
+
+    assert outcome["state"] == "failed"
+    assert outcome["tasks"]["extract"] == ["failed", 1]  # not up_for_retry: three retries would not help
+    assert outcome["tasks"]["publish"][0] == "upstream_failed"
+    assert not (tmp_path / "hub.sqlite").exists()  # the task stopped before it opened the store
+
+
+def test_the_quality_report_dag_builds_the_site(tmp_path: Path) -> None:
+    env = airflow_environment(tmp_path, {"LGSP_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"})
+    migrate_metadata_db(env)
+
+    outcome = run_dag("quality_report", env)
+
+    assert (outcome.state, outcome.task_states) == ("success", {"build_site": "success"})
+    index = tmp_path / "reports" / "index.html"
+    assert index.is_file() and "population_sync" in index.read_text(encoding="utf-8")  # freshness of each flow
