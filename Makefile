@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run airflow test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/lgsp run
+
+# The mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) on loopback until Ctrl-C.
+airflow: $(STAMP)
+	$(BIN)/lgsp airflow
 
 test: lint typecheck pytest
 

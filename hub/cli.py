@@ -94,6 +94,33 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command("airflow")
+def airflow_command(
+    port: Annotated[int, typer.Option(help="Port of the Airflow UI and REST API (0: a free one).")] = 8080,
+    host: Annotated[str, typer.Option(
+        help="Interface to listen on. Beyond loopback a weak LGSP_AIRFLOW_PASSWORD is refused.",
+    )] = "127.0.0.1",
+    metadata_db: Annotated[str | None, typer.Option(
+        help="Airflow's metadata DB URL, e.g. postgresql+psycopg://USER:PW@HOST/DB [SQLite in LGSP_HOME/airflow].",
+    )] = None,
+    citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
+    defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
+) -> None:
+    """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
+    from rich.markup import escape
+
+    from hub.airflow_cluster import serve_demo
+
+    try:
+        serve_demo(load_settings(), port=port, host=host, metadata_db=metadata_db, citizens=citizens, seed=seed,
+                   defect_rate=defect_rate, say=lambda line: typer.echo(line, err=True),
+                   on_ready=lambda cluster: typer.echo(f"READY {cluster.base_url}"))
+    except LgspError as exc:
+        stderr.print(f"[red]lgsp airflow failed:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
 def _print_report(document: dict[str, object]) -> None:
     console = Console()
     flows = document["flows"]

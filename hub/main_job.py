@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
 from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
+from hub.demo_connections import demo_connections
 from hub.figures import dossier_figures
 from hub.mock_process import mocks_running
 from hub.once_only import once_only_figures
@@ -24,7 +24,7 @@ from hub.pipeline import runs
 from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
-from hub.store.tables import outbox, staging_citizen, subscription, sync_run
+from hub.store.tables import outbox, staging_citizen, sync_run
 from quality.report.build import build_site
 
 # In dependency order: civil-status events link to the citizens the population sync publishes,
@@ -99,10 +99,7 @@ def run_main_job(
         env = airflow_environment(
             settings.home,
             {
-                "AIRFLOW_CONN_NATIONAL_POPULATION": _demo_connection(mocks.population_url),
-                "AIRFLOW_CONN_CIVIL_STATUS": _demo_oauth_client(f"{mocks.base_url}/civil-status/v1"),
-                **_demo_api_keys(mocks.base_url),
-                **_demo_push_receivers(mocks.base_url, engine),
+                **demo_connections(mocks.base_url, engine),
                 "LGSP_DATABASE_URL": database_url,
                 # Loopback mocks recover in seconds, not minutes: keep the demo's retries short.
                 "LGSP_TASK_RETRY_DELAY_SECONDS": "3",
@@ -130,56 +127,6 @@ def run_main_job(
     report.report = str(build_site(engine, settings.home / "reports").path.resolve())
     engine.dispose()
     return report
-
-
-def _demo_connection(population_url: str) -> str:
-    """The Airflow connection URI for the mock, with the credentials the mock was started with."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = population_url.split("://", 1)
-    secret = quote(mock.password.get_secret_value(), safe="")
-    return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
-
-
-def _demo_oauth_client(api_base: str) -> str:
-    """The Airflow connection URI for the civil-status mock: its demo OAuth2 client id and secret."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = api_base.split("://", 1)
-    secret = quote(mock.civil_status_client_secret.get_secret_value(), safe="")
-    return f"{scheme}://{quote(mock.civil_status_client_id, safe='')}:{secret}@{rest}"
-
-
-def _demo_api_keys(base_url: str) -> dict[str, str]:
-    """Airflow connections for the one-stop system and the portal: the mocks' demo API keys."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = base_url.split("://", 1)
-    one_stop = quote(mock.one_stop_api_key.get_secret_value(), safe="")
-    portal = quote(mock.portal_api_key.get_secret_value(), safe="")
-    return {
-        "AIRFLOW_CONN_ONE_STOP": f"{scheme}://api:{one_stop}@{rest}/one-stop/v1",
-        "AIRFLOW_CONN_NATIONAL_PORTAL": f"{scheme}://:{portal}@{rest}/portal/v1",
-    }
-
-
-def _demo_push_receivers(base_url: str, engine: Engine) -> dict[str, str]:
-    """Airflow connections ``agency_push_<code>`` for every subscribing agency: the mock receiver and its secret."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = base_url.split("://", 1)
-    with engine.connect() as conn:
-        codes = conn.execute(select(subscription.c.agency_code).where(subscription.c.active).distinct()).scalars()
-        connections = {}
-        for code in codes:
-            secret = quote(mock.agency_push_secrets.get(code, mock.agency_push_secret).get_secret_value(), safe="")
-            name = "AIRFLOW_CONN_AGENCY_PUSH_" + code.upper().replace("-", "_")
-            connections[name] = f"{scheme}://:{secret}@{rest}/agency/v1/{code}/inbox"
-    return connections
 
 
 def _run_with_progress(

@@ -1,0 +1,75 @@
+"""Airflow connections to the mocks, as ``AIRFLOW_CONN_*`` variables: ``lgsp run`` and ``lgsp airflow`` share them.
+
+Each URI carries the demo credential the mock was started with (``mocks.settings``),
+so a connection always matches the mock it points to. The hub refuses those demo
+secrets for any host but loopback (``hub.settings``), so these URIs cannot leak into
+a real deployment unnoticed.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from sqlalchemy import Engine, select
+
+from hub.store.tables import subscription
+
+
+def demo_connections(base_url: str, engine: Engine) -> dict[str, str]:
+    """Every ``AIRFLOW_CONN_*`` the DAGs need to reach the mocks at ``base_url`` (the store names the agencies)."""
+    return {
+        "AIRFLOW_CONN_NATIONAL_POPULATION": population_connection(f"{base_url}/population"),
+        "AIRFLOW_CONN_CIVIL_STATUS": civil_status_connection(f"{base_url}/civil-status/v1"),
+        **api_key_connections(base_url),
+        **push_receiver_connections(base_url, engine),
+    }
+
+
+def population_connection(population_url: str) -> str:
+    """The Airflow connection URI for the population mock, with the credentials the mock was started with."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = population_url.split("://", 1)
+    secret = quote(mock.password.get_secret_value(), safe="")
+    return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
+
+
+def civil_status_connection(api_base: str) -> str:
+    """The Airflow connection URI for the civil-status mock: its demo OAuth2 client id and secret."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = api_base.split("://", 1)
+    secret = quote(mock.civil_status_client_secret.get_secret_value(), safe="")
+    return f"{scheme}://{quote(mock.civil_status_client_id, safe='')}:{secret}@{rest}"
+
+
+def api_key_connections(base_url: str) -> dict[str, str]:
+    """Airflow connections for the one-stop system and the portal: the mocks' demo API keys."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = base_url.split("://", 1)
+    one_stop = quote(mock.one_stop_api_key.get_secret_value(), safe="")
+    portal = quote(mock.portal_api_key.get_secret_value(), safe="")
+    return {
+        "AIRFLOW_CONN_ONE_STOP": f"{scheme}://api:{one_stop}@{rest}/one-stop/v1",
+        "AIRFLOW_CONN_NATIONAL_PORTAL": f"{scheme}://:{portal}@{rest}/portal/v1",
+    }
+
+
+def push_receiver_connections(base_url: str, engine: Engine) -> dict[str, str]:
+    """Airflow connections ``agency_push_<code>`` for every subscribing agency: the mock receiver and its secret."""
+    from mocks.settings import load_settings as load_mock_settings
+
+    mock = load_mock_settings()
+    scheme, rest = base_url.split("://", 1)
+    with engine.connect() as conn:
+        codes = conn.execute(select(subscription.c.agency_code).where(subscription.c.active).distinct()).scalars()
+        connections = {}
+        for code in codes:
+            secret = quote(mock.agency_push_secrets.get(code, mock.agency_push_secret).get_secret_value(), safe="")
+            name = "AIRFLOW_CONN_AGENCY_PUSH_" + code.upper().replace("-", "_")
+            connections[name] = f"{scheme}://:{secret}@{rest}/agency/v1/{code}/inbox"
+    return connections
