@@ -75,11 +75,6 @@ POOLS: dict[str, tuple[int, str]] = {
 _PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
 
 
-def pool_commands() -> list[list[str]]:
-    """The ``airflow`` CLI arguments that create or resize every pool in ``POOLS`` (idempotent)."""
-    return [["pools", "set", name, str(slots), description] for name, (slots, description) in POOLS.items()]
-
-
 def missed_runs(schedule: str, last_finished: datetime | None, now: datetime) -> int | None:
     """Scheduled runs due since ``last_finished`` beyond the one that may be running now; None if it never ran.
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, func, select
 
 from hub.schedules import SCHEDULES, missed_runs
 from hub.store.tables import (
@@ -246,15 +246,6 @@ def push_deliveries(conn: Connection) -> dict[str, int]:
     return {state: int(n) for state, n in conn.execute(
         select(outbox.c.state, func.count()).where(outbox.c.topic.startswith(_PUSH_TOPICS)).group_by(outbox.c.state)
     ).tuples()}
-
-
-def runs_total(conn: Connection, stream: str) -> tuple[int, int]:
-    """(runs, published runs) of a stream, for "showing N of M"."""
-    total, published = conn.execute(
-        select(func.count(), func.sum(case((sync_run.c.status == "published", 1), else_=0)))
-        .where(and_(sync_run.c.stream == stream))
-    ).one()
-    return int(total or 0), int(published or 0)
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

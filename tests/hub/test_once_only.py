@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mock_settings import settings_for
 from sqlalchemy import Engine, insert, select
 
 import hub.once_only
@@ -17,24 +18,11 @@ from hub.cli import _print_report
 from hub.main_job import MainJobReport
 from hub.once_only import once_only_figures
 from hub.pipeline import civil_status_sync, dossier_sync, population_sync
-from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, dossier, field_conflict
 from schemas.procedures.forms import Form, load_forms
 
 REGISTERS = {"national_population", "civil_status"}
-
-
-def settings_for(server: Any, database_url: str, home: Path) -> Settings:
-    return load_settings(
-        home=home, database_url=database_url,
-        population_url=f"{server.base_url}/population", population_username="lgsp-demo",
-        population_password="demo-only-password",
-        civil_status_url=f"{server.base_url}/civil-status/v1", civil_status_client_id="lgsp-demo",
-        civil_status_client_secret="demo-only-password",
-        one_stop_url=f"{server.base_url}/one-stop/v1", one_stop_api_key="demo-only-key",
-        page_size=200, backoff_seconds=0.01, operation_timeout=5,
-    )
 
 
 def expected_figures(engine: Engine, forms: dict[str, Form]) -> dict[str, tuple[int, int, int, int]]:
