@@ -110,7 +110,7 @@ def airflow_command(
     """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
     from rich.markup import escape
 
-    from hub.airflow_cluster import serve_demo
+    from hub.airflow.demo import serve_demo
 
     try:
         serve_demo(load_settings(), port=port, host=host, metadata_db=metadata_db, citizens=citizens, seed=seed,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
-from hub.airflow_local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
+from hub.airflow.local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
 from hub.demo_connections import demo_connections
 from hub.figures import dossier_figures
 from hub.mock_process import mocks_running

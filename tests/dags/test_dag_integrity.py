@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from hub.airflow_local import DAGS_FOLDER, airflow_environment
+from hub.airflow.local import DAGS_FOLDER, airflow_environment
 from hub.schedules import ASSETS, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}  # Airflow stores presets resolved

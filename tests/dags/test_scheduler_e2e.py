@@ -22,7 +22,8 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from hub import ledger
-from hub.airflow_cluster import Cluster, airflow_cluster
+from hub.airflow.cluster import airflow_cluster
+from hub.airflow.rest import Cluster
 from hub.demo_connections import demo_connections
 from hub.schedules import POOLS
 from hub.settings import load_settings

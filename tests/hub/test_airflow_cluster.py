@@ -15,14 +15,9 @@ import psutil
 import pytest
 
 from connectors.errors import ConfigError
-from hub.airflow_cluster import (
-    PASSWORDS_FILE,
-    SECRETS_FILE,
-    ProcessDied,
-    Supervisor,
-    airflow_cluster,
-    cluster_environment,
-)
+from hub.airflow.cluster import airflow_cluster
+from hub.airflow.environment import PASSWORDS_FILE, SECRETS_FILE, cluster_environment
+from hub.airflow.supervisor import ProcessDied, Supervisor
 
 SLEEP = "import time; time.sleep(60)"
 

@@ -1,0 +1,110 @@
+"""A real Airflow on this machine: api-server, scheduler, dag-processor and triggerer, each its own process.
+
+``lgsp run`` runs every DAG in-process (``dag.test()``, `hub.airflow.local`); this runs
+Airflow the way a deployment does, so the scheduler, the LocalExecutor, the execution API
+the tasks report to, the REST API and the UI are the real ones::
+
+    with airflow_cluster(home, env_extra=connections, port=0) as cluster:
+        cluster.wait_for_dags(["population_sync"], timeout=120)
+        cluster.unpause("population_sync")
+        run_id = cluster.trigger("population_sync")
+        assert cluster.wait_for_run("population_sync", run_id, timeout=300) == "success"
+
+On entry: ``airflow db migrate``, then the four processes in their own process groups
+(so a Ctrl-C in the terminal reaches us, not them), each logging to
+``LGSP_HOME/airflow/logs/<process>.log``, until the health endpoint reports every one
+alive (the scheduler last, once the API answers and the pools of
+``hub.schedules.POOLS`` exist: tasks report to the API). On exit, however the block ends,
+`Supervisor.stop` ends them all. Every wait checks the processes first, so a component
+that dies surfaces at once as `ProcessDied`, naming it and its log, instead of as a timeout.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from connectors.errors import ConfigError
+from hub.airflow.environment import USERNAME, cluster_environment
+from hub.airflow.local import migrate_metadata_db
+from hub.airflow.rest import Cluster
+from hub.airflow.supervisor import Supervisor
+from hub.schedules import POOLS
+
+# Each component, in the order they start: its arguments, the signal that stops it the way it is built to
+# stop, and when it stops. SIGINT is what a Ctrl-C in a terminal sends: the LocalExecutor's workers ignore
+# it and finish their tasks, the triggerer stops its trigger runner. The api-server stops last: running
+# tasks report to its execution API until the end (and it leaves on SIGTERM; after SIGINT it lingers).
+# The scheduler starts last, once the API answers (see `airflow_cluster`).
+PROCESSES: dict[str, tuple[tuple[str, ...], signal.Signals, int]] = {
+    "api-server": (("api-server",), signal.SIGTERM, 1),  # host and port from AIRFLOW__API__HOST/PORT
+    # Every component runs on this machine and the api-server reads task logs from disk, so the
+    # log servers (which would listen on every interface, ports 8793/8794) are not started.
+    "dag-processor": (("dag-processor",), signal.SIGINT, 0),
+    "triggerer": (("triggerer", "--skip-serve-logs"), signal.SIGINT, 0),
+    "scheduler": (("scheduler", "--skip-serve-logs"), signal.SIGINT, 0),
+}
+
+
+@contextmanager
+def airflow_cluster(
+    home: Path,
+    *,
+    env_extra: Mapping[str, str] | None = None,
+    port: int = 8080,
+    host: str = "127.0.0.1",
+    metadata_db: str | None = None,
+    ready_timeout: float = 180.0,
+    grace: float = 20.0,
+) -> Iterator[Cluster]:
+    """Migrate the metadata DB, run the four Airflow processes until the block ends, yield them healthy.
+
+    The pools of ``hub.schedules.POOLS`` are created (or resized) before the scheduler starts.
+
+    ``port`` 0 picks a free one. The processes stop however the block ends, and if starting
+    fails: within ``grace`` seconds, then SIGKILL (`Supervisor.stop`).
+
+    Raises:
+        ConfigError: a setting is wrong, the port is taken, or ``airflow db migrate`` failed.
+        ClusterError: Airflow was not healthy within ``ready_timeout`` seconds.
+        ProcessDied: a process exited while starting.
+    """
+    from hub.mock_process import free_port
+
+    port = port or free_port()
+    _check_free(host, port)
+    env, password = cluster_environment(home, host=host, port=port, metadata_db=metadata_db, env_extra=env_extra)
+    migrate_metadata_db(env)  # every component refuses to start on an unmigrated database
+    supervisor = Supervisor(Path(env["AIRFLOW_HOME"]) / "logs", env)
+    cluster = Cluster(base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"), username=USERNAME, password=password,
+                      supervisor=supervisor)
+    try:
+        for name, (arguments, stop_signal, stop_order) in PROCESSES.items():
+            if name == "scheduler":
+                # Tasks report to the api-server's execution API, and a task in a missing pool is never
+                # scheduled; after a restart the scheduler resumes the runs it left at once.
+                cluster.wait_healthy(ready_timeout, components=("metadatabase",))
+                for pool, (slots, description) in POOLS.items():
+                    cluster.set_pool(pool, slots, description)
+            supervisor.start(name, [sys.executable, "-m", "airflow", *arguments], stop_signal, stop_order)
+        cluster.wait_healthy(ready_timeout)
+        yield cluster
+    finally:
+        cluster.client.close()
+        supervisor.stop(grace)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail at once, and clearly, when the port is taken (the api-server would die on it a minute later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port "
+                              "(0: a free one)") from exc
