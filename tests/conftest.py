@@ -40,19 +40,10 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def fresh_pg_url(pg_url: str) -> Iterator[str]:
     """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
-    import uuid
+    from pg import fresh_database
 
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

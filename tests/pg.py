@@ -126,6 +126,26 @@ def throwaway_postgres(bindir: Path, *, database: str = "postgres") -> Iterator[
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "t") -> Iterator[str]:
+    """A new, empty database on the server at ``server_url``, dropped (connections and all) afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _service_user() -> pwd.struct_passwd | None:
     """The unprivileged user to run the server as, or None when we are not root."""
     if os.geteuid() != 0:

@@ -11,15 +11,14 @@ with the connections from the environment and reports to the execution API.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from pg import fresh_database
+from sqlalchemy import Engine, func, select
 
 from hub import ledger
 from hub.airflow.cluster import airflow_cluster
@@ -42,14 +41,8 @@ STREAMS = {"population_sync", "civil_status_sync", "dossier_sync"}  # the flows 
 @pytest.fixture
 def store_url(pg_url: str) -> Iterator[str]:
     """A second fresh database on the session's PostgreSQL (``fresh_pg_url`` is Airflow's): the hub's store."""
-    name = f"store_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(pg_url, prefix="store") as url:
+        yield url
 
 
 @pytest.fixture
