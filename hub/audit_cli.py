@@ -18,12 +18,17 @@ stderr = Console(stderr=True)
 
 @audit_app.command("verify")
 def verify_command() -> None:
-    """Exit 0 if every entry chains onto the one before; else exit 1 naming the first bad entry."""
+    """Walk the whole chain: exit 0 if every entry chains onto the one before; else exit 1 naming the first bad one.
+
+    An intact walk is noted as a checkpoint, from which the report's builds walk on.
+    """
     from hub import ledger
     from hub.store.engine import open_store
 
     try:
-        result = ledger.verify(open_store(load_settings().resolved_database_url()))
+        engine = open_store(load_settings().resolved_database_url())
+        result = ledger.verify(engine)
+        ledger.record_checkpoint(engine, result)
     except LgspError as exc:
         stderr.print(f"[red]lgsp audit verify failed:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -28,18 +28,22 @@ import hmac
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
-from hub.store.tables import audit_ledger, ledger_head
+from hub.store.tables import audit_ledger, ledger_checkpoint, ledger_head
 
 GENESIS = "0" * 64
 _HEAD_ID = 1
 KEYS_IN_CLEAR_LIMIT = 20  # more record keys than this and the entry keeps their digest instead
 _VERIFY_CHUNK = 1000
+# A walk from the checkpoint re-hashes only the new entries; a whole walk this often catches an old entry
+# edited without re-hashing (a rewritten chain is caught at once, at the checkpoint's entry).
+WHOLE_CHAIN_EVERY = timedelta(days=7)
+WHOLE_CHAIN_BELOW = 500_000  # entries: a whole walk takes ~20 s at this length (42 µs per entry measured)
 EXPORT_COLUMNS = tuple(column.name for column in audit_ledger.columns)
 # Built once: an API read appends an entry, and building these per call cost a third of the append.
 _ADVANCE_HEAD = (update(ledger_head).where(ledger_head.c.head_id == _HEAD_ID)
@@ -69,11 +73,13 @@ class Exchange:
 
 @dataclass(frozen=True)
 class Verification:
-    """What ``verify`` found: the entries checked and the first bad one, if any."""
+    """What a walk found: the entries up to the head it read, and the first bad one, if any."""
 
     entries: int
     first_bad_seq: int | None = None
     reason: str = ""
+    walked_from: int = 1  # the first entry re-hashed by this walk; those before it, by the checkpoint's walks
+    whole_chain_at: datetime | None = None  # when a walk from entry 1 last found the chain intact
 
     @property
     def intact(self) -> bool:
@@ -116,29 +122,102 @@ def entry_hash(row: dict[str, Any]) -> str:
 
 
 def verify(engine: Engine) -> Verification:
-    """Walk the chain in order; the first entry that is missing, out of order or altered stops the walk.
+    """Walk the whole chain in order; the first entry that is missing, out of order or altered stops the walk.
 
     A removed entry shows as a gap in ``seq`` (or a broken link), a reordered one as a
-    broken link, a changed one as a hash that no longer matches. The head row is checked
-    last, so losing the newest entries is caught too.
+    broken link, a changed one as a hash that no longer matches. The head row is read
+    first and the walk ends at the entry it names, so losing the newest entries is caught
+    and entries appended meanwhile are left for the next walk, not taken for damage.
     """
-    expected_seq, prev = 1, GENESIS
     with engine.connect() as conn:
-        rows = conn.execution_options(yield_per=_VERIFY_CHUNK).execute(
-            select(audit_ledger).order_by(audit_ledger.c.seq)
-        ).mappings()
-        for row in rows:
-            problem = _problem(dict(row), expected_seq, prev)
-            if problem:
-                return Verification(entries=expected_seq - 1, first_bad_seq=int(row["seq"]), reason=problem)
-            expected_seq, prev = expected_seq + 1, str(row["entry_hash"])
-        head = conn.execute(select(ledger_head).where(ledger_head.c.head_id == _HEAD_ID)).first()
+        return _walk(conn, start_seq=1, prev=GENESIS)
+
+
+def verify_from_checkpoint(
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    whole_chain_every: timedelta = WHOLE_CHAIN_EVERY,
+    whole_chain_below: int = WHOLE_CHAIN_BELOW,
+) -> Verification:
+    """Verify on from the newest checkpoint; the whole chain if it is short or was last walked long ago.
+
+    The whole chain is walked while it has fewer than ``whole_chain_below`` entries, when
+    there is no checkpoint, or when its last whole walk is ``whole_chain_every`` old.
+    Otherwise the checkpoint's own entry is re-hashed and must still carry the hash it had
+    then, so a chain rewritten from any earlier entry onward is caught at once; an entry
+    before the checkpoint edited without re-hashing is caught by the next whole walk. An
+    intact walk records a new checkpoint at the entry it ended on.
+    """
+    at = _naive_utc(now or datetime.now(UTC))
+    with engine.connect() as conn:
+        length = conn.execute(select(ledger_head.c.seq).where(ledger_head.c.head_id == _HEAD_ID)).scalar() or 0
+        whole_chain_at = conn.execute(
+            select(func.max(ledger_checkpoint.c.verified_at)).where(ledger_checkpoint.c.whole_chain)
+        ).scalar()
+        newest = conn.execute(
+            select(ledger_checkpoint).order_by(ledger_checkpoint.c.checkpoint_id.desc()).limit(1)
+        ).first()
+        if (length < whole_chain_below or whole_chain_at is None or newest is None
+                or at - whole_chain_at >= whole_chain_every):
+            result = _walk(conn, start_seq=1, prev=GENESIS)
+            if result.intact:
+                whole_chain_at = at
+        else:
+            result = _from_checkpoint(conn, int(newest.seq), str(newest.entry_hash), newest.verified_at)
+        result = replace(result, whole_chain_at=whole_chain_at)
+    if result.intact and result.entries:
+        record_checkpoint(engine, result, at=at)
+    return result
+
+
+def record_checkpoint(engine: Engine, result: Verification, *, at: datetime | None = None) -> None:
+    """Note that the chain was intact up to ``result.entries`` (nothing is noted for a broken chain)."""
+    if not result.intact or not result.entries:
+        return
+    with engine.begin() as conn:
+        last = conn.execute(select(audit_ledger.c.entry_hash).where(audit_ledger.c.seq == result.entries)).scalar()
+        if last is None:  # cut since the walk: the next walk will say so
+            return
+        conn.execute(insert(ledger_checkpoint).values(
+            seq=result.entries, entry_hash=last, verified_at=_naive_utc(at or datetime.now(UTC)),
+            whole_chain=result.walked_from == 1,
+        ))
+
+
+def _from_checkpoint(conn: Connection, seq: int, checked_hash: str, checked_at: datetime) -> Verification:
+    row = conn.execute(select(audit_ledger).where(audit_ledger.c.seq == seq)).mappings().first()
+    when = _naive_utc(checked_at).isoformat(timespec="seconds")
+    if row is None:
+        return Verification(entries=seq - 1, first_bad_seq=seq, walked_from=seq,
+                            reason=f"entry {seq}, found intact on {when} UTC, is gone: entries were removed")
+    if entry_hash(dict(row)) != row["entry_hash"] or row["entry_hash"] != checked_hash:
+        return Verification(entries=seq - 1, first_bad_seq=seq, walked_from=seq,
+                            reason=f"it no longer has the hash it had when found intact on {when} UTC: "
+                                   "the entry, or the chain up to it, was rewritten")
+    return replace(_walk(conn, start_seq=seq + 1, prev=checked_hash), walked_from=seq)
+
+
+def _walk(conn: Connection, *, start_seq: int, prev: str) -> Verification:
+    """Check entries ``start_seq`` .. the head's, each against ``prev``, the hash of the one before."""
+    head = conn.execute(select(ledger_head).where(ledger_head.c.head_id == _HEAD_ID)).first()
+    head_seq = int(head.seq) if head is not None else None
+    query = select(audit_ledger).where(audit_ledger.c.seq >= start_seq).order_by(audit_ledger.c.seq)
+    if head_seq is not None:
+        query = query.where(audit_ledger.c.seq <= head_seq)
+    expected_seq = start_seq
+    for row in conn.execution_options(yield_per=_VERIFY_CHUNK).execute(query).mappings():
+        problem = _problem(dict(row), expected_seq, prev)
+        if problem:
+            return Verification(entries=expected_seq - 1, first_bad_seq=int(row["seq"]), reason=problem,
+                                walked_from=start_seq)
+        expected_seq, prev = expected_seq + 1, str(row["entry_hash"])
     last = expected_seq - 1
-    if head is not None and (head.seq != last or head.entry_hash != prev):
-        return Verification(entries=last, first_bad_seq=last + 1,
+    if head is not None and (head_seq != last or head.entry_hash != prev):
+        return Verification(entries=last, first_bad_seq=last + 1, walked_from=start_seq,
                             reason=f"the head says entry {head.seq} is the newest, but the chain ends at {last}: "
                                    "entries were removed from the end")
-    return Verification(entries=last)
+    return Verification(entries=last, walked_from=start_seq)
 
 
 def _problem(row: dict[str, Any], expected_seq: int, prev: str) -> str:

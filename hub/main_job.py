@@ -120,6 +120,7 @@ def run_main_job(
     if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
         report.once_only = once_only_figures(engine)
     verification = ledger.verify(engine)
+    ledger.record_checkpoint(engine, verification)  # the report built next walks on from here
     report.ledger = {"entries": verification.entries, "intact": verification.intact,
                      "first_bad_entry": verification.first_bad_seq}
     if on_progress is not None:

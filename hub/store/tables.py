@@ -433,6 +433,19 @@ ledger_head = Table(
     Column("entry_hash", String(64), nullable=False),
 )
 
+# Each walk that found the ledger intact, and the entry it ended on: the next walk need only re-hash the
+# entries after it (hub.ledger.verify_from_checkpoint). A shortcut, not an anchor against an insider:
+# a walk of the whole chain still runs every week, and auditors keep the newest entry_hash themselves.
+ledger_checkpoint = Table(
+    "ledger_checkpoint",
+    metadata,
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", Integer, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("verified_at", DateTime, nullable=False),
+    Column("whole_chain", Boolean, nullable=False),  # the walk began at entry 1
+)
+
 # --- Great Expectations results, for the auditors' Data Docs ---------------------------
 
 # One row per audited run: GX's own validation result, so the report can render it with GX's Data

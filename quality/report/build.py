@@ -146,7 +146,8 @@ class _Builder:
     def __init__(self, conn: Connection, engine: Engine, guidance: Guidance, now: datetime, window: int) -> None:
         self.conn, self.engine, self.guidance, self.now = conn, engine, guidance, now
         self.dataset_runs = {dataset: facts.runs(conn, stream, window) for stream, dataset in facts.INBOUND.values()}
-        self.verification = ledger.verify(engine)  # walks the whole chain: once per build
+        # Once per build: the whole chain while it is short or weekly, else on from the last checkpoint.
+        self.verification = ledger.verify_from_checkpoint(engine, now=now)
         self.data_docs: dict[str, str] = {}
         self.run_ids: list[str] = []
         self._run_pages: list[_Page] = []
@@ -547,7 +548,13 @@ def _ledger_context(verification: ledger.Verification, lang: str) -> dict[str, A
         text = labels.label("ledger_intact", lang, entries=labels.number(verification.entries, lang))
     else:
         text = labels.label("ledger_broken", lang, seq=verification.first_bad_seq, reason=verification.reason)
-    return {"ledger_intact": verification.intact, "ledger_text": text}
+    if verification.walked_from == 1:
+        walked = labels.label("ledger_walked_whole", lang)
+    else:
+        walked = labels.label("ledger_walked_on", lang, first=labels.number(verification.walked_from, lang),
+                              whole=labels.timestamp(verification.whole_chain_at, lang),
+                              days=ledger.WHOLE_CHAIN_EVERY.days)
+    return {"ledger_intact": verification.intact, "ledger_text": f"{text}. {walked}"}
 
 
 def _once_only(engine: Engine) -> dict[str, Any] | None:

@@ -77,6 +77,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "ledger_intact": ("Toàn vẹn: {entries} bản ghi, chuỗi băm khớp", "Intact: {entries} entries, the hash chain holds"),
     "ledger_broken": ("KHÔNG toàn vẹn: bản ghi đầu tiên bị sai là số {seq} ({reason})",
                       "NOT intact: the first bad entry is #{seq} ({reason})"),
+    "ledger_walked_whole": ("Lần kiểm tra này đã tính lại băm của toàn bộ chuỗi.",
+                            "This check re-hashed the whole chain."),
+    "ledger_walked_on": ("Lần kiểm tra này tính lại băm từ bản ghi số {first} (điểm kiểm tra trước); toàn bộ chuỗi "
+                         "được kiểm tra lần gần nhất lúc {whole} và được kiểm tra lại toàn bộ mỗi {days} ngày.",
+                         "This check re-hashed from entry #{first} (the last checkpoint) on; the whole chain was "
+                         "last checked at {whole} and is checked whole every {days} days."),
     # datasets
     "dataset": ("Bộ dữ liệu", "Dataset"),
     "suite": ("Bộ quy tắc", "Suite"),
