@@ -80,6 +80,7 @@ class Verification:
     reason: str = ""
     walked_from: int = 1  # the first entry re-hashed by this walk; those before it, by the checkpoint's walks
     whole_chain_at: datetime | None = None  # when a walk from entry 1 last found the chain intact
+    last_hash: str = ""  # the hash of entry ``entries`` as this walk verified it
 
     @property
     def intact(self) -> bool:
@@ -173,14 +174,11 @@ def verify_from_checkpoint(
 
 def record_checkpoint(engine: Engine, result: Verification, *, at: datetime | None = None) -> None:
     """Note that the chain was intact up to ``result.entries`` (nothing is noted for a broken chain)."""
-    if not result.intact or not result.entries:
+    if not result.intact or not result.entries or not result.last_hash:
         return
-    with engine.begin() as conn:
-        last = conn.execute(select(audit_ledger.c.entry_hash).where(audit_ledger.c.seq == result.entries)).scalar()
-        if last is None:  # cut since the walk: the next walk will say so
-            return
+    with engine.begin() as conn:  # the hash as the walk verified it, not as the table has it now
         conn.execute(insert(ledger_checkpoint).values(
-            seq=result.entries, entry_hash=last, verified_at=_naive_utc(at or datetime.now(UTC)),
+            seq=result.entries, entry_hash=result.last_hash, verified_at=_naive_utc(at or datetime.now(UTC)),
             whole_chain=result.walked_from == 1,
         ))
 
@@ -217,7 +215,7 @@ def _walk(conn: Connection, *, start_seq: int, prev: str) -> Verification:
         return Verification(entries=last, first_bad_seq=last + 1, walked_from=start_seq,
                             reason=f"the head says entry {head.seq} is the newest, but the chain ends at {last}: "
                                    "entries were removed from the end")
-    return Verification(entries=last, walked_from=start_seq)
+    return Verification(entries=last, walked_from=start_seq, last_hash=prev)
 
 
 def _problem(row: dict[str, Any], expected_seq: int, prev: str) -> str:
