@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -90,18 +89,20 @@ def test_a_client_gets_only_the_scopes_it_asks_for(api: Api) -> None:
 
 
 def test_an_unknown_client_costs_what_a_wrong_secret_costs(api: Api) -> None:
-    def timed(form: dict[str, str]) -> float:
-        samples = []
-        for _ in range(3):
+    # On a shared machine the load drifts: the three cases are timed in turn, round after round, and
+    # each keeps its fastest round, the one its neighbours disturbed least (a median of three rounds
+    # taken case after case failed in CI once).
+    forms = {"right": FORM, "wrong": {**FORM, "client_secret": "wrong-secret"},
+             "unknown": {**FORM, "client_id": "nobody-app"}}
+    fastest = dict.fromkeys(forms, float("inf"))
+    for _ in range(7):
+        for case, form in forms.items():
             started = time.perf_counter()
             api.http.post("/v1/token", data=form)
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples)
-
-    right, wrong = timed(FORM), timed({**FORM, "client_secret": "wrong-secret"})
-    unknown = timed({**FORM, "client_id": "nobody-app"})
+            fastest[case] = min(fastest[case], time.perf_counter() - started)
+    right, wrong, unknown = fastest["right"], fastest["wrong"], fastest["unknown"]
     assert right > 0.03  # the PBKDF2 check is what costs; without it the comparison below means nothing
-    assert 0.5 < wrong / right < 2 and 0.5 < unknown / right < 2
+    assert 0.5 < wrong / right < 2 and 0.5 < unknown / right < 2, fastest
 
 
 def test_an_expired_token_is_refused_with_a_challenge(api: Api) -> None:
