@@ -21,8 +21,16 @@ from typing import Any
 
 from harness import main, peak_rss_mib
 
-HEADER = ("residents", "messages", "publish_s", "queue_s", "requeue_noop_s", "deliver_s", "messages_per_s",
-          "peak_rss_mib")
+HEADER = (
+    "residents",
+    "messages",
+    "publish_s",
+    "queue_s",
+    "requeue_noop_s",
+    "deliver_s",
+    "messages_per_s",
+    "peak_rss_mib",
+)
 
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
@@ -40,8 +48,13 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as home, mocks_running(citizens=count, seed=seed, defect_rate=0.02) as mocks:
         url = database_url or f"sqlite:///{home}/hub.sqlite"
-        settings = load_settings(home=Path(home), database_url=url, population_url=mocks.population_url,
-                                 population_username="lgsp-demo", population_password="demo-only-password")
+        settings = load_settings(
+            home=Path(home),
+            database_url=url,
+            population_url=mocks.population_url,
+            population_username="lgsp-demo",
+            population_password="demo-only-password",
+        )
         engine = open_store(url)
         load_configured(engine, settings)
         summary = population_sync.sync(f"bench-{count}", settings, engine)
@@ -66,10 +79,15 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         engine.dispose()
     acknowledged = sum(result.acknowledged for result in delivered.values())
     return {
-        "residents": count, "published": summary.published, "messages": messages,
-        "publish_s": summary.seconds.get("publish"), "queue_s": round(queue_seconds, 2),
-        "requeue_noop_s": round(noop_seconds, 2), "deliver_s": round(deliver_seconds, 1),
-        "acknowledged": acknowledged, "messages_per_s": round(acknowledged / deliver_seconds),
+        "residents": count,
+        "published": summary.published,
+        "messages": messages,
+        "publish_s": summary.seconds.get("publish"),
+        "queue_s": round(queue_seconds, 2),
+        "requeue_noop_s": round(noop_seconds, 2),
+        "deliver_s": round(deliver_seconds, 1),
+        "acknowledged": acknowledged,
+        "messages_per_s": round(acknowledged / deliver_seconds),
         "peak_rss_mib": peak_rss_mib(),
     }
 

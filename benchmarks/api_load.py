@@ -51,8 +51,13 @@ def fill_store(home: Path, citizens: int, seed: int) -> float:
 
     url = f"sqlite:///{home / 'hub.sqlite'}"
     with mocks_running(citizens=citizens, seed=seed, defect_rate=0.02) as mocks:
-        settings = load_settings(home=home, database_url=url, population_url=mocks.population_url,
-                                 population_username="lgsp-demo", population_password="demo-only-password")
+        settings = load_settings(
+            home=home,
+            database_url=url,
+            population_url=mocks.population_url,
+            population_username="lgsp-demo",
+            population_password="demo-only-password",
+        )
         engine = open_store(url)
         started = time.perf_counter()
         population_sync.sync("bench-api", settings, engine)
@@ -76,11 +81,20 @@ def sample_ids(home: Path, count: int, seed: int) -> list[str]:
 @contextmanager
 def api_server(home: Path) -> Any:
     """``lgsp api serve --port 0`` in its own process; yields its base URL."""
-    env = {**os.environ, "LGSP_HOME": str(home), "LGSP_DATABASE_URL": f"sqlite:///{home / 'hub.sqlite'}",
-           "LGSP_API_TOKEN_SECONDS": "3600"}
+    env = {
+        **os.environ,
+        "LGSP_HOME": str(home),
+        "LGSP_DATABASE_URL": f"sqlite:///{home / 'hub.sqlite'}",
+        "LGSP_API_TOKEN_SECONDS": "3600",
+    }
     lgsp = Path(sys.executable).with_name("lgsp")
-    process = subprocess.Popen([str(lgsp), "api", "serve", "--port", "0"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [str(lgsp), "api", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert process.stdout is not None
     try:
         for line in process.stdout:
@@ -96,8 +110,11 @@ def api_server(home: Path) -> Any:
 
 def token(base: str, client_id: str) -> str:
     """An access token for a demo client."""
-    answer = httpx.post(f"{base}/v1/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                                  "client_secret": SECRET}, timeout=30)
+    answer = httpx.post(
+        f"{base}/v1/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": SECRET},
+        timeout=30,
+    )
     answer.raise_for_status()
     return str(answer.json()["access_token"])
 
@@ -109,9 +126,16 @@ def record_consents(base: str, ids: list[str]) -> list[tuple[str, str]]:
     pairs = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         for personal_id in ids:
-            answer = client.post("/v1/consents", json={
-                "citizen_id": personal_id, "agency": "TU-PHAP", "procedure": PROCEDURE, "purpose": PURPOSE,
-                "expires_at": expires})
+            answer = client.post(
+                "/v1/consents",
+                json={
+                    "citizen_id": personal_id,
+                    "agency": "TU-PHAP",
+                    "procedure": PROCEDURE,
+                    "purpose": PURPOSE,
+                    "expires_at": expires,
+                },
+            )
             answer.raise_for_status()
             pairs.append((personal_id, str(answer.json()["consent_id"])))
     return pairs
@@ -119,10 +143,12 @@ def record_consents(base: str, ids: list[str]) -> list[tuple[str, str]]:
 
 def lua_script(folder: Path, name: str, bearer: str, requests: list[dict[str, str]]) -> Path:
     """A wrk script that cycles through ``requests`` (method, path, body) with the bearer token."""
-    rows = ",\n".join("{" + ", ".join(f"{key} = {json.dumps(value)}" for key, value in request.items()) + "}"
-                      for request in requests)
+    rows = ",\n".join(
+        "{" + ", ".join(f"{key} = {json.dumps(value)}" for key, value in request.items()) + "}" for request in requests
+    )
     path = folder / f"{name}.lua"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 local requests = {{
 {rows}
 }}
@@ -133,20 +159,30 @@ request = function()
   local r = requests[n]
   return wrk.format(r.method, r.path, headers, r.body)
 end
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
 def run_wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
     """One wrk run; its requests per second, p50 and p99 in milliseconds, and non-2xx count."""
-    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     latency = {f"p{q}_ms": round(float(value) * scale[unit], 1) for q, value, unit in _LATENCY.findall(done.stdout)}
     rate, total = _RATE.search(done.stdout), _TOTAL.search(done.stdout)
     failed = _NON_2XX.search(done.stdout)
-    return {"requests_per_second": round(float(rate.group(1)) if rate else 0.0), **latency,
-            "requests": int(total.group(1)) if total else 0, "non_2xx": int(failed.group(1)) if failed else 0}
+    return {
+        "requests_per_second": round(float(rate.group(1)) if rate else 0.0),
+        **latency,
+        "requests": int(total.group(1)) if total else 0,
+        "non_2xx": int(failed.group(1)) if failed else 0,
+    }
 
 
 def main() -> None:
@@ -167,24 +203,36 @@ def main() -> None:
     if not (home / "hub.sqlite").exists():
         fill_seconds = round(fill_store(home, args.citizens, args.seed), 1)
     ids = sample_ids(home, 2000, args.seed)
-    results: dict[str, Any] = {"citizens": args.citizens, "fill_seconds": fill_seconds,
-                               "connections": args.connections, "seconds": args.seconds}
+    results: dict[str, Any] = {
+        "citizens": args.citizens,
+        "fill_seconds": fill_seconds,
+        "connections": args.connections,
+        "seconds": args.seconds,
+    }
     with api_server(home) as base, tempfile.TemporaryDirectory() as scripts:
         consents = record_consents(base, ids[:500])
         bearer = token(base, AGENCY_CLIENT)
         reads = [{"method": "GET", "path": f"/v1/citizens/{pid}?purpose={PURPOSE}"} for pid in ids]
-        prefills = [{"method": "POST", "path": "/v1/prefill",
-                     "body": json.dumps({"procedure": PROCEDURE, "citizen_id": pid, "consent_id": cid})}
-                    for pid, cid in consents]
+        prefills = [
+            {
+                "method": "POST",
+                "path": "/v1/prefill",
+                "body": json.dumps({"procedure": PROCEDURE, "citizen_id": pid, "consent_id": cid}),
+            }
+            for pid, cid in consents
+        ]
         for name, requests in (("get_citizen", reads), ("post_prefill", prefills)):
-            results[name] = run_wrk(base, lua_script(Path(scripts), name, bearer, requests), args.seconds,
-                                    args.connections)
+            results[name] = run_wrk(
+                base, lua_script(Path(scripts), name, bearer, requests), args.seconds, args.connections
+            )
     results["ledger"] = _verify_ledger(home)
     print("endpoint | requests/s | p50 ms | p99 ms | requests | non-2xx")
     for name in ("get_citizen", "post_prefill"):
         row = results[name]
-        print(f"{name} | {row['requests_per_second']:,} | {row.get('p50_ms')} | {row.get('p99_ms')} | "
-              f"{row['requests']:,} | {row['non_2xx']}")
+        print(
+            f"{name} | {row['requests_per_second']:,} | {row.get('p50_ms')} | {row.get('p99_ms')} | "
+            f"{row['requests']:,} | {row['non_2xx']}"
+        )
     print(json.dumps(results))
 
 

@@ -17,8 +17,17 @@ from typing import Any
 
 from harness import main, peak_rss_mib
 
-HEADER = ("dossiers", "read", "seconds", "records_per_second", "publish_s", "messages", "deliver_s",
-          "messages_per_second", "peak_rss_mib")
+HEADER = (
+    "dossiers",
+    "read",
+    "seconds",
+    "records_per_second",
+    "publish_s",
+    "messages",
+    "deliver_s",
+    "messages_per_second",
+    "peak_rss_mib",
+)
 
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
@@ -36,10 +45,15 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home, mocks_running(citizens=20_000, seed=seed, defect_rate=0.02) as mocks:
         url = database_url or f"sqlite:///{home}/hub.sqlite"
         settings = load_settings(
-            home=Path(home), database_url=url, population_url=mocks.population_url,
-            population_username="lgsp-demo", population_password="demo-only-password",
-            one_stop_url=f"{mocks.base_url}/one-stop/v1", one_stop_api_key="demo-only-key",
-            portal_url=f"{mocks.base_url}/portal/v1", portal_api_key="demo-only-key",
+            home=Path(home),
+            database_url=url,
+            population_url=mocks.population_url,
+            population_username="lgsp-demo",
+            population_password="demo-only-password",
+            one_stop_url=f"{mocks.base_url}/one-stop/v1",
+            one_stop_api_key="demo-only-key",
+            portal_url=f"{mocks.base_url}/portal/v1",
+            portal_api_key="demo-only-key",
         )
         engine = open_store(url)
         population_sync.sync("bench-population", settings, engine)
@@ -54,9 +68,13 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         delivered = time.perf_counter() - started
         engine.dispose()
     return {
-        "dossiers": count, "read": summary.read, "seconds": round(synced, 1),
-        "records_per_second": round(summary.read / synced), "publish_s": summary.seconds.get("publish"),
-        "messages": messages, "deliver_s": round(delivered, 1),
+        "dossiers": count,
+        "read": summary.read,
+        "seconds": round(synced, 1),
+        "records_per_second": round(summary.read / synced),
+        "publish_s": summary.seconds.get("publish"),
+        "messages": messages,
+        "deliver_s": round(delivered, 1),
         "messages_per_second": round(messages / delivered) if delivered else None,
         "peak_rss_mib": peak_rss_mib(),
     }

@@ -63,7 +63,7 @@ def _run_all(
             command += ["--database-url", url]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-        results.append(json.loads(line[len("RESULT "):]))
+        results.append(json.loads(line[len("RESULT ") :]))
     print(" | ".join(header))
     for result in results:
         print(" | ".join(f"{result[key]:,}" if isinstance(result[key], int) else str(result[key]) for key in header))

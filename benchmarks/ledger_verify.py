@@ -48,13 +48,17 @@ def main() -> None:
         print(f"filled: {args.entries - have:,} appends in {time.perf_counter() - started:.1f} s")
 
     whole = _timed("whole chain (verify)", lambda: ledger.verify(engine))
-    first = _timed("first verify_from_checkpoint (whole, records the checkpoint)",
-                   lambda: ledger.verify_from_checkpoint(engine, now=NOW, whole_chain_below=0))
+    first = _timed(
+        "first verify_from_checkpoint (whole, records the checkpoint)",
+        lambda: ledger.verify_from_checkpoint(engine, now=NOW, whole_chain_below=0),
+    )
     started = time.perf_counter()
     append_ledger(engine, args.more, rng)
     print(f"appended: {args.more:,} entries in {time.perf_counter() - started:.1f} s")
-    later = _timed("next verify_from_checkpoint (the new entries)",
-                   lambda: ledger.verify_from_checkpoint(engine, now=NOW + timedelta(days=1), whole_chain_below=0))
+    later = _timed(
+        "next verify_from_checkpoint (the new entries)",
+        lambda: ledger.verify_from_checkpoint(engine, now=NOW + timedelta(days=1), whole_chain_below=0),
+    )
     assert whole.intact and first.intact and later.intact, (whole, first, later)
     print(f"peak RSS: {peak_rss_mib()} MiB; store: {folder}")
 
@@ -65,8 +69,10 @@ def _timed(what: str, walk: object) -> ledger.Verification:
     result: ledger.Verification = walk()
     seconds = time.perf_counter() - started
     walked = result.entries - result.walked_from + 1
-    print(f"{what}: {seconds:.2f} s for {walked:,} entries walked of {result.entries:,} "
-          f"({seconds / max(walked, 1) * 1e6:.1f} µs each)")
+    print(
+        f"{what}: {seconds:.2f} s for {walked:,} entries walked of {result.entries:,} "
+        f"({seconds / max(walked, 1) * 1e6:.1f} µs each)"
+    )
     return result
 
 

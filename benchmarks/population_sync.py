@@ -31,8 +31,11 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home, mocks_running(citizens=count, seed=seed, defect_rate=0.02) as mocks:
         url = database_url or f"sqlite:///{home}/hub.sqlite"
         settings = load_settings(
-            home=Path(home), database_url=url, population_url=mocks.population_url,
-            population_username="lgsp-demo", population_password="demo-only-password",
+            home=Path(home),
+            database_url=url,
+            population_url=mocks.population_url,
+            population_username="lgsp-demo",
+            population_password="demo-only-password",
         )
         engine = open_store(url)
         started = time.perf_counter()
@@ -40,10 +43,15 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         engine.dispose()
     return {
-        "residents": count, "read": summary.read, "published": summary.published,
-        "quarantined": summary.quarantined, "seconds": round(elapsed, 1),
-        "records_per_second": round(summary.read / elapsed), "extract_s": summary.seconds.get("extract"),
-        "audit_s": summary.seconds.get("audit"), "publish_s": summary.seconds.get("publish"),
+        "residents": count,
+        "read": summary.read,
+        "published": summary.published,
+        "quarantined": summary.quarantined,
+        "seconds": round(elapsed, 1),
+        "records_per_second": round(summary.read / elapsed),
+        "extract_s": summary.seconds.get("extract"),
+        "audit_s": summary.seconds.get("audit"),
+        "publish_s": summary.seconds.get("publish"),
         "peak_rss_mib": peak_rss_mib(),
     }
 

@@ -80,18 +80,39 @@ STREAMS = (
 )
 QUARANTINE_SHARE = {"population.citizens": 0.7, "civil_status.events": 0.15, "one_stop.dossiers": 0.15}
 AGENCIES = {  # agency -> (client, [(dataset, purpose, legal basis)])
-    "TU-PHAP": ("tu-phap-app", [("citizen", "civil_status_registration", "Luật Hộ tịch 2014"),
-                                ("civil_event", "judicial_record", "Luật Lý lịch tư pháp 2009")]),
+    "TU-PHAP": (
+        "tu-phap-app",
+        [
+            ("citizen", "civil_status_registration", "Luật Hộ tịch 2014"),
+            ("civil_event", "judicial_record", "Luật Lý lịch tư pháp 2009"),
+        ],
+    ),
     "BHXH": ("bhxh-app", [("citizen", "health_insurance", "Luật Bảo hiểm y tế 2008")]),
-    "CONG-AN": ("cong-an-app", [("citizen", "residence_registration", "Luật Cư trú 2020"),
-                                ("civil_event", "residence_registration", "Luật Cư trú 2020")]),
+    "CONG-AN": (
+        "cong-an-app",
+        [
+            ("citizen", "residence_registration", "Luật Cư trú 2020"),
+            ("civil_event", "residence_registration", "Luật Cư trú 2020"),
+        ],
+    ),
     "SO-Y-TE": ("so-y-te-app", [("citizen", "vaccination", "Luật Phòng, chống bệnh truyền nhiễm 2007")]),
 }
 ACTIONS = (("api_read", 0.55), ("prefill", 0.2), ("push", 0.2), ("pull", 0.05))
 DENIAL_RULES = ("no_agreement", "purpose_not_agreed", "consent_revoked", "scope_missing", "consent_expired")
 CONFLICT_FIELDS = ("residence_commune", "residence_detail", "marital_status", "spouse_id", "death_date")
-HEADER = ("build", "seconds", "cpu_s", "pages", "csv_tables", "data_docs", "site_mib", "quarantine_csv_mib",
-          "rss_before_mib", "rss_after_mib", "peak_rss_mib")
+HEADER = (
+    "build",
+    "seconds",
+    "cpu_s",
+    "pages",
+    "csv_tables",
+    "data_docs",
+    "site_mib",
+    "quarantine_csv_mib",
+    "rss_before_mib",
+    "rss_after_mib",
+    "peak_rss_mib",
+)
 
 
 def main() -> None:
@@ -99,8 +120,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200, help="sync runs per stream")
     parser.add_argument("--quarantined", type=int, default=60_000, help="quarantine rows")
-    parser.add_argument("--ledger", type=int, default=None,
-                        help="audit ledger entries (default 300,000; 50,000 with --postgres)")
+    parser.add_argument(
+        "--ledger", type=int, default=None, help="audit ledger entries (default 300,000; 50,000 with --postgres)"
+    )
     parser.add_argument("--outbox", type=int, default=6_000, help="outbox messages")
     parser.add_argument("--conflicts", type=int, default=400, help="open field conflicts")
     parser.add_argument("--runs-per-dataset", type=int, default=60, help="build_site's window")
@@ -153,9 +175,11 @@ def run(url: str, args: argparse.Namespace) -> None:
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
-    print(f"database: {engine.url.get_backend_name()}; runs {args.runs:,} a stream, quarantined "
-          f"{args.quarantined:,}, ledger {args.ledger:,}, outbox {args.outbox:,}, conflicts {args.conflicts:,}",
-          flush=True)
+    print(
+        f"database: {engine.url.get_backend_name()}; runs {args.runs:,} a stream, quarantined "
+        f"{args.quarantined:,}, ledger {args.ledger:,}, outbox {args.outbox:,}, conflicts {args.conflicts:,}",
+        flush=True,
+    )
     if filled(engine):
         print("the store already holds sync runs: reused as it is (the size options are ignored)")
         setup: dict[str, float] = {}
@@ -175,7 +199,7 @@ def run(url: str, args: argparse.Namespace) -> None:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"the build failed (exit {done.returncode})")
     lines = done.stdout.splitlines()
-    result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+    result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT ") :])
     print(" | ".join(HEADER))
     for build in result["builds"]:
         print(" | ".join(f"{build[key]:,}" if isinstance(build[key], int) else str(build[key]) for key in HEADER))
@@ -272,15 +296,36 @@ def insert_runs(engine: Any, count: int, rng: random.Random) -> dict[str, list[d
             for rule in suite.rule_names():
                 evaluated = read if rule == "contract.valid" else int(read * rng.uniform(0.6, 1.0))
                 failed = 0 if rng.random() < 0.6 else int(evaluated * rng.uniform(0.0001, 0.01))
-                rules.append({"run_id": run_id, "rule": rule, "expectation": "expect_column_values_to_be_in_set",
-                              "evaluated": evaluated, "failed": failed, "success": failed == 0,
-                              "checked_at": finished - timedelta(minutes=1)})
-            run = {"run_id": run_id, "stream": stream, "status": "published", "started_at": started,
-                   "finished_at": finished, "cursor_from": None, "cursor_to": None, "pages": read // 200 + 1,
-                   "read": read, "published": read - quarantined - unchanged, "quarantined": quarantined,
-                   "unchanged": unchanged,
-                   "rules_failed": json.dumps({r["rule"]: r["failed"] for r in rules if r["failed"]}),
-                   "extract_seconds": 1.0, "audit_seconds": 1.0, "publish_seconds": 1.0, "error": None}
+                rules.append(
+                    {
+                        "run_id": run_id,
+                        "rule": rule,
+                        "expectation": "expect_column_values_to_be_in_set",
+                        "evaluated": evaluated,
+                        "failed": failed,
+                        "success": failed == 0,
+                        "checked_at": finished - timedelta(minutes=1),
+                    }
+                )
+            run = {
+                "run_id": run_id,
+                "stream": stream,
+                "status": "published",
+                "started_at": started,
+                "finished_at": finished,
+                "cursor_from": None,
+                "cursor_to": None,
+                "pages": read // 200 + 1,
+                "read": read,
+                "published": read - quarantined - unchanged,
+                "quarantined": quarantined,
+                "unchanged": unchanged,
+                "rules_failed": json.dumps({r["rule"]: r["failed"] for r in rules if r["failed"]}),
+                "extract_seconds": 1.0,
+                "audit_seconds": 1.0,
+                "publish_seconds": 1.0,
+                "error": None,
+            }
             run_rows.append(run)
             result_rows += rules
             runs[stream].append({**run, "suite": suite.name, "rules": rules})
@@ -303,8 +348,9 @@ def insert_validations(engine: Any, runs: dict[str, list[dict[str, Any]]]) -> No
         probe = f"bench-probe:{suite.name}"
         audit_run(engine, probe, NOW.date(), suite)  # GX's own document, sanitized as the runner stores it
         with engine.begin() as conn:
-            document = conn.execute(select(validation_result.c.document)
-                                    .where(validation_result.c.run_id == probe)).scalar_one()
+            document = conn.execute(
+                select(validation_result.c.document).where(validation_result.c.run_id == probe)
+            ).scalar_one()
             conn.execute(delete(validation_result).where(validation_result.c.run_id == probe))
             conn.execute(delete(quality_result).where(quality_result.c.run_id == probe))
         templates[stream] = json.loads(document)
@@ -312,9 +358,15 @@ def insert_validations(engine: Any, runs: dict[str, list[dict[str, Any]]]) -> No
     for stream, stream_runs in runs.items():
         for run in stream_runs:
             document = with_counts(templates[stream], run)
-            rows.append({"run_id": run["run_id"], "suite": run["suite"], "validated_at": run["rules"][0]["checked_at"],
-                         "success": document["success"], "document": json.dumps(document, ensure_ascii=False,
-                                                                                separators=(",", ":"))})
+            rows.append(
+                {
+                    "run_id": run["run_id"],
+                    "suite": run["suite"],
+                    "validated_at": run["rules"][0]["checked_at"],
+                    "success": document["success"],
+                    "document": json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+                }
+            )
     with engine.begin() as conn:
         for start in range(0, len(rows), 500):  # documents are ~10 kB each
             insert_many(conn, validation_result, rows[start : start + 500])
@@ -332,7 +384,9 @@ def with_counts(template: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]
         missing = read - evaluated
         item["success"] = failed == 0
         item["result"] = {
-            "element_count": read, "unexpected_count": failed, "missing_count": missing,
+            "element_count": read,
+            "unexpected_count": failed,
+            "missing_count": missing,
             "missing_percent": 100 * missing / read if read else None,
             "unexpected_percent": 100 * failed / evaluated if evaluated else None,
             "unexpected_percent_nonmissing": 100 * failed / evaluated if evaluated else None,
@@ -340,9 +394,12 @@ def with_counts(template: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]
         }
     passed = sum(1 for item in document["results"] if item["success"])
     document["success"] = passed == len(document["results"])
-    document["statistics"] = {"evaluated_expectations": len(document["results"]), "successful_expectations": passed,
-                              "unsuccessful_expectations": len(document["results"]) - passed,
-                              "success_percent": 100 * passed / len(document["results"])}
+    document["statistics"] = {
+        "evaluated_expectations": len(document["results"]),
+        "successful_expectations": passed,
+        "unsuccessful_expectations": len(document["results"]) - passed,
+        "success_percent": 100 * passed / len(document["results"]),
+    }
     meta = document["meta"]
     meta["validation_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, run["run_id"]))
     meta["validation_time"] = checked
@@ -371,11 +428,19 @@ def insert_quarantine(engine: Any, runs: dict[str, list[dict[str, Any]]], count:
         first = rng.choice(runs[stream])
         last = rng.choice([r for r in runs[stream][-5:] if r["started_at"] >= first["started_at"]] or [first])
         broken = sorted(set(rng.sample(rules[stream], rng.choice((1, 1, 1, 2)))))
-        rows.append({"stream": stream, "run_id": first["run_id"], "personal_id": synthetic_id(rng, serial),
-                     "rules": ",".join(broken), "payload": "{}",
-                     "payload_hash": hashlib.sha256(f"{stream}:{serial}".encode()).hexdigest(),
-                     "quarantined_at": first["finished_at"], "last_seen_run_id": last["run_id"],
-                     "status": "released" if rng.random() < 0.1 else "open"})
+        rows.append(
+            {
+                "stream": stream,
+                "run_id": first["run_id"],
+                "personal_id": synthetic_id(rng, serial),
+                "rules": ",".join(broken),
+                "payload": "{}",
+                "payload_hash": hashlib.sha256(f"{stream}:{serial}".encode()).hexdigest(),
+                "quarantined_at": first["finished_at"],
+                "last_seen_run_id": last["run_id"],
+                "status": "released" if rng.random() < 0.1 else "open",
+            }
+        )
     with engine.begin() as conn:
         insert_many(conn, quarantine, rows)
 
@@ -392,15 +457,25 @@ def insert_outbox(engine: Any, count: int, rng: random.Random) -> None:
         created = NOW - timedelta(seconds=rng.randint(60, 30 * 86_400))
         sent = created + timedelta(seconds=rng.randint(1, 300)) if state != "pending" else None
         aggregate = f"H{n:09d}" if topic.startswith("portal") else synthetic_id(rng, n)
-        rows.append({"topic": topic, "aggregate_id": aggregate, "sequence": 1,
-                     "payload": json.dumps({"id": aggregate, "status": "received"}),
-                     "idempotency_key": f"{topic}:{aggregate}:1", "state": state,
-                     "attempts": 0 if state == "pending" else rng.randint(1, 8), "next_attempt_at": created,
-                     "last_error": "HTTP 503" if state == "dead" else None,
-                     "ack_id": f"ack-{n}" if state == "acknowledged" else None, "created_at": created,
-                     "sent_at": sent,
-                     "acknowledged_at": sent + timedelta(seconds=rng.randint(0, 60)) if state == "acknowledged" and sent
-                     else None})
+        rows.append(
+            {
+                "topic": topic,
+                "aggregate_id": aggregate,
+                "sequence": 1,
+                "payload": json.dumps({"id": aggregate, "status": "received"}),
+                "idempotency_key": f"{topic}:{aggregate}:1",
+                "state": state,
+                "attempts": 0 if state == "pending" else rng.randint(1, 8),
+                "next_attempt_at": created,
+                "last_error": "HTTP 503" if state == "dead" else None,
+                "ack_id": f"ack-{n}" if state == "acknowledged" else None,
+                "created_at": created,
+                "sent_at": sent,
+                "acknowledged_at": sent + timedelta(seconds=rng.randint(0, 60))
+                if state == "acknowledged" and sent
+                else None,
+            }
+        )
     with engine.begin() as conn:
         insert_many(conn, outbox, rows)
 
@@ -413,10 +488,22 @@ def insert_conflicts(engine: Any, runs: dict[str, list[dict[str, Any]]], count: 
     for n in range(count):
         run = rng.choice(runs["civil_status.events"])
         at = run["finished_at"]
-        rows.append({"personal_id": synthetic_id(rng, n), "field": rng.choice(CONFLICT_FIELDS),
-                     "kept_value": "a", "kept_source": "population.citizens", "kept_updated_at": at - timedelta(days=3),
-                     "other_value": "b", "other_source": "civil_status.events", "other_updated_at": at,
-                     "run_id": run["run_id"], "detected_at": at, "status": "open", "resolved_at": None})
+        rows.append(
+            {
+                "personal_id": synthetic_id(rng, n),
+                "field": rng.choice(CONFLICT_FIELDS),
+                "kept_value": "a",
+                "kept_source": "population.citizens",
+                "kept_updated_at": at - timedelta(days=3),
+                "other_value": "b",
+                "other_source": "civil_status.events",
+                "other_updated_at": at,
+                "run_id": run["run_id"],
+                "detected_at": at,
+                "status": "open",
+                "resolved_at": None,
+            }
+        )
     with engine.begin() as conn:
         insert_many(conn, field_conflict, rows)
 
@@ -439,19 +526,32 @@ def exchange(ledger: Any, n: int, rng: random.Random) -> Any:
     action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
     if action == "pull":  # as hub.pipeline.stages records one: the source, the stream, a count
         stream = rng.choice([stream for _dag, stream, _module in STREAMS])
-        return ledger.Exchange(action="pull", client=stream.split(".")[0], outcome="ok", correlation_id=f"pull:{n}",
-                               dataset=stream, record_count=rng.randint(2_000, 40_000), detail="pages 1-20")
+        return ledger.Exchange(
+            action="pull",
+            client=stream.split(".")[0],
+            outcome="ok",
+            correlation_id=f"pull:{n}",
+            dataset=stream,
+            record_count=rng.randint(2_000, 40_000),
+            detail="pages 1-20",
+        )
     agency = rng.choice(list(AGENCIES))
     client, grants = AGENCIES[agency]
     dataset, purpose, basis = rng.choice(grants)
     denied = action != "push" and rng.random() < 0.0125
     return ledger.Exchange(
-        action=action, client="lgsp" if action == "push" else client,
+        action=action,
+        client="lgsp" if action == "push" else client,
         outcome="denied" if denied else "acknowledged" if action == "push" else "ok",
-        correlation_id=f"req-{n:09d}", agency_code=agency, purpose=purpose, legal_basis=basis, dataset=dataset,
+        correlation_id=f"req-{n:09d}",
+        agency_code=agency,
+        purpose=purpose,
+        legal_basis=basis,
+        dataset=dataset,
         fields=() if denied else ("full_name", "birth_date", "residence_commune"),
         record_keys=() if denied else (synthetic_id(rng, n),),
-        detail=rng.choice(DENIAL_RULES) if denied else "agreements A-1")
+        detail=rng.choice(DENIAL_RULES) if denied else "agreements A-1",
+    )
 
 
 # --- the build (child process) ------------------------------------------------------------
@@ -493,13 +593,21 @@ def build_twice(url: str, window: int, profile: bool) -> dict[str, Any]:
             if profiler:
                 profiler.disable()
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-            builds.append({
-                "build": name, "seconds": round(seconds, 1), "cpu_s": round(cpu, 1), "pages": summary.pages,
-                "csv_tables": summary.tables,
-                "data_docs": summary.data_docs, "site_mib": round(tree_bytes(out) / 2**20, 1),
-                "quarantine_csv_mib": round((out / "csv" / "quarantine_records.csv").stat().st_size / 2**20, 2),
-                "rss_before_mib": before, "rss_after_mib": rss_mib(), "peak_rss_mib": peak_rss_mib(),
-            })
+            builds.append(
+                {
+                    "build": name,
+                    "seconds": round(seconds, 1),
+                    "cpu_s": round(cpu, 1),
+                    "pages": summary.pages,
+                    "csv_tables": summary.tables,
+                    "data_docs": summary.data_docs,
+                    "site_mib": round(tree_bytes(out) / 2**20, 1),
+                    "quarantine_csv_mib": round((out / "csv" / "quarantine_records.csv").stat().st_size / 2**20, 2),
+                    "rss_before_mib": before,
+                    "rss_after_mib": rss_mib(),
+                    "peak_rss_mib": peak_rss_mib(),
+                }
+            )
             if name == "cold":  # what the site says of the chain the setup appended
                 page = (out / "en" / "index.html").read_text(encoding="utf-8")
                 found = re.search(r'id="ledger-status">.*?<p>(.*?)</p>', page, re.S)

@@ -44,8 +44,10 @@ def split_inbox_url(url: str) -> tuple[str, str]:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("an agency's push URL must be an http(s) URL with a host; check its agency_push_ "
-                          "connection or push_url in agencies.yaml")
+        raise ConfigError(
+            "an agency's push URL must be an http(s) URL with a host; check its agency_push_ "
+            "connection or push_url in agencies.yaml"
+        )
     origin = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "", "", ""))
     path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     return origin, path
@@ -71,7 +73,10 @@ class AgencyClient:
         if not valid_idempotency_key(idempotency_key):
             raise ValueError("an Idempotency-Key must be 1-255 visible ASCII characters")
         response = self._client.post_json(
-            self._path, dict(payload), operation=_OPERATION, headers={"Idempotency-Key": idempotency_key},
+            self._path,
+            dict(payload),
+            operation=_OPERATION,
+            headers={"Idempotency-Key": idempotency_key},
             expected=OUTCOMES,
         )
         if response.status in OUTCOMES:
@@ -81,7 +86,8 @@ class AgencyClient:
             raise FatalSourceError(
                 f"{self._client.system} {_OPERATION}: HTTP {response.status} without a usable MaXacNhan; check "
                 f"the inbox URL and the receiver (request {response.request_id})",
-                system=self._client.system, operation=_OPERATION,
+                system=self._client.system,
+                operation=_OPERATION,
             )
         return AgencyAnswer(response.status, ack, None)
 

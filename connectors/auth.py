@@ -119,8 +119,13 @@ class OAuth2ClientCredentials:
             raise ConfigError(f"{system}: the client id and the client secret must both be set")
         # One attempt here: a transient failure surfaces inside the API call, whose retries cover both.
         self._client = RestClient(
-            system, f"{parts.scheme}://{parts.netloc}", auth=None, timeout=timeout, max_attempts=1,
-            transport=transport, max_body_bytes=_TOKEN_BODY_BYTES,
+            system,
+            f"{parts.scheme}://{parts.netloc}",
+            auth=None,
+            timeout=timeout,
+            max_attempts=1,
+            transport=transport,
+            max_body_bytes=_TOKEN_BODY_BYTES,
         )
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._basic = _basic_credentials(client_id, client_secret)
@@ -196,7 +201,9 @@ class OAuth2ClientCredentials:
     def _fetch_locked(self) -> _Token:
         started = self._clock()  # the lifetime runs from when the server issued it, not from when we read it
         response = self._client.post_form(
-            self._path, self._form, operation=_OPERATION,
+            self._path,
+            self._form,
+            operation=_OPERATION,
             headers={"Authorization": f"Basic {self._basic.get_secret_value()}"},
             expected=frozenset({400, 401}),
         )

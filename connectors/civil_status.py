@@ -45,8 +45,11 @@ class WireEvent:
     @property
     def content_hash(self) -> str:
         """A digest of the content, to tell a re-delivery from a conflicting one."""
-        return content_hash_of(self.fields, EVENT_FIELDS) if self.rejection is None else content_hash_of(
-            {"payload": self.payload}, ("payload",))
+        return (
+            content_hash_of(self.fields, EVENT_FIELDS)
+            if self.rejection is None
+            else content_hash_of({"payload": self.payload}, ("payload",))
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,9 @@ class CivilStatusSource:
             return _page_parts(body)
 
         for page in CursorPager(fetch, system=SYSTEM, operation="events"):
-            yield EventPage(number=page.number, records=[map_event(item) for item in page.items],
-                            next_cursor=page.next_cursor)
+            yield EventPage(
+                number=page.number, records=[map_event(item) for item in page.items], next_cursor=page.next_cursor
+            )
 
 
 def _page_parts(body: Any) -> tuple[list[Any], str | None]:
@@ -112,7 +116,8 @@ def _page_parts(body: Any) -> tuple[list[Any], str | None]:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise FatalSourceError(
             f"{SYSTEM} events: the response has no 'items' list; check the API base URL and the contract",
-            system=SYSTEM, operation="events",
+            system=SYSTEM,
+            operation="events",
         )
     cursor = body.get("next_cursor")
     if cursor is not None and not isinstance(cursor, str):

@@ -28,9 +28,7 @@ class ConfigError(LgspError):
 class SourceError(LgspError):
     """An external system did not give us what we asked for."""
 
-    def __init__(
-        self, message: str, *, system: str = "", operation: str = "", fault_code: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, system: str = "", operation: str = "", fault_code: str = "") -> None:
         super().__init__(message)
         self.system = system
         self.operation = operation

@@ -224,8 +224,9 @@ class OneStopSource:
             return _page_parts(body, "list_dossiers")
 
         for page in CursorPager(fetch, system=SYSTEM, operation="list_dossiers"):
-            yield DossierPage(number=page.number, records=[map_dossier(item) for item in page.items],
-                              next_cursor=page.next_cursor)
+            yield DossierPage(
+                number=page.number, records=[map_dossier(item) for item in page.items], next_cursor=page.next_cursor
+            )
 
     def route(self, dossier_id: str, commune: str, sender: str) -> str | None:
         """Send the dossier to ``commune``'s inbox; the transfer id, or None if the system refuses (409).
@@ -236,8 +237,11 @@ class OneStopSource:
             ValueError: ``commune`` or ``sender`` is not a unit code.
         """
         response = self._client.post_json(
-            f"/units/{_unit(commune)}/inbox", {"MaHoSo": dossier_id, "MaDonViGui": _unit(sender)}, operation="inbox",
-            headers={"Idempotency-Key": idempotency_key("route", dossier_id, commune, sender)}, expected=_CONFLICT,
+            f"/units/{_unit(commune)}/inbox",
+            {"MaHoSo": dossier_id, "MaDonViGui": _unit(sender)},
+            operation="inbox",
+            headers={"Idempotency-Key": idempotency_key("route", dossier_id, commune, sender)},
+            expected=_CONFLICT,
         )
         if response.status in _CONFLICT:
             return None
@@ -256,8 +260,9 @@ class OneStopSource:
             params = {"since": _wire_time(since), "limit": str(self._page_size)}
             if cursor is not None:
                 params["cursor"] = cursor
-            return _page_parts(self._client.get_json(f"/units/{_unit(commune)}/results", params, operation="results"),
-                               "results")
+            return _page_parts(
+                self._client.get_json(f"/units/{_unit(commune)}/results", params, operation="results"), "results"
+            )
 
         pages = CursorPager(fetch, system=SYSTEM, operation="results")
         return [_decision(item) for page in pages for item in page.items]
@@ -272,7 +277,10 @@ class OneStopSource:
         """
         body = {"MaHoSo": dossier_id, "MaChuyen": transfer_id, "KetQua": result}
         response = self._client.post_json(
-            f"/units/{_unit(receiving_unit)}/returns", body, operation="returns", expected=_CONFLICT,
+            f"/units/{_unit(receiving_unit)}/returns",
+            body,
+            operation="returns",
+            expected=_CONFLICT,
             headers={"Idempotency-Key": idempotency_key("return", dossier_id, transfer_id, result)},
         )
         if response.status in _CONFLICT:
@@ -297,8 +305,9 @@ def _wire_time(moment: datetime) -> str:
 
 
 def _contract_error(operation: str, problem: str) -> FatalSourceError:
-    return FatalSourceError(f"{SYSTEM} {operation}: {problem}; check the API base URL and the contract",
-                            system=SYSTEM, operation=operation)
+    return FatalSourceError(
+        f"{SYSTEM} {operation}: {problem}; check the API base URL and the contract", system=SYSTEM, operation=operation
+    )
 
 
 def _page_parts(body: Any, operation: str) -> tuple[list[Any], str | None]:

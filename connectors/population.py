@@ -177,9 +177,7 @@ def _datetime(text: str) -> datetime:
 class PopulationSource:
     """Reads the population change feed page by page, with retries per page."""
 
-    def __init__(
-        self, client: SoapClient, *, page_size: int, max_attempts: int, backoff: float
-    ) -> None:
+    def __init__(self, client: SoapClient, *, page_size: int, max_attempts: int, backoff: float) -> None:
         self._client = client
         self._page_size = page_size
         self._attempts = max_attempts
@@ -223,9 +221,7 @@ class PopulationSource:
     def verify_citizen(self, personal_id: str, full_name: str, birth_date: date) -> tuple[bool, bool, bool]:
         """Whether the id exists, and whether name and birth date match the register."""
         result = with_retries(
-            lambda: self._client.call(
-                "VerifyCitizen", SoDinhDanh=personal_id, HoVaTen=full_name, NgaySinh=birth_date
-            ),
+            lambda: self._client.call("VerifyCitizen", SoDinhDanh=personal_id, HoVaTen=full_name, NgaySinh=birth_date),
             attempts=self._attempts,
             backoff=self._backoff,
         )

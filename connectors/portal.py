@@ -59,8 +59,11 @@ class PortalClient:
         if not valid_idempotency_key(idempotency_key):
             raise ValueError("an Idempotency-Key must be 1-255 visible ASCII characters")
         response = self._client.put_json(
-            _dossier_path(dossier_id) + "/status", dict(body), operation="put status",
-            headers={"Idempotency-Key": idempotency_key}, expected=OUTCOMES,
+            _dossier_path(dossier_id) + "/status",
+            dict(body),
+            operation="put status",
+            headers={"Idempotency-Key": idempotency_key},
+            expected=OUTCOMES,
         )
         if response.status in OUTCOMES:
             return PortalAnswer(response.status, None, problem_type(response.json))
@@ -69,7 +72,8 @@ class PortalClient:
             raise FatalSourceError(
                 f"{SYSTEM} put status: HTTP {response.status} without a usable MaXacNhan; check the API base URL "
                 f"and the contract (request {response.request_id})",
-                system=SYSTEM, operation="put status",
+                system=SYSTEM,
+                operation="put status",
             )
         return PortalAnswer(response.status, ack, None)
 
@@ -130,8 +134,10 @@ def _dossier_path(dossier_id: str) -> str:
 
 
 def _held(item: Any, operation: str) -> dict[str, Any]:
-    if not isinstance(item, dict) or not isinstance(item.get("MaHoSo"), str) or not isinstance(
-        item.get("TrangThai"), str
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("MaHoSo"), str)
+        or not isinstance(item.get("TrangThai"), str)
     ):
         raise _contract(operation, "a held dossier has no MaHoSo or TrangThai")
     return item

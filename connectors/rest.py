@@ -260,12 +260,21 @@ class RestClient:
             ValueError: ``request_id`` is not 1-128 characters of ``[A-Za-z0-9._:-]``.
         """
         call = _Call(
-            system=self.system, operation=operation, method=method, path=path,
-            request_id=_request_id(request_id), params=_present(params), json=json, form=form, headers=headers,
-            expected=frozenset(expected), json_required=json_required,
+            system=self.system,
+            operation=operation,
+            method=method,
+            path=path,
+            request_id=_request_id(request_id),
+            params=_present(params),
+            json=json,
+            form=form,
+            headers=headers,
+            expected=frozenset(expected),
+            json_required=json_required,
         )
-        return with_retries(lambda: self._attempt(call), attempts=self._attempts, backoff=self._backoff,
-                            sleep=self._sleep)
+        return with_retries(
+            lambda: self._attempt(call), attempts=self._attempts, backoff=self._backoff, sleep=self._sleep
+        )
 
     def close(self) -> None:
         """Close the connection pool (the auth, which the caller owns, stays open)."""
@@ -285,8 +294,12 @@ class RestClient:
         raw = self._send(call)
         if not self._refusal(raw, call) or self._auth is None or not self._auth.on_unauthorized():
             return _interpret(raw, call, refreshed=False)
-        log.info("%s %s: HTTP 401, credentials refreshed; trying once more (request %s)",
-                 call.system, call.operation, call.request_id)
+        log.info(
+            "%s %s: HTTP 401, credentials refreshed; trying once more (request %s)",
+            call.system,
+            call.operation,
+            call.request_id,
+        )
         raw = self._send(call)
         if self._refusal(raw, call) and self._auth.on_unauthorized():
             # The auth says new credentials can still help: the ones just fetched went stale on the way.
@@ -302,7 +315,11 @@ class RestClient:
 
     def _send(self, call: _Call) -> _Raw:
         request = self._client.build_request(
-            call.method, call.path, params=call.params, json=call.json, data=call.form,
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            data=call.form,
             headers={**(call.headers or {}), "X-Request-ID": call.request_id},
         )
         if self._auth is not None:
@@ -441,8 +458,13 @@ def _deeper_than(value: Any, limit: int) -> bool:
             return True
         below: list[Any] = []
         for node in level:
-            below.extend([child for child in (node.values() if isinstance(node, dict) else node)
-                          if isinstance(child, dict | list)])
+            below.extend(
+                [
+                    child
+                    for child in (node.values() if isinstance(node, dict) else node)
+                    if isinstance(child, dict | list)
+                ]
+            )
         level = below
     return False
 

@@ -42,7 +42,12 @@ def with_retries(
                 delay = max(delay, min(exc.retry_after, _MAX_DELAY))
             log.warning(
                 "%s %s failed (%s); attempt %d of %d, retrying in %.1f s",
-                exc.system, exc.operation, exc, attempt, attempts, delay,
+                exc.system,
+                exc.operation,
+                exc,
+                attempt,
+                attempts,
+                delay,
             )
             sleep(delay)
     raise AssertionError("unreachable: the loop returns or raises")

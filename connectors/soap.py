@@ -150,8 +150,7 @@ def _parse_xml(content: bytes, system: str, operation: str, status: int) -> etre
         root = etree.fromstring(content, parser=hardened_parser())
     except etree.XMLSyntaxError as exc:
         raise TransientSourceError(
-            f"{system} {operation}: the response is not well-formed XML ({exc.msg}); "
-            "likely cut in transit, will retry",
+            f"{system} {operation}: the response is not well-formed XML ({exc.msg}); likely cut in transit, will retry",
             system=system,
             operation=operation,
         ) from exc
@@ -187,8 +186,9 @@ def _fault(faultcode: str, system: str, operation: str) -> SourceError:
     message = f"{system} {operation}: SOAP Fault {local}"
     if local.startswith(_TRANSIENT_FAULT_CODES):
         return TransientSourceError(message + " (will retry)", system=system, operation=operation, fault_code=local)
-    return FatalSourceError(message + ": see the provider's fault codes", system=system, operation=operation,
-                            fault_code=local)
+    return FatalSourceError(
+        message + ": see the provider's fault codes", system=system, operation=operation, fault_code=local
+    )
 
 
 def _http_error(status: int, retry_after: str | None, system: str, operation: str) -> SourceError:

@@ -38,6 +38,10 @@ from hub.flows import stream_sync_dag
 from hub.schedules import PUBLISHES, SCHEDULES
 
 civil_status_sync_dag = stream_sync_dag(
-    "civil_status_sync", "hub.pipeline.civil_status_sync", schedule=SCHEDULES["civil_status_sync"], doc_md=__doc__,
-    tags=["inbound", "civil-status", "rest"], publishes=PUBLISHES["civil_status_sync"],
+    "civil_status_sync",
+    "hub.pipeline.civil_status_sync",
+    schedule=SCHEDULES["civil_status_sync"],
+    doc_md=__doc__,
+    tags=["inbound", "civil-status", "rest"],
+    publishes=PUBLISHES["civil_status_sync"],
 )

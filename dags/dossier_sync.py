@@ -38,8 +38,12 @@ from hub.flows import stream_sync_dag
 from hub.schedules import PUBLISHES, SCHEDULES
 
 dossier_sync_dag = stream_sync_dag(
-    "dossier_sync", "hub.pipeline.dossier_sync", schedule=SCHEDULES["dossier_sync"], doc_md=__doc__,
-    tags=["inbound", "outbound", "one-stop", "portal", "rest"], publishes=PUBLISHES["dossier_sync"],
+    "dossier_sync",
+    "hub.pipeline.dossier_sync",
+    schedule=SCHEDULES["dossier_sync"],
+    doc_md=__doc__,
+    tags=["inbound", "outbound", "one-stop", "portal", "rest"],
+    publishes=PUBLISHES["dossier_sync"],
     followups=(
         ("route", "Route waiting cross-boundary dossiers to the applicant's commune; hand decisions back."),
         ("deliver", "Send every due status in the outbox to the National Public Service Portal, in order."),

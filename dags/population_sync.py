@@ -37,6 +37,10 @@ from hub.flows import stream_sync_dag
 from hub.schedules import PUBLISHES, SCHEDULES
 
 population_sync_dag = stream_sync_dag(
-    "population_sync", "hub.pipeline.population_sync", schedule=SCHEDULES["population_sync"], doc_md=__doc__,
-    tags=["inbound", "population", "soap"], publishes=PUBLISHES["population_sync"],
+    "population_sync",
+    "hub.pipeline.population_sync",
+    schedule=SCHEDULES["population_sync"],
+    doc_md=__doc__,
+    tags=["inbound", "population", "soap"],
+    publishes=PUBLISHES["population_sync"],
 )

@@ -70,8 +70,13 @@ def quality_report() -> None:
             summary = build(engine, settings.home / "reports")
         finally:
             engine.dispose()
-        return {"index": str(summary.path.resolve()), "pages": summary.pages, "tables": summary.tables,
-                "data_docs": summary.data_docs, "seconds": round(summary.seconds, 1)}
+        return {
+            "index": str(summary.path.resolve()),
+            "pages": summary.pages,
+            "tables": summary.tables,
+            "data_docs": summary.data_docs,
+            "seconds": round(summary.seconds, 1),
+        }
 
     build_site()
 

@@ -35,8 +35,10 @@ def verify_command() -> None:
     if result.intact:
         sys.stdout.write(f"ledger intact: {result.entries:,} entries\n")
         return
-    sys.stdout.write(f"ledger BROKEN at entry {result.first_bad_seq}: {result.reason} "
-                     f"({result.entries:,} entries before it verify)\n")
+    sys.stdout.write(
+        f"ledger BROKEN at entry {result.first_bad_seq}: {result.reason} "
+        f"({result.entries:,} entries before it verify)\n"
+    )
     raise typer.Exit(1)
 
 

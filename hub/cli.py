@@ -97,12 +97,18 @@ def run(
 @app.command("airflow")
 def airflow_command(
     port: Annotated[int, typer.Option(help="Port of the Airflow UI and REST API (0: a free one).")] = 8080,
-    host: Annotated[str, typer.Option(
-        help="Interface to listen on. Beyond loopback a weak LGSP_AIRFLOW_PASSWORD is refused.",
-    )] = "127.0.0.1",
-    metadata_db: Annotated[str | None, typer.Option(
-        help="Airflow's metadata DB URL, e.g. postgresql+psycopg://USER:PW@HOST/DB [SQLite in LGSP_HOME/airflow].",
-    )] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. Beyond loopback a weak LGSP_AIRFLOW_PASSWORD is refused.",
+        ),
+    ] = "127.0.0.1",
+    metadata_db: Annotated[
+        str | None,
+        typer.Option(
+            help="Airflow's metadata DB URL, e.g. postgresql+psycopg://USER:PW@HOST/DB [SQLite in LGSP_HOME/airflow].",
+        ),
+    ] = None,
     citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
     defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
@@ -113,9 +119,17 @@ def airflow_command(
     from hub.airflow.demo import serve_demo
 
     try:
-        serve_demo(load_settings(), port=port, host=host, metadata_db=metadata_db, citizens=citizens, seed=seed,
-                   defect_rate=defect_rate, say=lambda line: typer.echo(line, err=True),
-                   on_ready=lambda cluster: typer.echo(f"READY {cluster.base_url}"))
+        serve_demo(
+            load_settings(),
+            port=port,
+            host=host,
+            metadata_db=metadata_db,
+            citizens=citizens,
+            seed=seed,
+            defect_rate=defect_rate,
+            say=lambda line: typer.echo(line, err=True),
+            on_ready=lambda cluster: typer.echo(f"READY {cluster.base_url}"),
+        )
     except LgspError as exc:
         stderr.print(f"[red]lgsp airflow failed:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
@@ -149,15 +163,20 @@ def _print_report(document: dict[str, object]) -> None:
             console.print("nothing changed since the last published cursor (delete LGSP_HOME for a fresh load)")
     once_only = document.get("once_only")
     if isinstance(once_only, dict):
-        table = Table("procedure", "name", title="once-only: form fields prefilled from verified sources",
-                      title_justify="left")
+        table = Table(
+            "procedure", "name", title="once-only: form fields prefilled from verified sources", title_justify="left"
+        )
         for heading in ("dossiers", "prefilled", "nothing beyond consent", "nothing held asked"):
             table.add_column(heading, justify="right")
         rows = [(code, line["name"], line) for code, line in once_only["procedures"].items()]
         shares = ("prefilled_share", "complete_share", "held_complete_share")
         for code, name, line in [*rows, ("all", "", once_only["overall"])]:
-            table.add_row(code, name, f"{line['dossiers']:,}",
-                          *("-" if line[key] is None else f"{line[key]:.1%}" for key in shares))
+            table.add_row(
+                code,
+                name,
+                f"{line['dossiers']:,}",
+                *("-" if line[key] is None else f"{line[key]:.1%}" for key in shares),
+            )
         console.print(table)
     audit = document.get("ledger")
     if isinstance(audit, dict) and audit:
@@ -172,8 +191,9 @@ def _print_report(document: dict[str, object]) -> None:
 
 def _pushes_table(name: str, flow: dict[str, Any]) -> Table:
     """Pushes to the subscribing agencies, per agency and outbox state."""
-    table = Table("agency", "acknowledged", "pending", "sent", "dead", title=f"{name}: {flow['state']}",
-                  title_justify="left")
+    table = Table(
+        "agency", "acknowledged", "pending", "sent", "dead", title=f"{name}: {flow['state']}", title_justify="left"
+    )
     for agency, states in sorted(flow["pushes"].items()):
         table.add_row(agency, *(f"{states.get(state, 0):,}" for state in ("acknowledged", "pending", "sent", "dead")))
     return table
@@ -261,8 +281,10 @@ def report(
     except LgspError as exc:
         stderr.print(f"[red]lgsp report failed:[/red] {exc}")
         raise typer.Exit(2) from exc
-    stderr.print(f"{summary.pages} pages, {summary.tables} CSV tables, {summary.data_docs} Data Docs pages "
-                 f"in {summary.seconds:.1f} s")
+    stderr.print(
+        f"{summary.pages} pages, {summary.tables} CSV tables, {summary.data_docs} Data Docs pages "
+        f"in {summary.seconds:.1f} s"
+    )
     typer.echo(str(summary.path.resolve()))
 
 
@@ -278,8 +300,16 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 
     table = Table("run", "stream", "status", "read", "published", "quarantined", "unchanged", "error")
     with engine.connect() as conn:
         for row in conn.execute(select(sync_run).order_by(sync_run.c.started_at.desc()).limit(limit)).mappings():
-            table.add_row(row["run_id"], row["stream"], row["status"], str(row["read"]), str(row["published"]),
-                          str(row["quarantined"]), str(row["unchanged"]), (row["error"] or "")[:80])
+            table.add_row(
+                row["run_id"],
+                row["stream"],
+                row["status"],
+                str(row["read"]),
+                str(row["published"]),
+                str(row["quarantined"]),
+                str(row["unchanged"]),
+                (row["error"] or "")[:80],
+            )
     Console().print(table)
 
 
@@ -308,8 +338,13 @@ def quarantine(
         summary.add_row(name, f"{count:,}")
     listing = Table("id", "personal id", "rules", "run", "since")
     for row in rows[:limit]:
-        listing.add_row(str(row.quarantine_id), mask(row.personal_id), row.rules, row.run_id,
-                        row.quarantined_at.isoformat(timespec="seconds"))
+        listing.add_row(
+            str(row.quarantine_id),
+            mask(row.personal_id),
+            row.rules,
+            row.run_id,
+            row.quarantined_at.isoformat(timespec="seconds"),
+        )
     Console().print(summary, listing)
 
 

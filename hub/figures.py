@@ -32,8 +32,9 @@ def dossier_figures(engine: Engine) -> dict[str, Any]:
             .subquery()
         )
         completed, on_time = conn.execute(
-            select(func.count(), func.sum(case((decided.c.decided_at <= dossier.c.due_at, 1), else_=0)))
-            .select_from(decided.join(dossier, dossier.c.dossier_id == decided.c.dossier_id))
+            select(func.count(), func.sum(case((decided.c.decided_at <= dossier.c.due_at, 1), else_=0))).select_from(
+                decided.join(dossier, dossier.c.dossier_id == decided.c.dossier_id)
+            )
         ).one()
         unsynced = select(outbox.c.aggregate_id).where(outbox.c.topic == PORTAL_TOPIC, outbox.c.state != "acknowledged")
         with_messages = select(outbox.c.aggregate_id).where(outbox.c.topic == PORTAL_TOPIC).distinct().subquery()

@@ -103,8 +103,10 @@ def checked_pool(pool: str | None) -> str | None:
 def retries_doc(pools: Mapping[str, str]) -> str:
     """The "Retries and pools" section of a DAG's doc_md; ``pools`` maps task id -> pool."""
     args = default_args()
-    listed = ", ".join(f"`{task_id}` runs in pool `{pool}` ({POOLS[pool][0]} slot(s))"
-                       for task_id, pool in pools.items()) or "none (the default pool)"
+    listed = (
+        ", ".join(f"`{task_id}` runs in pool `{pool}` ({POOLS[pool][0]} slot(s))" for task_id, pool in pools.items())
+        or "none (the default pool)"
+    )
     return _RETRIES_DOC.format(retries=args["retries"], delay=args["retry_delay"].total_seconds(), pools=listed)
 
 
@@ -116,7 +118,7 @@ def since_param() -> Param:
         format="date-time",
         title="Re-read from",
         description="Backfill: re-read every record the source changed after this time (with its offset, "
-                    "e.g. 2026-03-01T00:00:00+07:00). Empty: continue from the stream's cursor.",
+        "e.g. 2026-03-01T00:00:00+07:00). Empty: continue from the stream's cursor.",
     )
 
 
@@ -228,8 +230,9 @@ def stream_sync_dag(
             counts = run_stage(pipeline, "publish", sync_run_id)
             events = get_current_context()["outlet_events"]
             for target in outlets:  # counts only, never a record: consumers and the UI see what changed
-                events[target].extra = {key: counts[key] for key in ("run_id", "read", "published", "quarantined",
-                                                                        "unchanged")}
+                events[target].extra = {
+                    key: counts[key] for key in ("run_id", "read", "published", "quarantined", "unchanged")
+                }
             return sync_run_id
 
         last = publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time

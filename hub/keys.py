@@ -30,8 +30,10 @@ def hub_key(settings: Settings, name: str) -> bytes:
     given = os.environ.get(variable)
     if given:
         if len(given.encode()) < _MIN_BYTES:
-            raise ConfigError(f"{variable} must be at least {_MIN_BYTES} bytes long; generate one with "
-                              "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+            raise ConfigError(
+                f"{variable} must be at least {_MIN_BYTES} bytes long; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
         return given.encode()
     return _kept_key(settings.home / "keys" / name)
 

@@ -46,11 +46,14 @@ WHOLE_CHAIN_EVERY = timedelta(days=7)
 WHOLE_CHAIN_BELOW = 500_000  # entries: a whole walk takes ~20 s at this length (42 µs per entry measured)
 EXPORT_COLUMNS = tuple(column.name for column in audit_ledger.columns)
 # Built once: an API read appends an entry, and building these per call cost a third of the append.
-_ADVANCE_HEAD = (update(ledger_head).where(ledger_head.c.head_id == _HEAD_ID)
-                 .values(seq=ledger_head.c.seq + 1).returning(ledger_head.c.seq, ledger_head.c.entry_hash))
+_ADVANCE_HEAD = (
+    update(ledger_head)
+    .where(ledger_head.c.head_id == _HEAD_ID)
+    .values(seq=ledger_head.c.seq + 1)
+    .returning(ledger_head.c.seq, ledger_head.c.entry_hash)
+)
 _INSERT_ENTRY = insert(audit_ledger)
-_SET_HEAD_HASH = (update(ledger_head).where(ledger_head.c.head_id == _HEAD_ID)
-                  .values(entry_hash=bindparam("new_hash")))
+_SET_HEAD_HASH = update(ledger_head).where(ledger_head.c.head_id == _HEAD_ID).values(entry_hash=bindparam("new_hash"))
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,12 @@ def verify_from_checkpoint(
         newest = conn.execute(
             select(ledger_checkpoint).order_by(ledger_checkpoint.c.checkpoint_id.desc()).limit(1)
         ).first()
-        if (length < whole_chain_below or whole_chain_at is None or newest is None
-                or at - whole_chain_at >= whole_chain_every):
+        if (
+            length < whole_chain_below
+            or whole_chain_at is None
+            or newest is None
+            or at - whole_chain_at >= whole_chain_every
+        ):
             result = _walk(conn, start_seq=1, prev=GENESIS)
             if result.intact:
                 whole_chain_at = at
@@ -177,22 +184,34 @@ def record_checkpoint(engine: Engine, result: Verification, *, at: datetime | No
     if not result.intact or not result.entries or not result.last_hash:
         return
     with engine.begin() as conn:  # the hash as the walk verified it, not as the table has it now
-        conn.execute(insert(ledger_checkpoint).values(
-            seq=result.entries, entry_hash=result.last_hash, verified_at=_naive_utc(at or datetime.now(UTC)),
-            whole_chain=result.walked_from == 1,
-        ))
+        conn.execute(
+            insert(ledger_checkpoint).values(
+                seq=result.entries,
+                entry_hash=result.last_hash,
+                verified_at=_naive_utc(at or datetime.now(UTC)),
+                whole_chain=result.walked_from == 1,
+            )
+        )
 
 
 def _from_checkpoint(conn: Connection, seq: int, checked_hash: str, checked_at: datetime) -> Verification:
     row = conn.execute(select(audit_ledger).where(audit_ledger.c.seq == seq)).mappings().first()
     when = _naive_utc(checked_at).isoformat(timespec="seconds")
     if row is None:
-        return Verification(entries=seq - 1, first_bad_seq=seq, walked_from=seq,
-                            reason=f"entry {seq}, found intact on {when} UTC, is gone: entries were removed")
+        return Verification(
+            entries=seq - 1,
+            first_bad_seq=seq,
+            walked_from=seq,
+            reason=f"entry {seq}, found intact on {when} UTC, is gone: entries were removed",
+        )
     if entry_hash(dict(row)) != row["entry_hash"] or row["entry_hash"] != checked_hash:
-        return Verification(entries=seq - 1, first_bad_seq=seq, walked_from=seq,
-                            reason=f"it no longer has the hash it had when found intact on {when} UTC: "
-                                   "the entry, or the chain up to it, was rewritten")
+        return Verification(
+            entries=seq - 1,
+            first_bad_seq=seq,
+            walked_from=seq,
+            reason=f"it no longer has the hash it had when found intact on {when} UTC: "
+            "the entry, or the chain up to it, was rewritten",
+        )
     return replace(_walk(conn, start_seq=seq + 1, prev=checked_hash), walked_from=seq)
 
 
@@ -207,14 +226,19 @@ def _walk(conn: Connection, *, start_seq: int, prev: str) -> Verification:
     for row in conn.execution_options(yield_per=_VERIFY_CHUNK).execute(query).mappings():
         problem = _problem(dict(row), expected_seq, prev)
         if problem:
-            return Verification(entries=expected_seq - 1, first_bad_seq=int(row["seq"]), reason=problem,
-                                walked_from=start_seq)
+            return Verification(
+                entries=expected_seq - 1, first_bad_seq=int(row["seq"]), reason=problem, walked_from=start_seq
+            )
         expected_seq, prev = expected_seq + 1, str(row["entry_hash"])
     last = expected_seq - 1
     if head is not None and (head_seq != last or head.entry_hash != prev):
-        return Verification(entries=last, first_bad_seq=last + 1, walked_from=start_seq,
-                            reason=f"the head says entry {head.seq} is the newest, but the chain ends at {last}: "
-                                   "entries were removed from the end")
+        return Verification(
+            entries=last,
+            first_bad_seq=last + 1,
+            walked_from=start_seq,
+            reason=f"the head says entry {head.seq} is the newest, but the chain ends at {last}: "
+            "entries were removed from the end",
+        )
     return Verification(entries=last, walked_from=start_seq, last_hash=prev)
 
 
@@ -270,11 +294,21 @@ def _row(exchange: Exchange, key: bytes, seq: int, at: datetime, prev_hash: str)
         keys = ",".join(hashed)
     count = exchange.record_count if exchange.record_count is not None else len(exchange.record_keys)
     return {
-        "seq": seq, "at": at, "correlation_id": exchange.correlation_id[:64], "action": exchange.action,
-        "client": exchange.client[:64], "agency_code": exchange.agency_code, "purpose": exchange.purpose,
-        "legal_basis": exchange.legal_basis, "dataset": exchange.dataset,
-        "fields": ",".join(sorted(set(exchange.fields))), "record_count": count, "record_keys": keys,
-        "outcome": exchange.outcome, "detail": exchange.detail, "prev_hash": prev_hash,
+        "seq": seq,
+        "at": at,
+        "correlation_id": exchange.correlation_id[:64],
+        "action": exchange.action,
+        "client": exchange.client[:64],
+        "agency_code": exchange.agency_code,
+        "purpose": exchange.purpose,
+        "legal_basis": exchange.legal_basis,
+        "dataset": exchange.dataset,
+        "fields": ",".join(sorted(set(exchange.fields))),
+        "record_count": count,
+        "record_keys": keys,
+        "outcome": exchange.outcome,
+        "detail": exchange.detail,
+        "prev_hash": prev_hash,
     }
 
 

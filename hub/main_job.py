@@ -47,9 +47,11 @@ class FlowReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` shape of one flow."""
-        counts = self.summary.as_dict() if self.summary else {
-            "read": 0, "published": 0, "quarantined": 0, "unchanged": 0, "rules_failed": {}
-        }
+        counts = (
+            self.summary.as_dict()
+            if self.summary
+            else {"read": 0, "published": 0, "quarantined": 0, "unchanged": 0, "rules_failed": {}}
+        )
         document = {**counts, "state": self.state, "run_id": self.run_id, "error": self.error}
         if self.figures is not None:
             document["figures"] = self.figures
@@ -91,9 +93,7 @@ def run_main_job(
     """Start the mocks, run every flow's DAG once through Airflow, stop the mocks, report."""
     database_url = settings.resolved_database_url()
     engine = open_store(database_url)
-    report = MainJobReport(
-        database=_display_url(engine), airflow_home=str((settings.home / "airflow").resolve())
-    )
+    report = MainJobReport(database=_display_url(engine), airflow_home=str((settings.home / "airflow").resolve()))
     load_configured(engine, settings)  # agencies and agreements in force before anything is shared
     with mocks_running(citizens=citizens, seed=seed, defect_rate=defect_rate) as mocks:
         env = airflow_environment(
@@ -109,8 +109,9 @@ def run_main_job(
         failed: str | None = None
         for dag_id in FLOWS:
             if failed is not None:  # later flows build on earlier ones: do not run them on a broken base
-                report.flows[dag_id] = FlowReport(dag_id=dag_id, state="skipped", run_id="", summary=None,
-                                                  error=f"not run: {failed} failed first")
+                report.flows[dag_id] = FlowReport(
+                    dag_id=dag_id, state="skipped", run_id="", summary=None, error=f"not run: {failed} failed first"
+                )
                 continue
             outcome = _run_with_progress(dag_id, env, engine, on_progress)
             report.flows[dag_id] = _flow_report(engine, outcome)
@@ -121,8 +122,11 @@ def run_main_job(
         report.once_only = once_only_figures(engine)
     verification = ledger.verify(engine)
     ledger.record_checkpoint(engine, verification)  # the report built next walks on from here
-    report.ledger = {"entries": verification.entries, "intact": verification.intact,
-                     "first_bad_entry": verification.first_bad_seq}
+    report.ledger = {
+        "entries": verification.entries,
+        "intact": verification.intact,
+        "first_bad_entry": verification.first_bad_seq,
+    }
     if on_progress is not None:
         on_progress("report", "building the auditors' site", 0)
     report.report = str(build_site(engine, settings.home / "reports").path.resolve())
@@ -179,8 +183,15 @@ def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
         error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
     figures = dossier_figures(engine) if outcome.dag_id == "dossier_sync" else None
     pushes = push_counts(engine) if outcome.dag_id == "agency_push" else None
-    return FlowReport(dag_id=outcome.dag_id, state=outcome.state, run_id=run_id, summary=summary, error=error,
-                      figures=figures, pushes=pushes)
+    return FlowReport(
+        dag_id=outcome.dag_id,
+        state=outcome.state,
+        run_id=run_id,
+        summary=summary,
+        error=error,
+        figures=figures,
+        pushes=pushes,
+    )
 
 
 def push_counts(engine: Engine) -> dict[str, dict[str, int]]:
@@ -189,11 +200,14 @@ def push_counts(engine: Engine) -> dict[str, dict[str, int]]:
     from hub.sharing.push import TOPIC_PREFIX
 
     with engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.topic, outbox.c.state, func.count())
-                            .where(outbox.c.topic.like(f"{TOPIC_PREFIX}%")).group_by(outbox.c.topic, outbox.c.state))
+        rows = conn.execute(
+            select(outbox.c.topic, outbox.c.state, func.count())
+            .where(outbox.c.topic.like(f"{TOPIC_PREFIX}%"))
+            .group_by(outbox.c.topic, outbox.c.state)
+        )
         counts: dict[str, dict[str, int]] = {}
         for topic, state, count in rows:
-            counts.setdefault(topic[len(TOPIC_PREFIX):], dict.fromkeys(STATES, 0))[state] = int(count)
+            counts.setdefault(topic[len(TOPIC_PREFIX) :], dict.fromkeys(STATES, 0))[state] = int(count)
     return counts
 
 

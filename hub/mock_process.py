@@ -49,8 +49,21 @@ def mocks_running(
     """
     port = port or free_port()
     command = [
-        sys.executable, "-m", "hub.cli", "mocks", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--citizens", str(citizens), "--seed", str(seed), "--defect-rate", str(defect_rate),
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "mocks",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--citizens",
+        str(citizens),
+        "--seed",
+        str(seed),
+        "--defect-rate",
+        str(defect_rate),
     ]
     child = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

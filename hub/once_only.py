@@ -51,9 +51,12 @@ class _Tally:
         self.held_complete += other.held_complete
 
     def shares(self) -> dict[str, Any]:
-        return {"dossiers": self.dossiers, "prefilled_share": _share(self.verified, self.fields),
-                "complete_share": _share(self.complete, self.dossiers),
-                "held_complete_share": _share(self.held_complete, self.dossiers)}
+        return {
+            "dossiers": self.dossiers,
+            "prefilled_share": _share(self.verified, self.fields),
+            "complete_share": _share(self.complete, self.dossiers),
+            "held_complete_share": _share(self.held_complete, self.dossiers),
+        }
 
 
 def once_only_figures(engine: Engine, forms: Mapping[str, Form] | None = None) -> dict[str, Any]:
@@ -84,7 +87,8 @@ def _dossier_chunks(conn: Connection, codes: list[str]) -> Iterator[list[tuple[s
         rows = conn.execute(
             select(dossier.c.dossier_id, dossier.c.procedure_code, dossier.c.applicant_id)
             .where(dossier.c.procedure_code.in_(codes), dossier.c.dossier_id > last)
-            .order_by(dossier.c.dossier_id).limit(CHUNK)
+            .order_by(dossier.c.dossier_id)
+            .limit(CHUNK)
         ).all()
         if not rows:
             return

@@ -56,8 +56,15 @@ def list_command(
         error = row.last_error or ""
         if len(error) > _ERROR_WIDTH:
             error = error[: _ERROR_WIDTH - 1] + "…"
-        table.add_row(str(row.message_id), row.aggregate_id, str(row.sequence), row.state, str(row.attempts),
-                      error, row.ack_id or "")
+        table.add_row(
+            str(row.message_id),
+            row.aggregate_id,
+            str(row.sequence),
+            row.state,
+            str(row.attempts),
+            error,
+            row.ack_id or "",
+        )
     Console().print(table)
 
 

@@ -36,8 +36,9 @@ def base_url_of(host: str, sock: socket.socket) -> str:
 
 def uvicorn_config(app: Any, log_level: str, graceful_seconds: int = 1) -> uvicorn.Config:
     """The configuration both servers share: no lifespan, no access log, a short graceful shutdown."""
-    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False,
-                          timeout_graceful_shutdown=graceful_seconds)
+    return uvicorn.Config(
+        app, log_level=log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=graceful_seconds
+    )
 
 
 class ThreadedServer:

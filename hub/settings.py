@@ -90,9 +90,13 @@ def population_endpoint(settings: Settings) -> Endpoint:
         ConfigError: nothing configures it, or a demo secret points outside loopback.
     """
     return _endpoint(
-        settings, POPULATION_CONN_ID, "LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD",
+        settings,
+        POPULATION_CONN_ID,
+        "LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD",
         "http://USER:PASSWORD@HOST:PORT/population",
-        settings.population_url, settings.population_username, settings.population_password,
+        settings.population_url,
+        settings.population_username,
+        settings.population_password,
     )
 
 
@@ -103,10 +107,13 @@ def civil_status_endpoint(settings: Settings) -> Endpoint:
         ConfigError: nothing configures it, or a demo secret points outside loopback.
     """
     return _endpoint(
-        settings, CIVIL_STATUS_CONN_ID,
+        settings,
+        CIVIL_STATUS_CONN_ID,
         "LGSP_CIVIL_STATUS_URL, LGSP_CIVIL_STATUS_CLIENT_ID and LGSP_CIVIL_STATUS_CLIENT_SECRET",
         "http://CLIENT_ID:CLIENT_SECRET@HOST:PORT/civil-status/v1",
-        settings.civil_status_url, settings.civil_status_client_id, settings.civil_status_client_secret,
+        settings.civil_status_url,
+        settings.civil_status_client_id,
+        settings.civil_status_client_secret,
     )
 
 
@@ -144,9 +151,13 @@ def one_stop_endpoint(settings: Settings) -> Endpoint:
     """
     # An API key has no user: the connection's login is not read, so any value (e.g. "api") will do.
     return _endpoint(
-        settings, ONE_STOP_CONN_ID, "LGSP_ONE_STOP_URL and LGSP_ONE_STOP_API_KEY",
+        settings,
+        ONE_STOP_CONN_ID,
+        "LGSP_ONE_STOP_URL and LGSP_ONE_STOP_API_KEY",
         "http://api:API_KEY@HOST:PORT/one-stop/v1",
-        settings.one_stop_url, "api", settings.one_stop_api_key,
+        settings.one_stop_url,
+        "api",
+        settings.one_stop_api_key,
     )
 
 

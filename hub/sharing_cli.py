@@ -43,10 +43,14 @@ def agencies(ctx: typer.Context) -> None:
         engine = _store(load_settings())
         with engine.connect() as conn:
             rows = conn.execute(select(agency).order_by(agency.c.agency_code)).mappings().all()
-            clients = conn.execute(select(api_client.c.agency_code, api_client.c.client_id,
-                                          api_client.c.role, api_client.c.scopes)).all()
-            subs = conn.execute(select(subscription.c.agency_code, subscription.c.dataset, subscription.c.purpose)
-                                .where(subscription.c.active)).all()
+            clients = conn.execute(
+                select(api_client.c.agency_code, api_client.c.client_id, api_client.c.role, api_client.c.scopes)
+            ).all()
+            subs = conn.execute(
+                select(subscription.c.agency_code, subscription.c.dataset, subscription.c.purpose).where(
+                    subscription.c.active
+                )
+            ).all()
     except LgspError as exc:
         stderr.print(f"[red]lgsp agencies failed:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -56,9 +60,14 @@ def agencies(ctx: typer.Context) -> None:
     table = Table("code", "name", "contact", "push", "clients (role: scopes)", "subscriptions")
     for row in rows:
         code = row["agency_code"]
-        table.add_row(code, row["name"], row["contact"], row["push_url"] or "-",
-                      "\n".join(f"{c.client_id} ({c.role}: {c.scopes})" for c in clients if c.agency_code == code),
-                      "\n".join(f"{s.dataset} / {s.purpose}" for s in subs if s.agency_code == code) or "-")
+        table.add_row(
+            code,
+            row["name"],
+            row["contact"],
+            row["push_url"] or "-",
+            "\n".join(f"{c.client_id} ({c.role}: {c.scopes})" for c in clients if c.agency_code == code),
+            "\n".join(f"{s.dataset} / {s.purpose}" for s in subs if s.agency_code == code) or "-",
+        )
     Console().print(table)
 
 
@@ -113,7 +122,14 @@ def agreements(
     for row in rows:
         until = row["valid_until"]
         in_force = row["valid_from"] <= today and (until is None or today <= until)
-        table.add_row(row["agreement_id"], row["agency_code"], row["dataset"], row["purpose"],
-                      row["fields"].replace(",", ", "), row["legal_basis"],
-                      f"{row['valid_from']} .. {until or 'open'}", "yes" if in_force else "[red]no[/red]")
+        table.add_row(
+            row["agreement_id"],
+            row["agency_code"],
+            row["dataset"],
+            row["purpose"],
+            row["fields"].replace(",", ", "),
+            row["legal_basis"],
+            f"{row['valid_from']} .. {until or 'open'}",
+            "yes" if in_force else "[red]no[/red]",
+        )
     Console().print(table)

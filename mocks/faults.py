@@ -45,8 +45,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 FaultKind = Literal[
-    "latency", "timeout", "http_500", "http_502", "http_503", "http_504", "http_429",
-    "connection_reset", "malformed_body", "truncated_body", "unavailable_fault", "dtd_entity",
+    "latency",
+    "timeout",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_429",
+    "connection_reset",
+    "malformed_body",
+    "truncated_body",
+    "unavailable_fault",
+    "dtd_entity",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
@@ -129,8 +139,7 @@ class FaultInjector:
         """The armed rules and how many matching calls each has seen."""
         with self._lock:
             return [
-                {**active.rule.model_dump(), "passed": active.passed, "fired": active.fired}
-                for active in self._rules
+                {**active.rule.model_dump(), "passed": active.passed, "fired": active.fired} for active in self._rules
             ]
 
     def draw(self, system: str, operation: str) -> Fault | None:

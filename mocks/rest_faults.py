@@ -53,7 +53,10 @@ class JsonFaults:
     def unavailable(self) -> tuple[int, bytes]:
         """503 with a problem document."""
         return 503, problem_body(
-            self.type_base, "unavailable", 503, "Service temporarily unavailable",
+            self.type_base,
+            "unavailable",
+            503,
+            "Service temporarily unavailable",
             "The service is temporarily unavailable; retry later.",
         )
 

@@ -44,8 +44,11 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
         settings.citizens, settings.seed, settings.defect_rate, settings.feed_days
     )
     faults = FaultInjector(
-        settings.fault_rates, settings.seed, settings.latency_seconds,
-        settings.timeout_seconds, settings.retry_after_seconds,
+        settings.fault_rates,
+        settings.seed,
+        settings.latency_seconds,
+        settings.timeout_seconds,
+        settings.retry_after_seconds,
     )
     population_app = build_population_app(dataset, settings, faults)
     clock: MockClock = population_app.state.clock  # one simulated time for every mock

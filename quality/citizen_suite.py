@@ -32,8 +32,17 @@ if TYPE_CHECKING:
 
 SUITE_NAME = "citizen"
 EARLIEST_BIRTH = "1900-01-01"
-__all__ = ["EARLIEST_BIRTH", "FAIL", "PASS", "RULES", "SUITE", "SUITE_NAME", "build_suite", "rule_names",
-           "verdict_query"]
+__all__ = [
+    "EARLIEST_BIRTH",
+    "FAIL",
+    "PASS",
+    "RULES",
+    "SUITE",
+    "SUITE_NAME",
+    "build_suite",
+    "rule_names",
+    "verdict_query",
+]
 
 # What "blank" means for a name: ASCII white space plus the no-break and ideographic
 # spaces that copy-pasted Vietnamese text carries. Raw characters in the literal are

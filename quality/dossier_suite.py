@@ -72,8 +72,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "dossier_id.present",
         f"the dossier has an id (MaHoSo) of at most {MAX_ID_LENGTH} characters",
-        lambda as_of: verdict(f"s.dossier_id IS NOT NULL AND trim(s.dossier_id) <> ''"
-                              f" AND length(s.dossier_id) <= {MAX_ID_LENGTH}"),
+        lambda as_of: verdict(
+            f"s.dossier_id IS NOT NULL AND trim(s.dossier_id) <> '' AND length(s.dossier_id) <= {MAX_ID_LENGTH}"
+        ),
     ),
     Rule(
         "procedure.known",
@@ -103,8 +104,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "due_after_received",
         "the receipt and due times are date-times and the dossier is due after it was received",
-        lambda as_of: verdict(f"{datetime_ok('s.received_at')} AND {datetime_ok('s.due_at')}"
-                              " AND s.due_at > s.received_at"),
+        lambda as_of: verdict(
+            f"{datetime_ok('s.received_at')} AND {datetime_ok('s.due_at')} AND s.due_at > s.received_at"
+        ),
     ),
     Rule(
         "history.consistent",

@@ -79,10 +79,7 @@ class Suite:
         """The SQL selecting one run's staging rows as ``row_id`` plus one verdict per rule."""
         as_of_literal = quote(as_of.isoformat())
         columns = ",\n  ".join(f"{rule.verdict(as_of_literal)} AS {rule.column}" for rule in self.rules)
-        return (
-            f"SELECT s.row_id AS row_id,\n  {columns}\n"
-            f"FROM {self.staging.name} s\nWHERE s.run_id = {quote(run_id)}"
-        )
+        return f"SELECT s.row_id AS row_id,\n  {columns}\nFROM {self.staging.name} s\nWHERE s.run_id = {quote(run_id)}"
 
     def build(self) -> ExpectationSuite:
         """The GX suite: per rule, its verdict column must be 0 wherever it applies."""

@@ -15,8 +15,17 @@ from pathlib import Path
 
 import pytest
 
-_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-          "--disable-background-networking", "--no-first-run", "--disable-extensions", "--mute-audio")
+_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-extensions",
+    "--mute-audio",
+)
 
 
 def chromium() -> str:
@@ -32,8 +41,14 @@ def chromium() -> str:
 def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     home.mkdir(parents=True, exist_ok=True)
     # A profile of its own per call: parallel or repeated runs must not share chromium's lock.
-    return subprocess.run([chromium(), *_FLAGS, f"--user-data-dir={home}", *args], capture_output=True, text=True,
-                          timeout=120, check=True, env={**os.environ, "HOME": str(home)})
+    return subprocess.run(
+        [chromium(), *_FLAGS, f"--user-data-dir={home}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "HOME": str(home)},
+    )
 
 
 def dump_dom(url: str, profile: Path) -> str:

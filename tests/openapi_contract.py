@@ -56,8 +56,9 @@ def _follow(document: dict[str, Any], pointer: str) -> tuple[Any, str]:
     return node, pointer
 
 
-def schema_pointer(openapi_path: Path | str, path_template: str, method: str, status: int,
-                   media_type: str | None = None) -> str:
+def schema_pointer(
+    openapi_path: Path | str, path_template: str, method: str, status: int, media_type: str | None = None
+) -> str:
     """The JSON Pointer of the schema promised for a response.
 
     Raises:
@@ -82,8 +83,14 @@ def schema_pointer(openapi_path: Path | str, path_template: str, method: str, st
     return f"{pointer}/content/{_escape(media_type)}/schema"
 
 
-def validate_response(openapi_path: Path | str, path_template: str, method: str, status: int, json_body: Any,
-                      media_type: str | None = None) -> None:
+def validate_response(
+    openapi_path: Path | str,
+    path_template: str,
+    method: str,
+    status: int,
+    json_body: Any,
+    media_type: str | None = None,
+) -> None:
     """Validate ``json_body`` against the schema the contract gives this response.
 
     Raises:

@@ -55,8 +55,16 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 
 EXPECTED_SERVICES = {
-    "postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-    "airflow-triggerer", "airflow-worker", "mocks", "hub-api",
+    "postgres",
+    "redis",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "mocks",
+    "hub-api",
 }
 NOT_OURS = {"postgres", "redis"}  # upstream images; every other service runs our image
 BASE_IMAGE = "apache/airflow:3.3.2"
@@ -113,10 +121,13 @@ def test_docker_compose_yml_matches_the_compose_specification() -> None:
     ("typo", "replace", "by"),
     [
         pytest.param("a misspelt top-level key", "\nservices:\n", "\nservces:\n", id="servces"),
-        pytest.param("an unknown depends_on condition", "condition: service_completed_successfully",
-                     "condition: service_finished", id="depends_on-condition"),
-        pytest.param("a misspelt healthcheck key", "start_period: 30s", "start_periode: 30s",
-                     id="healthcheck-key"),
+        pytest.param(
+            "an unknown depends_on condition",
+            "condition: service_completed_successfully",
+            "condition: service_finished",
+            id="depends_on-condition",
+        ),
+        pytest.param("a misspelt healthcheck key", "start_period: 30s", "start_periode: 30s", id="healthcheck-key"),
         pytest.param("ports not given as a list", '- "127.0.0.1:8000:8000"', "  8000", id="ports-not-a-list"),
     ],
 )
@@ -139,8 +150,10 @@ def _compose_cli() -> list[str]:
         bundled = Path(spec.origin).parent / "docker-compose"
         if bundled.is_file() and os.access(bundled, os.X_OK):
             return [str(bundled)]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
-                                                 check=False).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
         return ["docker", "compose"]
     if found := shutil.which("docker-compose"):
         return [found]
@@ -151,9 +164,14 @@ def _compose_cli() -> list[str]:
 
 def _compose_config(path: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
     """`docker compose config -q` with every profile; the CLI's own config folder in ``scratch``, not ~/.docker."""
-    return subprocess.run([*_compose_cli(), "-f", str(path), "--profile", "debug", "--profile", "flower",
-                           "config", "-q"], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "DOCKER_CONFIG": str(scratch / ".docker")})
+    return subprocess.run(
+        [*_compose_cli(), "-f", str(path), "--profile", "debug", "--profile", "flower", "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DOCKER_CONFIG": str(scratch / ".docker")},
+    )
 
 
 def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
@@ -165,8 +183,9 @@ def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
 def test_docker_compose_itself_refuses_a_reference_the_schema_allows(tmp_path: Path) -> None:
     """A service depending on one that does not exist is valid against the schema: Compose must refuse it."""
     text = COMPOSE.read_text(encoding="utf-8")
-    broken = text.replace("\nservices:\n", "\nservices:\n  ghost:\n    image: busybox\n"
-                          "    depends_on: [no-such-service]\n", 1)
+    broken = text.replace(
+        "\nservices:\n", "\nservices:\n  ghost:\n    image: busybox\n    depends_on: [no-such-service]\n", 1
+    )
     assert broken != text and _schema_errors(yaml.safe_load(broken)) == []
     (tmp_path / "docker-compose.yml").write_text(broken, encoding="utf-8")
     (tmp_path / ".env").write_text("", encoding="utf-8")
@@ -195,8 +214,11 @@ def test_every_other_service_runs_the_image_built_from_our_dockerfile() -> None:
         assert context == "." and dockerfile == "Dockerfile", f"{name} does not build ./Dockerfile: {build!r}"
         images.add(service.get("image"))
     assert len(images) == 1 and None not in images, f"one tag for the one image, not {images}"
-    froms = [line.split()[1] for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
-             if line.upper().startswith("FROM ")]
+    froms = [
+        line.split()[1]
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.upper().startswith("FROM ")
+    ]
     assert froms == [BASE_IMAGE]
 
 
@@ -212,8 +234,7 @@ def test_the_worker_scales() -> None:
 
 def test_airflow_runs_on_celery_with_postgres_and_redis() -> None:
     services = _compose()["services"]
-    airflow = {name: service for name, service in services.items()
-               if name.startswith("airflow-") or name == "flower"}
+    airflow = {name: service for name, service in services.items() if name.startswith("airflow-") or name == "flower"}
     for name, service in airflow.items():
         env = _env(service)
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
@@ -224,8 +245,13 @@ def test_airflow_runs_on_celery_with_postgres_and_redis() -> None:
         assert env["AIRFLOW_CONFIG"].startswith("/opt/airflow/config/"), name  # the keys airflow-init writes
         assert {"redis", "postgres"} <= set(service["depends_on"]), name
         assert "AIRFLOW__CORE__FERNET_KEY" not in env, f"{name}: would override airflow.cfg's generated key"
-    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                 "airflow-worker"):
+    for name in (
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+    ):
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
@@ -263,8 +289,13 @@ def test_the_workers_have_every_connection_the_dags_need() -> None:
     worker = _env(services["airflow-worker"])
     demo = _demo_connections()
     needed = {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in _connection_ids_in_code()} | set(demo)
-    assert {"AIRFLOW_CONN_NATIONAL_POPULATION", "AIRFLOW_CONN_CIVIL_STATUS", "AIRFLOW_CONN_ONE_STOP",
-            "AIRFLOW_CONN_NATIONAL_PORTAL", "AIRFLOW_CONN_AGENCY_PUSH_BHXH"} <= needed  # the scan still finds them
+    assert {
+        "AIRFLOW_CONN_NATIONAL_POPULATION",
+        "AIRFLOW_CONN_CIVIL_STATUS",
+        "AIRFLOW_CONN_ONE_STOP",
+        "AIRFLOW_CONN_NATIONAL_PORTAL",
+        "AIRFLOW_CONN_AGENCY_PUSH_BHXH",
+    } <= needed  # the scan still finds them
     assert sorted(needed - set(worker)) == []
     # By default they reach the mocks with the mocks' own demo credentials, as `lgsp run` does on loopback.
     assert {name: _default(worker[name]) for name in demo} == demo
@@ -281,9 +312,13 @@ def test_demo_secrets_off_loopback_are_declared_a_demo() -> None:
 
     services = _compose()["services"]
     worker = _env(services["airflow-worker"])
-    demo_off_loopback = [name for name, value in worker.items() if name.startswith("AIRFLOW_CONN_")
-                         and (url := urlsplit(_default(value))).hostname not in LOOPBACK
-                         and (url.password or "") in DEMO_SECRETS]
+    demo_off_loopback = [
+        name
+        for name, value in worker.items()
+        if name.startswith("AIRFLOW_CONN_")
+        and (url := urlsplit(_default(value))).hostname not in LOOPBACK
+        and (url.password or "") in DEMO_SECRETS
+    ]
     if demo_off_loopback:
         assert worker.get("LGSP_DEMO") == "true", demo_off_loopback
     hub_api = services["hub-api"]
@@ -344,8 +379,11 @@ def test_references_resolve() -> None:
 
 def test_the_dockerfile_installs_the_project_and_bakes_in_the_dags() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
-    ignored = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for needed in (".venv", ".lgsp", "build", ".git", "**/__pycache__"):
         assert needed in ignored, f".dockerignore should leave out {needed}"
     copied = []
@@ -362,10 +400,11 @@ def test_the_dockerfile_installs_the_project_and_bakes_in_the_dags() -> None:
     assert {"pyproject.toml", "README.md", "config", "dags"} <= set(copied)
     assert re.search(r"^COPY .*\bdags/ /opt/airflow/dags/?$", text, re.MULTILINE)
     assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags" in text
-    install = re.search(r'^RUN pip install --no-cache-dir "apache-airflow==\$\{AIRFLOW_VERSION\}" \.', text,
-                        re.MULTILINE)
+    install = re.search(
+        r'^RUN pip install --no-cache-dir "apache-airflow==\$\{AIRFLOW_VERSION\}" \.', text, re.MULTILINE
+    )
     assert install, "pip install the project beside apache-airflow at the image's version"
-    assert text.rfind("USER airflow") < install.start() and "USER root" not in text[install.start():]
+    assert text.rfind("USER airflow") < install.start() and "USER root" not in text[install.start() :]
     homes = {_env(service).get("LGSP_HOME") for service in _compose()["services"].values()} - {None}
     image_home = re.search(r"LGSP_HOME=(\S+)", text)
     assert image_home and homes == {image_home.group(1)}
@@ -443,8 +482,7 @@ def _service_invocations(name: str, service: dict[str, Any]) -> list[list[str]]:
 
 def _all_invocations() -> dict[str, list[list[str]]]:
     services = _compose()["services"]
-    runs = {name: _service_invocations(name, service) for name, service in services.items()
-            if name not in NOT_OURS}
+    runs = {name: _service_invocations(name, service) for name, service in services.items() if name not in NOT_OURS}
     for name, argvs in runs.items():
         assert argvs, f"{name} runs nothing we recognise as airflow or lgsp"
     return runs
@@ -496,8 +534,12 @@ CELERY_PROVIDER_OPTIONS = {"celery.result_backend"}
 
 def _airflow_request() -> dict[str, Any]:
     """Every `airflow` command the file runs (but Celery's, see below), every AIRFLOW__ setting, the auth manager."""
-    local = {tuple(argv[1:]) for argvs in _all_invocations().values() for argv in argvs
-             if argv[0] == "airflow" and argv[1:2] != ["celery"]}  # see test_celery_commands_have_a_local_counterpart
+    local = {
+        tuple(argv[1:])
+        for argvs in _all_invocations().values()
+        for argv in argvs
+        if argv[0] == "airflow" and argv[1:2] != ["celery"]
+    }  # see test_celery_commands_have_a_local_counterpart
     options, imports = set(), set()
     for service in _compose()["services"].values():
         for name, value in _env(service).items():
@@ -514,10 +556,22 @@ def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     """Start the one Airflow process (seconds to import) as this module starts: it works while the others run."""
     request = _airflow_request()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env.update({"AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "GX_ANALYTICS_ENABLED": "false"})
-    process = subprocess.Popen([sys.executable, "-c", _AIRFLOW_CHECK, json.dumps(request)], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", _AIRFLOW_CHECK, json.dumps(request)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     yield process, request
     if process.poll() is None:  # nobody asked for the answer (a -k selection): stop it
         process.kill()
@@ -601,6 +655,7 @@ def test_every_shell_script_is_valid_bash() -> None:
                 scripts.append(argv[2])
     assert scripts
     for script in scripts:
-        done = subprocess.run(["bash", "-n", "-c", script.replace("$$", "$")], capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["bash", "-n", "-c", script.replace("$$", "$")], capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0, f"{done.stderr}\n{script}"

@@ -79,8 +79,9 @@ def airflow_cluster(
     env, password = cluster_environment(home, host=host, port=port, metadata_db=metadata_db, env_extra=env_extra)
     migrate_metadata_db(env)  # every component refuses to start on an unmigrated database
     supervisor = Supervisor(Path(env["AIRFLOW_HOME"]) / "logs", env)
-    cluster = Cluster(base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"), username=USERNAME, password=password,
-                      supervisor=supervisor)
+    cluster = Cluster(
+        base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"), username=USERNAME, password=password, supervisor=supervisor
+    )
     try:
         for name, (arguments, stop_signal, stop_order) in PROCESSES.items():
             if name == "scheduler":
@@ -106,5 +107,6 @@ def _check_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port "
-                              "(0: a free one)") from exc
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port (0: a free one)"
+            ) from exc

@@ -58,10 +58,13 @@ def serve_demo(
         }
         with _stop_signals() as stop, ExitStack() as mocks_stack, ThreadPoolExecutor(1) as background:
             # The mocks generate their data while Airflow migrates and starts; they are stopped last.
-            starting = background.submit(mocks_stack.enter_context, mocks_running(
-                citizens=citizens, seed=seed, defect_rate=defect_rate, port=mocks_port))
-            with airflow_cluster(settings.home, env_extra=extra, port=port, host=host,
-                                 metadata_db=metadata_db) as cluster:
+            starting = background.submit(
+                mocks_stack.enter_context,
+                mocks_running(citizens=citizens, seed=seed, defect_rate=defect_rate, port=mocks_port),
+            )
+            with airflow_cluster(
+                settings.home, env_extra=extra, port=port, host=host, metadata_db=metadata_db
+            ) as cluster:
                 mocks = starting.result()
                 cluster.wait_for_dags(SCHEDULES, timeout=180)  # every flow has a schedule
                 for dag_id in cluster.dag_ids():

@@ -46,30 +46,35 @@ def cluster_environment(
     password = _admin_password(airflow_home, host)
     local = "[::1]" if host == "::1" else "127.0.0.1"  # tasks reach the execution API on loopback
     shown = local if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host  # noqa: S104
-    env = airflow_environment(home, {
-        "AIRFLOW__API__HOST": host,
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://{shown}:{port}"),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{local}:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
-        "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
-        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / PASSWORDS_FILE),
-        # A demo wants a new or edited DAG file seen in seconds, not in Airflow's 5 minutes.
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
-        "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
-        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "300",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        # The LocalExecutor forks this many workers at start (32 by default): four flows need four.
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
-        **_metadata_db_settings(metadata_db),
-    })
+    env = airflow_environment(
+        home,
+        {
+            "AIRFLOW__API__HOST": host,
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://{shown}:{port}"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{local}:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+            "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / PASSWORDS_FILE),
+            # A demo wants a new or edited DAG file seen in seconds, not in Airflow's 5 minutes.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "300",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            # The LocalExecutor forks this many workers at start (32 by default): four flows need four.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+            **_metadata_db_settings(metadata_db),
+        },
+    )
     env.update(env_extra or {})
     return env, password
 
@@ -103,8 +108,10 @@ def _metadata_db_settings(url: str | None) -> dict[str, str]:
         return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": rendered, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": rendered}
     if backend == "sqlite" and parsed.database and Path(parsed.database).is_absolute():
         return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url, **sqlite}
-    raise ConfigError("--metadata-db must be PostgreSQL (postgresql+psycopg://...) or SQLite with an absolute path "
-                      "(sqlite:////abs/path/airflow.db)")
+    raise ConfigError(
+        "--metadata-db must be PostgreSQL (postgresql+psycopg://...) or SQLite with an absolute path "
+        "(sqlite:////abs/path/airflow.db)"
+    )
 
 
 def _home_secrets(airflow_home: Path) -> dict[str, str]:
@@ -136,8 +143,10 @@ def _admin_password(airflow_home: Path, host: str) -> str:
     password = given or _stored_password(path) or secrets.token_urlsafe(12)
     if host not in _LOOPBACK and (len(password) < 12 or password.lower() in _WEAK):
         if given:
-            raise ConfigError(f"{PASSWORD_VARIABLE} is too weak for an Airflow listening on {host}: use 12 or more "
-                              "characters that are not a published default, or unset it for a generated one")
+            raise ConfigError(
+                f"{PASSWORD_VARIABLE} is too weak for an Airflow listening on {host}: use 12 or more "
+                "characters that are not a published default, or unset it for a generated one"
+            )
         password = secrets.token_urlsafe(12)  # a weak one kept from a loopback run does not leave loopback
     _write_private(path, json.dumps({USERNAME: password}) + "\n")
     return password

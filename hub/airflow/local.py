@@ -72,12 +72,16 @@ def run_dag(dag_id: str, env: dict[str, str]) -> DagOutcome:
     """
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
         [sys.executable, "-m", "hub.airflow.local", dag_id],
-        env=env, stdout=subprocess.PIPE, stderr=None, text=True, check=False,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+        check=False,
     )
     outcome: DagOutcome | None = None
     for line in done.stdout.splitlines():
         if line.startswith(_RESULT_MARK):
-            data = json.loads(line[len(_RESULT_MARK):])
+            data = json.loads(line[len(_RESULT_MARK) :])
             outcome = DagOutcome(dag_id=dag_id, run_id=data["run_id"], state=data["state"], task_states=data["tasks"])
         else:
             # Airflow logs task output to stdout; ours stays clean for --json, so pass it to stderr.

@@ -45,13 +45,21 @@ class Cluster:
         if self._token is None or renew:
             answer = self._send("POST", "/auth/token", json={"username": self.username, "password": self.password})
             if answer.status_code != 201:
-                raise ClusterError(f"Airflow refused the login of {self.username}: {answer.status_code} "
-                                   f"{answer.text[:200]}")
+                raise ClusterError(
+                    f"Airflow refused the login of {self.username}: {answer.status_code} {answer.text[:200]}"
+                )
             self._token = str(answer.json()["access_token"])
         return self._token
 
-    def api(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-            expect: Iterable[int] = (200,)) -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        expect: Iterable[int] = (200,),
+    ) -> Any:
         """An authenticated call; the JSON answer (None if empty). A refused token is renewed once.
 
         Raises:
@@ -116,9 +124,11 @@ class Cluster:
                 deadline = min(deadline, time.monotonic() + patience)
             if time.monotonic() > deadline:
                 quoted = "; ".join(f"{error['filename']}: {error['stack_trace'][-400:]}" for error in errors)
-                raise ClusterError(f"DAGs not parsed: {', '.join(sorted(missing))}"
-                                   f"{'. Import errors: ' + quoted if quoted else ''}; "
-                                   f"see {self.supervisor.log_dir / 'dag-processor.log'}")
+                raise ClusterError(
+                    f"DAGs not parsed: {', '.join(sorted(missing))}"
+                    f"{'. Import errors: ' + quoted if quoted else ''}; "
+                    f"see {self.supervisor.log_dir / 'dag-processor.log'}"
+                )
             time.sleep(0.5)
 
     def dag_ids(self) -> list[str]:
@@ -139,8 +149,9 @@ class Cluster:
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Start a manual run now; returns its run id (``logical_date`` is required in Airflow 3, and may be null)."""
-        run = self.api("POST", f"/api/v2/dags/{quote(dag_id)}/dagRuns",
-                       json={"logical_date": None, "conf": dict(conf or {})})
+        run = self.api(
+            "POST", f"/api/v2/dags/{quote(dag_id)}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
+        )
         return str(run["dag_run_id"])
 
     def run_state(self, dag_id: str, run_id: str) -> str:
@@ -162,8 +173,9 @@ class Cluster:
             if state in TERMINAL:
                 return state
             time.sleep(poll)
-        raise ClusterError(f"{dag_id} run {run_id} unfinished after {timeout:.0f} s: "
-                           f"{self.task_states(dag_id, run_id)}")
+        raise ClusterError(
+            f"{dag_id} run {run_id} unfinished after {timeout:.0f} s: {self.task_states(dag_id, run_id)}"
+        )
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """Each task's state in the run, by task id."""

@@ -100,7 +100,11 @@ class Supervisor:
             out.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')} lgsp started {name}\n".encode())
             out.flush()
             process = subprocess.Popen(  # noqa: S603 - our own commands, no shell
-                list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=True,
             )
         self._children.append(_Child(name, process, log, stop_signal, stop_order))
@@ -226,8 +230,9 @@ def _signals_deferred() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:

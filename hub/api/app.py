@@ -40,7 +40,10 @@ VERSION = "1.0.0"
 
 
 def build_app(
-    settings: Settings, engine: Engine | None = None, *, clock: Callable[[], datetime] = utc_now,
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
     load_declared: bool = True,
 ) -> FastAPI:
     """The API over ``engine`` (default: the store ``settings`` names, migrated).
@@ -54,14 +57,24 @@ def build_app(
         StoreError: the store cannot be reached or migrated.
     """
     store = engine if engine is not None else open_store(settings.resolved_database_url())
-    context = ApiContext(settings=settings, engine=store, signing_key=hub_key(settings, API_SIGNING_KEY),
-                         ledger_key=hub_key(settings, LEDGER_KEY), clock=clock)
+    context = ApiContext(
+        settings=settings,
+        engine=store,
+        signing_key=hub_key(settings, API_SIGNING_KEY),
+        ledger_key=hub_key(settings, LEDGER_KEY),
+        clock=clock,
+    )
     if load_declared:
-        load_registry(store, settings.sharing_config or DEFAULT_CONFIG, ledger_key=context.ledger_key,
-                      now=context.now().replace(tzinfo=None))
+        load_registry(
+            store,
+            settings.sharing_config or DEFAULT_CONFIG,
+            ledger_key=context.ledger_key,
+            now=context.now().replace(tzinfo=None),
+        )
     dummy_secret_hash()  # made now, so the first unknown client id is not the one slow request
-    app = FastAPI(title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
-                  description=__doc__)
+    app = FastAPI(
+        title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None, description=__doc__
+    )
     app.state.context = context
     for module in (oauth, citizens, changes, prefill, consents, subscriptions):
         app.include_router(module.router)
@@ -79,6 +92,7 @@ def build_app(
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the problem-details schema every error response refers to."""
     if app.openapi_schema is None:
-        app.openapi_schema = add_problem_schemas(get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes))
+        app.openapi_schema = add_problem_schemas(
+            get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        )
     return app.openapi_schema

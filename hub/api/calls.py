@@ -39,11 +39,14 @@ from schemas.datasets import DATASET_FIELDS
 AGENCY, REGISTRAR = "agency", "registrar"
 CONSENT_SCOPE = "consent"
 TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
-_SCOPES = {**{name: f"read the {name} dataset as your agreements allow" for name in DATASET_FIELDS},
-           CONSENT_SCOPE: "record and revoke citizens' consents (the citizens' channel only)"}
+_SCOPES = {
+    **{name: f"read the {name} dataset as your agreements allow" for name in DATASET_FIELDS},
+    CONSENT_SCOPE: "record and revoke citizens' consents (the citizens' channel only)",
+}
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=_SCOPES)),
-    scheme_name="clientCredentials", auto_error=False,
+    scheme_name="clientCredentials",
+    auto_error=False,
     description="OAuth 2.0 client credentials: POST /v1/token, then send `Authorization: Bearer <token>`.",
 )
 log = logging.getLogger(__name__)
@@ -76,8 +79,13 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
     # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
     if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
         raise _unauthorized("the token's client is no longer registered; ask for a new token", "invalid_token")
-    return Principal(client_id=claimed.client_id, agency_code=claimed.agency_code, role=claimed.role,
-                            scopes=claimed.scopes & frozenset(row["scopes"].split(",")), token_id=claimed.token_id)
+    return Principal(
+        client_id=claimed.client_id,
+        agency_code=claimed.agency_code,
+        role=claimed.role,
+        scopes=claimed.scopes & frozenset(row["scopes"].split(",")),
+        token_id=claimed.token_id,
+    )
 
 
 @dataclass
@@ -103,8 +111,9 @@ class Call:
         """The day agreements are checked against (UTC)."""
         return self.context.now().date()
 
-    def note(self, *, purpose: str | None = None, record_keys: Iterable[str] | None = None,
-             legal_basis: str | None = None) -> None:
+    def note(
+        self, *, purpose: str | None = None, record_keys: Iterable[str] | None = None, legal_basis: str | None = None
+    ) -> None:
         """Remember what the request is about, for its ledger entry whatever the outcome."""
         self.purpose = purpose if purpose is not None else self.purpose
         self.record_keys = tuple(record_keys) if record_keys is not None else self.record_keys
@@ -117,8 +126,10 @@ class Call:
             AccessDenied: ``wrong_role`` or ``scope_missing``.
         """
         if self.principal.role not in roles:
-            raise AccessDenied(f"a client with role {self.principal.role} may not do this "
-                               f"(needs role {' or '.join(sorted(roles))})", rule="wrong_role")
+            raise AccessDenied(
+                f"a client with role {self.principal.role} may not do this (needs role {' or '.join(sorted(roles))})",
+                rule="wrong_role",
+            )
         if scope is not None and scope not in self.principal.scopes:
             raise AccessDenied(f"the access token lacks scope {scope}; ask /v1/token for it", rule="scope_missing")
 
@@ -128,28 +139,58 @@ class Call:
         with store_errors(self.action), self.context.begin() as conn:
             yield conn
 
-    def append(self, conn: Connection, *, fields: Iterable[str] = (), record_keys: Iterable[str] | None = None,
-               record_count: int | None = None, detail: str = "", outcome: str = "ok") -> None:
+    def append(
+        self,
+        conn: Connection,
+        *,
+        fields: Iterable[str] = (),
+        record_keys: Iterable[str] | None = None,
+        record_count: int | None = None,
+        detail: str = "",
+        outcome: str = "ok",
+    ) -> None:
         """Append this call's entry inside ``conn``'s transaction (record keys in clear: the ledger hashes them)."""
-        ledger.append(conn, self._exchange(outcome, detail, fields, record_keys, record_count),
-                      key=self.context.ledger_key, now=self.context.now())
+        ledger.append(
+            conn,
+            self._exchange(outcome, detail, fields, record_keys, record_count),
+            key=self.context.ledger_key,
+            now=self.context.now(),
+        )
 
     def record_refusal(self, outcome: str, detail: str) -> None:
         """Append a refusal (``denied``, ``not_found``) in a transaction of its own."""
         try:
             with store_errors(f"{self.action} refusal"), self.context.begin() as conn:
-                ledger.append(conn, self._exchange(outcome, detail, (), None, None),
-                              key=self.context.ledger_key, now=self.context.now())
+                ledger.append(
+                    conn,
+                    self._exchange(outcome, detail, (), None, None),
+                    key=self.context.ledger_key,
+                    now=self.context.now(),
+                )
         except StoreError as exc:  # the request is refused anyway; say the entry is missing
             log.error("could not record a %s refusal for request %s: %s", self.action, self.request_id, exc)
 
-    def _exchange(self, outcome: str, detail: str, fields: Iterable[str], record_keys: Iterable[str] | None,
-                  record_count: int | None) -> ledger.Exchange:
+    def _exchange(
+        self,
+        outcome: str,
+        detail: str,
+        fields: Iterable[str],
+        record_keys: Iterable[str] | None,
+        record_count: int | None,
+    ) -> ledger.Exchange:
         return ledger.Exchange(
-            action=self.action, client=self.principal.client_id, outcome=outcome, correlation_id=self.request_id,
-            agency_code=self.agency, purpose=self.purpose, legal_basis=self.legal_basis, dataset=self.dataset,
-            fields=tuple(fields), record_keys=tuple(self.record_keys if record_keys is None else record_keys),
-            record_count=record_count, detail=detail,
+            action=self.action,
+            client=self.principal.client_id,
+            outcome=outcome,
+            correlation_id=self.request_id,
+            agency_code=self.agency,
+            purpose=self.purpose,
+            legal_basis=self.legal_basis,
+            dataset=self.dataset,
+            fields=tuple(fields),
+            record_keys=tuple(self.record_keys if record_keys is None else record_keys),
+            record_count=record_count,
+            detail=detail,
         )
 
 
@@ -172,10 +213,16 @@ def call_for(action: str, dataset: str | None = None, *, query: Collection[str] 
 def _check_query(request: Request, accepted: frozenset[str]) -> None:
     """Refuse unknown and repeated query parameters, naming only the ones the operation declares."""
     names = [name for name, _ in request.query_params.multi_items()]
-    problems = [InvalidParam(name=name, reason="given more than once; give it once")
-                for name in sorted({name for name in names if names.count(name) > 1} & accepted)]
+    problems = [
+        InvalidParam(name=name, reason="given more than once; give it once")
+        for name in sorted({name for name in names if names.count(name) > 1} & accepted)
+    ]
     if any(name not in accepted for name in names):
-        problems.append(InvalidParam(name="(a query parameter this operation does not take)",
-                                     reason=f"accepted: {', '.join(sorted(accepted)) or 'none'}"))
+        problems.append(
+            InvalidParam(
+                name="(a query parameter this operation does not take)",
+                reason=f"accepted: {', '.join(sorted(accepted)) or 'none'}",
+            )
+        )
     if problems:
         raise ApiProblem(422, "the request has invalid parameters; see invalid_params", invalid_params=problems)

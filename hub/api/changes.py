@@ -56,14 +56,15 @@ class ChangePage(BaseModel):
 
 
 @router.get(
-    "/v1/changes", response_model=ChangePage, summary="Read what was published since a time",
+    "/v1/changes",
+    response_model=ChangePage,
+    summary="Read what was published since a time",
     responses=problem_responses(401, 403, 422),
 )
 def read_changes(
     dataset: Annotated[Dataset, Query(description="citizen or civil_event")],
     purpose: PurposeQuery,
-    call: Annotated[Call, Depends(call_for("change_feed", query=("dataset", "purpose", "since", "limit",
-                                                                  "cursor")))],
+    call: Annotated[Call, Depends(call_for("change_feed", query=("dataset", "purpose", "since", "limit", "cursor")))],
     since: Annotated[datetime | None, Query(description="ISO 8601; naive times are UTC. Not with cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the page before")] = None,
@@ -85,17 +86,30 @@ def read_changes(
         page, has_more = rows[:limit], len(rows) > limit
         key = DATASET_KEYS[dataset]
         items = _FEEDS[dataset].share(conn, page, sorted(grant.fields))
-        call.append(conn, fields=grant.fields, record_keys=[str(row[key]) for row in page],
-                    detail=f"page of {len(page)}; agreements {','.join(grant.agreement_ids)}")
+        call.append(
+            conn,
+            fields=grant.fields,
+            record_keys=[str(row[key]) for row in page],
+            detail=f"page of {len(page)}; agreements {','.join(grant.agreement_ids)}",
+        )
     last = Position(page[-1]["published_at"], str(page[-1][key])) if page else start
-    return {**_header(dataset, purpose, grant), "items": items, "has_more": has_more,
-            "next_cursor": encode_cursor(call.context.cursor_key, agency=call.agency, dataset=dataset,
-                                         purpose=purpose, position=last)}
+    return {
+        **_header(dataset, purpose, grant),
+        "items": items,
+        "has_more": has_more,
+        "next_cursor": encode_cursor(
+            call.context.cursor_key, agency=call.agency, dataset=dataset, purpose=purpose, position=last
+        ),
+    }
 
 
 def _header(dataset: str, purpose: str, grant: Grant) -> dict[str, Any]:
-    return {"dataset": dataset, "purpose": purpose, "agreement_ids": list(grant.agreement_ids),
-            "legal_basis": grant.legal_basis}
+    return {
+        "dataset": dataset,
+        "purpose": purpose,
+        "agreement_ids": list(grant.agreement_ids),
+        "legal_basis": grant.legal_basis,
+    }
 
 
 def _start(call: Call, dataset: str, purpose: str, since: datetime | None, cursor: str | None) -> Position:
@@ -105,15 +119,18 @@ def _start(call: Call, dataset: str, purpose: str, since: datetime | None, curso
         ApiProblem: 422, neither or both given, or a cursor not for this feed.
     """
     if (since is None) == (cursor is None):
-        raise ApiProblem(422, "give either since (the first page) or cursor (the next ones), not both or neither",
-                         invalid_params=[InvalidParam(name="query.since", reason="exactly one of since, cursor")])
+        raise ApiProblem(
+            422,
+            "give either since (the first page) or cursor (the next ones), not both or neither",
+            invalid_params=[InvalidParam(name="query.since", reason="exactly one of since, cursor")],
+        )
     if cursor is not None:
         try:
-            return decode_cursor(call.context.cursor_key, cursor, agency=call.agency, dataset=dataset,
-                                 purpose=purpose)
+            return decode_cursor(call.context.cursor_key, cursor, agency=call.agency, dataset=dataset, purpose=purpose)
         except BadCursor as exc:
-            raise ApiProblem(422, str(exc), invalid_params=[InvalidParam(name="query.cursor", reason=str(exc))]) \
-                from None
+            raise ApiProblem(
+                422, str(exc), invalid_params=[InvalidParam(name="query.cursor", reason=str(exc))]
+            ) from None
     assert since is not None
     at = since.astimezone(UTC).replace(tzinfo=None) if since.tzinfo is not None else since
     return Position(at, "")  # every key sorts after "": rows published at exactly `since` are included
@@ -129,26 +146,44 @@ class _Feed:
     def page(self, conn: Connection, after: Position, size: int) -> Sequence[Any]:
         """Up to ``size`` rows after ``after`` in (published_at, key) order."""
         at, key = self.table.c.published_at, self.table.c[self.key]
-        query = select(self.table).where(
-            at >= after.published_at,  # the index range; the OR below only trims the first instant
-            or_(at > after.published_at, and_(at == after.published_at, key > after.key)),
-        ).order_by(at, key).limit(size)
+        query = (
+            select(self.table)
+            .where(
+                at >= after.published_at,  # the index range; the OR below only trims the first instant
+                or_(at > after.published_at, and_(at == after.published_at, key > after.key)),
+            )
+            .order_by(at, key)
+            .limit(size)
+        )
         return conn.execute(query).mappings().all()
 
     def share(self, conn: Connection, rows: Sequence[Any], fields: Sequence[str]) -> list[dict[str, Any]]:
         """The granted fields of each row, each with its source, last update and verified flag."""
         if self.table is citizen:
             conflicts = open_conflicts(conn, [row["personal_id"] for row in rows])
-            return [{"published_at": _utc(row["published_at"]),
-                     "fields": {name: value.as_json() for name, value in sourced_fields(row, fields,
-                                                                                        conflicts).items()}}
-                    for row in rows]
+            return [
+                {
+                    "published_at": _utc(row["published_at"]),
+                    "fields": {name: value.as_json() for name, value in sourced_fields(row, fields, conflicts).items()},
+                }
+                for row in rows
+            ]
         # An event is the civil-status register's own record: its source is the register.
-        return [{"published_at": _utc(row["published_at"]),
-                 "fields": {name: {"value": _json_ready(row[name]), "source": _CIVIL_STATUS,
-                                   "last_updated": row["recorded_at"].isoformat(),
-                                   "verified": _CIVIL_STATUS in AUTHORITATIVE_SYSTEMS} for name in fields}}
-                for row in rows]
+        return [
+            {
+                "published_at": _utc(row["published_at"]),
+                "fields": {
+                    name: {
+                        "value": _json_ready(row[name]),
+                        "source": _CIVIL_STATUS,
+                        "last_updated": row["recorded_at"].isoformat(),
+                        "verified": _CIVIL_STATUS in AUTHORITATIVE_SYSTEMS,
+                    }
+                    for name in fields
+                },
+            }
+            for row in rows
+        ]
 
 
 def _utc(value: datetime) -> datetime:

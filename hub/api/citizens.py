@@ -45,11 +45,14 @@ class SharedRecord(BaseModel):
 
 
 @router.get(
-    "/v1/citizens/{personal_id}", response_model=SharedRecord, summary="Read one citizen's shared fields",
+    "/v1/citizens/{personal_id}",
+    response_model=SharedRecord,
+    summary="Read one citizen's shared fields",
     responses=problem_responses(401, 403, 404, 422),
 )
 def read_citizen(
-    personal_id: PersonalIdPath, purpose: PurposeQuery,
+    personal_id: PersonalIdPath,
+    purpose: PurposeQuery,
     call: Annotated[Call, Depends(call_for("api_read", CITIZEN, query=("purpose",)))],
 ) -> dict[str, Any]:
     """The citizen's fields that the caller's agreements grant for ``purpose`` today.
@@ -69,5 +72,10 @@ def read_citizen(
         fields = sorted(grant.fields)
         shared = sourced_fields(dict(row), fields, open_conflicts(conn, [personal_id]))
         call.append(conn, fields=fields, detail=f"agreements {','.join(grant.agreement_ids)}")
-    return {"dataset": CITIZEN, "purpose": purpose, "agreement_ids": list(grant.agreement_ids),
-            "legal_basis": grant.legal_basis, "fields": {name: value.as_json() for name, value in shared.items()}}
+    return {
+        "dataset": CITIZEN,
+        "purpose": purpose,
+        "agreement_ids": list(grant.agreement_ids),
+        "legal_basis": grant.legal_basis,
+        "fields": {name: value.as_json() for name, value in shared.items()},
+    }

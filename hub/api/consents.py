@@ -83,11 +83,15 @@ class ConsentPreview(BaseModel):
 
 
 @router.post(
-    "/v1/consents", status_code=201, response_model=ConsentRecord, summary="Record a citizen's consent",
+    "/v1/consents",
+    status_code=201,
+    response_model=ConsentRecord,
+    summary="Record a citizen's consent",
     responses=problem_responses(401, 403, 422),
 )
-def record_consent(body: ConsentRequest, call: Annotated[Call, Depends(call_for("consent_grant", CITIZEN))]
-                   ) -> dict[str, Any]:
+def record_consent(
+    body: ConsentRequest, call: Annotated[Call, Depends(call_for("consent_grant", CITIZEN))]
+) -> dict[str, Any]:
     """Record the consent; the agency must have an agreement for the purpose.
 
     Raises:
@@ -98,10 +102,16 @@ def record_consent(body: ConsentRequest, call: Annotated[Call, Depends(call_for(
     call.require(roles={REGISTRAR}, scope=CONSENT_SCOPE)
     with call.transaction() as conn:
         try:
-            consent = grant_consent(conn, personal_id=body.citizen_id, agency_code=body.agency,
-                                    procedure_code=body.procedure, purpose=body.purpose,
-                                    expires_at=body.expires_at, recorded_by=call.principal.client_id,
-                                    now=call.context.now())
+            consent = grant_consent(
+                conn,
+                personal_id=body.citizen_id,
+                agency_code=body.agency,
+                procedure_code=body.procedure,
+                purpose=body.purpose,
+                expires_at=body.expires_at,
+                recorded_by=call.principal.client_id,
+                now=call.context.now(),
+            )
         except InvalidConsent as exc:
             raise ApiProblem(422, str(exc), invalid_params=[InvalidParam(name="body", reason=str(exc))]) from None
         call.append(conn, detail=_detail(call, consent))
@@ -109,11 +119,14 @@ def record_consent(body: ConsentRequest, call: Annotated[Call, Depends(call_for(
 
 
 @router.delete(
-    "/v1/consents/{consent_id}", response_model=ConsentRecord, summary="Revoke a citizen's consent",
+    "/v1/consents/{consent_id}",
+    response_model=ConsentRecord,
+    summary="Revoke a citizen's consent",
     responses=problem_responses(401, 403, 404, 422),
 )
-def revoke(consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("consent_revoke", CITIZEN))]
-           ) -> dict[str, Any]:
+def revoke(
+    consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("consent_revoke", CITIZEN))]
+) -> dict[str, Any]:
     """Revoke the consent at once (revoking twice keeps the first time).
 
     Raises:
@@ -131,11 +144,15 @@ def revoke(consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("co
 
 
 @router.get(
-    "/v1/consents/{consent_id}/preview", response_model=ConsentPreview, response_model_exclude_unset=True,
-    summary="What a consent would share, without values", responses=problem_responses(401, 403, 404, 422),
+    "/v1/consents/{consent_id}/preview",
+    response_model=ConsentPreview,
+    response_model_exclude_unset=True,
+    summary="What a consent would share, without values",
+    responses=problem_responses(401, 403, 404, 422),
 )
-def preview(consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("consent_preview", CITIZEN))]
-            ) -> dict[str, Any]:
+def preview(
+    consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("consent_preview", CITIZEN))]
+) -> dict[str, Any]:
     """The form's fields, their source and verified flag, and what the citizen must supply; no values.
 
     Raises:
@@ -155,24 +172,40 @@ def preview(consent_id: ConsentIdPath, call: Annotated[Call, Depends(call_for("c
         call.note(legal_basis=grant.legal_basis)
         document = fill(conn, consent.procedure_code, consent.personal_id, grant).as_dict()
         call.append(conn, detail=f"{_detail(call, consent)}; without values")
-    return {"consent_id": consent.consent_id, "state": consent.state(call.context.now()),
-            "agency": consent.agency_code, "procedure_code": consent.procedure_code, "title": document["title"],
-            "purpose": consent.purpose, "expires_at": consent.expires_at.replace(tzinfo=UTC),
-            "agreement_ids": list(grant.agreement_ids), "legal_basis": grant.legal_basis,
-            "fields": [{key: item[key] for key in _PREVIEW_KEYS if key in item} for item in document["fields"]]}
+    return {
+        "consent_id": consent.consent_id,
+        "state": consent.state(call.context.now()),
+        "agency": consent.agency_code,
+        "procedure_code": consent.procedure_code,
+        "title": document["title"],
+        "purpose": consent.purpose,
+        "expires_at": consent.expires_at.replace(tzinfo=UTC),
+        "agreement_ids": list(grant.agreement_ids),
+        "legal_basis": grant.legal_basis,
+        "fields": [{key: item[key] for key in _PREVIEW_KEYS if key in item} for item in document["fields"]],
+    }
 
 
 def _detail(call: Call, consent: Consent) -> str:
     """Which consent (by keyed hash: the id is a bearer secret of sorts), for whom, for what."""
-    return (f"consent {ledger.hash_key(call.context.ledger_key, consent.consent_id)[:16]}; "
-            f"agency {consent.agency_code}; procedure {consent.procedure_code}")
+    return (
+        f"consent {ledger.hash_key(call.context.ledger_key, consent.consent_id)[:16]}; "
+        f"agency {consent.agency_code}; procedure {consent.procedure_code}"
+    )
 
 
 def _record(consent: Consent, now: datetime) -> dict[str, Any]:
     def utc(value: datetime | None) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
-    return {"consent_id": consent.consent_id, "citizen": mask(consent.personal_id), "agency": consent.agency_code,
-            "procedure": consent.procedure_code, "purpose": consent.purpose, "granted_at": utc(consent.granted_at),
-            "expires_at": utc(consent.expires_at), "revoked_at": utc(consent.revoked_at),
-            "state": consent.state(now)}
+    return {
+        "consent_id": consent.consent_id,
+        "citizen": mask(consent.personal_id),
+        "agency": consent.agency_code,
+        "procedure": consent.procedure_code,
+        "purpose": consent.purpose,
+        "granted_at": utc(consent.granted_at),
+        "expires_at": utc(consent.expires_at),
+        "revoked_at": utc(consent.revoked_at),
+        "state": consent.state(now),
+    }

@@ -62,7 +62,8 @@ class OAuthError(Exception):
 
 
 _FORM_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["grant_type"],
+    "type": "object",
+    "required": ["grant_type"],
     "properties": {
         "grant_type": {"type": "string", "enum": ["client_credentials"]},
         "client_id": {"type": "string", "maxLength": _MAX_ID},
@@ -73,9 +74,13 @@ _FORM_SCHEMA: dict[str, Any] = {
 
 
 @router.post(
-    TOKEN_PATH, response_model=TokenResponse, summary="Get an access token (client credentials)",
-    responses={400: {"model": OAuthErrorBody, "description": "invalid_request, unsupported_grant_type, invalid_scope"},
-               401: {"model": OAuthErrorBody, "description": "invalid_client"}},
+    TOKEN_PATH,
+    response_model=TokenResponse,
+    summary="Get an access token (client credentials)",
+    responses={
+        400: {"model": OAuthErrorBody, "description": "invalid_request, unsupported_grant_type, invalid_scope"},
+        401: {"model": OAuthErrorBody, "description": "invalid_client"},
+    },
     openapi_extra={"requestBody": {"required": True, "content": {FORM: {"schema": _FORM_SCHEMA}}}},
 )
 async def token(request: Request) -> JSONResponse:
@@ -88,12 +93,20 @@ async def token(request: Request) -> JSONResponse:
         principal = await run_in_threadpool(_authenticate, context, client_id, secret, form.get("scope"))
     except OAuthError as exc:
         headers = {**_NO_STORE, **({"WWW-Authenticate": 'Basic realm="lgsp"'} if exc.status == 401 else {})}
-        return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=exc.status,
-                            headers=headers)
+        return JSONResponse(
+            {"error": exc.error, "error_description": exc.description}, status_code=exc.status, headers=headers
+        )
     lifetime = context.settings.api_token_seconds
     access_token = tokens.issue(principal, key=context.signing_key, now=context.now(), lifetime_seconds=lifetime)
-    return JSONResponse({"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime,
-                         "scope": " ".join(sorted(principal.scopes))}, headers=_NO_STORE)
+    return JSONResponse(
+        {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": " ".join(sorted(principal.scopes)),
+        },
+        headers=_NO_STORE,
+    )
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -105,8 +118,7 @@ async def _read_form(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise OAuthError(400, "invalid_request", f"send the request as {FORM}")
     try:
-        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
-                          max_num_fields=_MAX_FIELDS)
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise OAuthError(400, "invalid_request", "the form cannot be read") from None
     form = dict(pairs)
@@ -171,5 +183,6 @@ def _authenticate(context: ApiContext, client_id: str, secret: str, scope: str |
     asked = frozenset(scope.split()) if scope and scope.strip() else declared
     if not asked <= declared:
         raise OAuthError(400, "invalid_scope", f"this client may ask for: {' '.join(sorted(declared))}")
-    return tokens.Principal(client_id=row["client_id"], agency_code=row["agency_code"], role=row["role"],
-                            scopes=asked, token_id="")
+    return tokens.Principal(
+        client_id=row["client_id"], agency_code=row["agency_code"], role=row["role"], scopes=asked, token_id=""
+    )

@@ -63,11 +63,15 @@ class PrefilledForm(BaseModel):
 
 
 @router.post(
-    "/v1/prefill", response_model=PrefilledForm, response_model_exclude_unset=True,
-    summary="Prefill a procedure's form under the citizen's consent", responses=problem_responses(401, 403, 404, 422),
+    "/v1/prefill",
+    response_model=PrefilledForm,
+    response_model_exclude_unset=True,
+    summary="Prefill a procedure's form under the citizen's consent",
+    responses=problem_responses(401, 403, 404, 422),
 )
 def prefill_form(
-    body: PrefillRequest, call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
+    body: PrefillRequest,
+    call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
 ) -> dict[str, Any]:
     """The form with every field the platform can fill, and those the citizen must still supply.
 
@@ -79,19 +83,33 @@ def prefill_form(
     call.note(record_keys=[body.citizen_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
     with call.transaction() as conn:
-        consent = require_consent(conn, body.consent_id, personal_id=body.citizen_id,
-                                  procedure_code=body.procedure, agency_code=call.agency, now=call.context.now())
+        consent = require_consent(
+            conn,
+            body.consent_id,
+            personal_id=body.citizen_id,
+            procedure_code=body.procedure,
+            agency_code=call.agency,
+            now=call.context.now(),
+        )
         call.note(purpose=consent.purpose)
         grant = require_grant(conn, call.agency, CITIZEN, consent.purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
         form = fill(conn, body.procedure, body.citizen_id, grant)
         # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
-        call.append(conn, fields=fields_read(form), record_keys=[body.citizen_id, *form.relatives_read],
-                    detail=f"procedure {body.procedure}; consent "
-                    f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
-                    f"agreements {','.join(grant.agreement_ids)}")
-    return {**form.as_dict(), "purpose": grant.purpose, "agreement_ids": list(grant.agreement_ids),
-            "legal_basis": grant.legal_basis}
+        call.append(
+            conn,
+            fields=fields_read(form),
+            record_keys=[body.citizen_id, *form.relatives_read],
+            detail=f"procedure {body.procedure}; consent "
+            f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
+            f"agreements {','.join(grant.agreement_ids)}",
+        )
+    return {
+        **form.as_dict(),
+        "purpose": grant.purpose,
+        "agreement_ids": list(grant.agreement_ids),
+        "legal_basis": grant.legal_basis,
+    }
 
 
 def fill(conn: Connection, procedure: str, personal_id: str, grant: Grant) -> PrefillForm:

@@ -26,12 +26,32 @@ from connectors.errors import AccessDenied, StoreError
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE = "urn:lgsp:problem:"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Request body too large", 415: "Unsupported media type",
-           422: "Invalid request", 500: "Internal error", 503: "Service unavailable"}
-_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-          409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "invalid-request",
-          500: "internal-error", 503: "unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-request",
+    500: "internal-error",
+    503: "unavailable",
+}
 log = logging.getLogger(__name__)
 
 
@@ -58,9 +78,16 @@ class Problem(BaseModel):
 class ApiProblem(Exception):
     """An error response a route decides on; ``audit`` names the ledger outcome it is recorded with, if any."""
 
-    def __init__(self, status: int, detail: str, *, rule: str | None = None, audit: str | None = None,
-                 headers: Mapping[str, str] | None = None,
-                 invalid_params: Sequence[InvalidParam] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        rule: str | None = None,
+        audit: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        invalid_params: Sequence[InvalidParam] | None = None,
+    ) -> None:
         """``detail`` is read by people: say what is wrong and what to do, never with personal values."""
         super().__init__(detail)
         self.status, self.detail, self.rule, self.audit = status, detail, rule, audit
@@ -68,14 +95,23 @@ class ApiProblem(Exception):
         self.invalid_params = list(invalid_params) if invalid_params is not None else None
 
 
-def problem_response(request_id: str, status: int, detail: str, *, rule: str | None = None,
-                     headers: Mapping[str, str] | None = None,
-                     invalid_params: Sequence[InvalidParam] | None = None) -> JSONResponse:
+def problem_response(
+    request_id: str,
+    status: int,
+    detail: str,
+    *,
+    rule: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    invalid_params: Sequence[InvalidParam] | None = None,
+) -> JSONResponse:
     """The problem-details response for ``status``."""
     body: dict[str, Any] = {
         "type": _TYPE + (rule.replace("_", "-") if rule else _SLUGS.get(status, "error")),
-        "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
-        "instance": f"urn:lgsp:request:{request_id}", "request_id": request_id,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": f"urn:lgsp:request:{request_id}",
+        "request_id": request_id,
     }
     if rule is not None:
         body["rule"] = rule
@@ -95,7 +131,8 @@ _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Prob
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` entry documenting these error statuses (and any other: 413, 503) as problem details."""
     documented: dict[int | str, dict[str, Any]] = {
-        status: {"description": _TITLES.get(status, "Error"), "content": _PROBLEM_CONTENT} for status in statuses}
+        status: {"description": _TITLES.get(status, "Error"), "content": _PROBLEM_CONTENT} for status in statuses
+    }
     documented["default"] = {"description": "Any other error (413, 500, 503)", "content": _PROBLEM_CONTENT}
     return documented
 
@@ -120,12 +157,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 # The handlers are plain functions: Starlette runs them in a worker thread, where the
 # ledger's denial entries (blocking database writes) belong.
 
+
 def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
     if exc.audit is not None:
         _record(request, exc.audit, exc.rule or exc.audit)
-    return problem_response(request_id_of(request), exc.status, exc.detail, rule=exc.rule, headers=exc.headers,
-                            invalid_params=exc.invalid_params)
+    return problem_response(
+        request_id_of(request),
+        exc.status,
+        exc.detail,
+        rule=exc.rule,
+        headers=exc.headers,
+        invalid_params=exc.invalid_params,
+    )
 
 
 def _on_denied(request: Request, exc: Exception) -> JSONResponse:
@@ -144,8 +188,9 @@ def _record(request: Request, outcome: str, detail: str) -> None:
 def _on_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     params = [_invalid_param(error) for error in exc.errors()]
-    return problem_response(request_id_of(request), 422, "the request has invalid parameters; see invalid_params",
-                            invalid_params=params)
+    return problem_response(
+        request_id_of(request), 422, "the request has invalid parameters; see invalid_params", invalid_params=params
+    )
 
 
 def _invalid_param(error: Mapping[str, Any]) -> InvalidParam:
@@ -166,8 +211,11 @@ def _invalid_param(error: Mapping[str, Any]) -> InvalidParam:
 def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     # Starlette's own texts ("Not Found"); a route's own detail could quote the path, so use ours.
-    detail = {404: "no such resource", 405: "this method is not allowed here",
-              413: "the request body is too large"}.get(exc.status_code, "the request cannot be served")
+    detail = {
+        404: "no such resource",
+        405: "this method is not allowed here",
+        413: "the request body is too large",
+    }.get(exc.status_code, "the request cannot be served")
     return problem_response(request_id_of(request), exc.status_code, detail, headers=exc.headers)
 
 

@@ -67,8 +67,11 @@ class RequestIdMiddleware:
         except Exception as exc:  # noqa: BLE001 - the last resort: answer, log the type only, never the values
             log.error("unhandled %s serving request %s", type(exc).__name__, request_id)
             if not started:
-                await problem_response(request_id, 500, "the hub could not serve this request; "
-                                       f"quote request id {request_id} to the operators")(scope, receive, send_with_id)
+                await problem_response(
+                    request_id,
+                    500,
+                    f"the hub could not serve this request; quote request id {request_id} to the operators",
+                )(scope, receive, send_with_id)
 
     def _capped(self, receive: Receive) -> Receive:
         """``receive`` that stops a streamed body (no Content-Length) at the cap."""

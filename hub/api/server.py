@@ -39,8 +39,7 @@ def refuse_demo_secrets(engine: Engine, host: str, settings: Settings) -> None:
     if is_loopback(host) or settings.demo:
         return
     with engine.connect() as conn:
-        rows = conn.execute(select(api_client.c.client_id, api_client.c.secret_hash)
-                            .where(api_client.c.active)).all()
+        rows = conn.execute(select(api_client.c.client_id, api_client.c.secret_hash).where(api_client.c.active)).all()
     demo = sorted(row.client_id for row in rows if check_secret(DEMO_CLIENT_SECRET, row.secret_hash))
     if demo:
         raise ConfigError(
@@ -54,8 +53,8 @@ def refuse_demo_secrets(engine: Engine, host: str, settings: Settings) -> None:
 class ApiServer(ThreadedServer):
     """The API in a background thread on a free loopback port; use as a context manager.
 
-        with ApiServer(build_app(settings)) as server:
-            httpx.get(f"{server.base_url}/openapi.json")
+    with ApiServer(build_app(settings)) as server:
+        httpx.get(f"{server.base_url}/openapi.json")
     """
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:

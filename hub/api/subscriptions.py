@@ -50,12 +50,18 @@ class SubscriptionList(BaseModel):
 
 
 @router.post(
-    "/v1/subscriptions", status_code=201, response_model=SubscriptionRecord, summary="Subscribe to pushes",
-    responses={200: {"model": SubscriptionRecord, "description": "Already subscribed"},
-               **problem_responses(401, 403, 422)},
+    "/v1/subscriptions",
+    status_code=201,
+    response_model=SubscriptionRecord,
+    summary="Subscribe to pushes",
+    responses={
+        200: {"model": SubscriptionRecord, "description": "Already subscribed"},
+        **problem_responses(401, 403, 422),
+    },
 )
-def subscribe(body: SubscriptionRequest, response: Response,
-              call: Annotated[Call, Depends(call_for("subscription_create"))]) -> dict[str, Any]:
+def subscribe(
+    body: SubscriptionRequest, response: Response, call: Annotated[Call, Depends(call_for("subscription_create"))]
+) -> dict[str, Any]:
     """Subscribe (201), or find the subscription already active (200).
 
     Raises:
@@ -72,20 +78,33 @@ def subscribe(body: SubscriptionRequest, response: Response,
             response.status_code = 200
             return _record(found)
         if found is None:
-            conn.execute(insert(subscription).values(agency_code=call.agency, dataset=body.dataset,
-                                                     purpose=body.purpose, active=True,
-                                                     created_at=call.context.now().replace(tzinfo=None)))
+            conn.execute(
+                insert(subscription).values(
+                    agency_code=call.agency,
+                    dataset=body.dataset,
+                    purpose=body.purpose,
+                    active=True,
+                    created_at=call.context.now().replace(tzinfo=None),
+                )
+            )
         else:
-            conn.execute(update(subscription).where(subscription.c.subscription_id == found["subscription_id"])
-                         .values(active=True))
+            conn.execute(
+                update(subscription)
+                .where(subscription.c.subscription_id == found["subscription_id"])
+                .values(active=True)
+            )
         created = _find(conn, call.agency, body.dataset, body.purpose)
         assert created is not None
         call.append(conn, fields=grant.fields, detail=f"subscription {created['subscription_id']}")
     return _record(created)
 
 
-@router.get("/v1/subscriptions", response_model=SubscriptionList, summary="List your subscriptions",
-            responses=problem_responses(401, 403, 422))
+@router.get(
+    "/v1/subscriptions",
+    response_model=SubscriptionList,
+    summary="List your subscriptions",
+    responses=problem_responses(401, 403, 422),
+)
 def list_subscriptions(call: Annotated[Call, Depends(call_for("subscription_list"))]) -> dict[str, Any]:
     """The caller's agency's subscriptions (not recorded in the ledger: no personal data moves).
 
@@ -94,15 +113,27 @@ def list_subscriptions(call: Annotated[Call, Depends(call_for("subscription_list
     """
     call.require(roles={AGENCY})
     with call.transaction() as conn:
-        rows = conn.execute(select(subscription).where(subscription.c.agency_code == call.agency)
-                            .order_by(subscription.c.subscription_id)).mappings().all()
+        rows = (
+            conn.execute(
+                select(subscription)
+                .where(subscription.c.agency_code == call.agency)
+                .order_by(subscription.c.subscription_id)
+            )
+            .mappings()
+            .all()
+        )
     return {"subscriptions": [_record(row) for row in rows]}
 
 
-@router.delete("/v1/subscriptions/{subscription_id}", response_model=SubscriptionRecord,
-               summary="End a subscription", responses=problem_responses(401, 403, 404, 422))
-def unsubscribe(subscription_id: SubscriptionIdPath,
-                call: Annotated[Call, Depends(call_for("subscription_delete"))]) -> dict[str, Any]:
+@router.delete(
+    "/v1/subscriptions/{subscription_id}",
+    response_model=SubscriptionRecord,
+    summary="End a subscription",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def unsubscribe(
+    subscription_id: SubscriptionIdPath, call: Annotated[Call, Depends(call_for("subscription_delete"))]
+) -> dict[str, Any]:
     """Deactivate one of the caller's subscriptions.
 
     Raises:
@@ -124,11 +155,24 @@ def unsubscribe(subscription_id: SubscriptionIdPath,
 
 
 def _find(conn: Connection, agency_code: str, dataset: str, purpose: str) -> Any:
-    return conn.execute(select(subscription).where(
-        subscription.c.agency_code == agency_code, subscription.c.dataset == dataset,
-        subscription.c.purpose == purpose)).mappings().first()
+    return (
+        conn.execute(
+            select(subscription).where(
+                subscription.c.agency_code == agency_code,
+                subscription.c.dataset == dataset,
+                subscription.c.purpose == purpose,
+            )
+        )
+        .mappings()
+        .first()
+    )
 
 
 def _record(row: Any) -> dict[str, Any]:
-    return {"subscription_id": row["subscription_id"], "dataset": row["dataset"], "purpose": row["purpose"],
-            "active": bool(row["active"]), "created_at": row["created_at"].replace(tzinfo=UTC)}
+    return {
+        "subscription_id": row["subscription_id"],
+        "dataset": row["dataset"],
+        "purpose": row["purpose"],
+        "active": bool(row["active"]),
+        "created_at": row["created_at"].replace(tzinfo=UTC),
+    }

@@ -45,9 +45,15 @@ def issue(principal: Principal, *, key: bytes, now: datetime, lifetime_seconds: 
     """A signed token for ``principal`` valid from ``now`` for ``lifetime_seconds``."""
     issued = int(now.timestamp())
     claims: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": principal.client_id, "agency": principal.agency_code,
-        "role": principal.role, "scope": " ".join(sorted(principal.scopes)), "iat": issued,
-        "exp": issued + lifetime_seconds, "jti": principal.token_id or secrets.token_urlsafe(16),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": principal.client_id,
+        "agency": principal.agency_code,
+        "role": principal.role,
+        "scope": " ".join(sorted(principal.scopes)),
+        "iat": issued,
+        "exp": issued + lifetime_seconds,
+        "jti": principal.token_id or secrets.token_urlsafe(16),
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
 
@@ -66,7 +72,11 @@ def verify(token: str, *, key: bytes, now: datetime) -> Principal:
         if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
             raise TokenError("the access token is not one this hub issues")
         claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
             # The expiry is checked below against the hub's clock (tests and benchmarks move it).
             options={"require": list(_REQUIRED), "verify_exp": False, "verify_iat": False},
         )
@@ -82,5 +92,10 @@ def verify(token: str, *, key: bytes, now: datetime) -> Principal:
     text = ("sub", "agency", "role", "scope", "jti")
     if not all(isinstance(claims[name], str) for name in text):
         raise TokenError("the access token is malformed")
-    return Principal(client_id=claims["sub"], agency_code=claims["agency"], role=claims["role"],
-                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"])
+    return Principal(
+        client_id=claims["sub"],
+        agency_code=claims["agency"],
+        role=claims["role"],
+        scopes=frozenset(claims["scope"].split()),
+        token_id=claims["jti"],
+    )

@@ -85,8 +85,12 @@ def _typed_content(row: RowMapping) -> dict[str, Any]:
 def _source_columns(row: RowMapping, origin: Provenance, now: datetime) -> dict[str, Any]:
     # citizen.source_updated_at and content_hash describe the population record last merged,
     # whatever other sources changed since: they decide "unchanged" on the next delivery.
-    return {"source_updated_at": origin.source_updated_at, "content_hash": row["content_hash"],
-            "published_run_id": origin.run_id, "published_at": now}
+    return {
+        "source_updated_at": origin.source_updated_at,
+        "content_hash": row["content_hash"],
+        "published_run_id": origin.run_id,
+        "published_at": now,
+    }
 
 
 def _new_golden(row: RowMapping, origin: Provenance, now: datetime) -> dict[str, Any]:
@@ -94,8 +98,12 @@ def _new_golden(row: RowMapping, origin: Provenance, now: datetime) -> dict[str,
     # Every field has the same origin, so encode the stamp once (a third of publish's time).
     stamp_json = json.dumps(origin.as_json(), sort_keys=True, ensure_ascii=False)
     provenance_json = "{" + ", ".join(f'"{name}": {stamp_json}' for name in _SORTED_FIELDS) + "}"
-    return {**_typed_content(row), "personal_id": row["personal_id"], "provenance": provenance_json,
-            **_source_columns(row, origin, now)}
+    return {
+        **_typed_content(row),
+        "personal_id": row["personal_id"],
+        "provenance": provenance_json,
+        **_source_columns(row, origin, now),
+    }
 
 
 def _updated_golden(
@@ -105,9 +113,12 @@ def _updated_golden(
     merge = merge_fields(current, _typed_content(row), origin, now)
     # Every content column, changed or not: executemany needs the same columns in every row.
     content = {name: merge.changes.get(name, current[name]) for name in CONTENT_FIELDS}
-    values = {**content, "personal_id": row["personal_id"],
-              "provenance": json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
-              **_source_columns(row, origin, now)}
+    values = {
+        **content,
+        "personal_id": row["personal_id"],
+        "provenance": json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
+        **_source_columns(row, origin, now),
+    }
     return values, merge
 
 

@@ -74,8 +74,11 @@ def resolve_pending(conn: Connection, run_id: str, now: datetime) -> int:
         origin = Provenance(SYSTEM, row["recorded_at"], now, run_id)
         outcome = _apply(batch, event, origin)
         if outcome != PENDING:
-            conn.execute(update(civil_event).where(civil_event.c.event_id == row["event_id"])
-                         .values(outcome=outcome, resolved_at=now))
+            conn.execute(
+                update(civil_event)
+                .where(civil_event.c.event_id == row["event_id"])
+                .values(outcome=outcome, resolved_at=now)
+            )
             resolved += 1
     _write_back(conn, batch, run_id, now)
     return resolved
@@ -97,17 +100,21 @@ def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
     spouse = batch.golden.get(event["spouse_id"] or "")
     if spouse is None:
         return PENDING
-    return _combined([
-        _merge(batch, subject, {"marital_status": "married", "spouse_id": spouse["personal_id"]}, origin),
-        _merge(batch, spouse, {"marital_status": "married", "spouse_id": subject["personal_id"]}, origin),
-    ])
+    return _combined(
+        [
+            _merge(batch, subject, {"marital_status": "married", "spouse_id": spouse["personal_id"]}, origin),
+            _merge(batch, spouse, {"marital_status": "married", "spouse_id": subject["personal_id"]}, origin),
+        ]
+    )
 
 
 def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
     merge = merge_fields(person, values, origin, origin.fetched_at)
     person.update(merge.changes)
-    before, person["provenance"] = person["provenance"], json.dumps(merge.provenance, sort_keys=True,
-                                                                    ensure_ascii=False)
+    before, person["provenance"] = (
+        person["provenance"],
+        json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
+    )
     batch.dirty.add(person["personal_id"])
     if merge.changes or merge.conflicts or person["provenance"] != before:
         batch.changed.add(person["personal_id"])
@@ -140,10 +147,17 @@ def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> 
 
 def _event_values(row: RowMapping, run_id: str, now: datetime) -> dict[str, Any]:
     return {
-        "event_id": row["event_id"], "event_type": row["event_type"], "personal_id": row["personal_id"],
-        "spouse_id": row["spouse_id"] or None, "event_date": date.fromisoformat(row["event_date"]),
-        "commune": row["commune"], "recorded_at": datetime.fromisoformat(row["recorded_at"]),
-        "content_hash": row["content_hash"], "run_id": run_id, "published_at": now, "resolved_at": None,
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "personal_id": row["personal_id"],
+        "spouse_id": row["spouse_id"] or None,
+        "event_date": date.fromisoformat(row["event_date"]),
+        "commune": row["commune"],
+        "recorded_at": datetime.fromisoformat(row["recorded_at"]),
+        "content_hash": row["content_hash"],
+        "run_id": run_id,
+        "published_at": now,
+        "resolved_at": None,
     }
 
 

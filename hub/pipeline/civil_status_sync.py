@@ -23,12 +23,19 @@ def connect_source(settings: Settings) -> CivilStatusSource:
     """A civil-status source: OAuth2 client credentials against the API's own token endpoint."""
     endpoint = civil_status_endpoint(settings)
     auth = OAuth2ClientCredentials(
-        f"{endpoint.url}/oauth/token", endpoint.username, endpoint.password,
-        timeout=settings.operation_timeout, system=SYSTEM,
+        f"{endpoint.url}/oauth/token",
+        endpoint.username,
+        endpoint.password,
+        timeout=settings.operation_timeout,
+        system=SYSTEM,
     )
     client = RestClient(
-        SYSTEM, endpoint.url, auth=auth, timeout=settings.operation_timeout,
-        max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+        SYSTEM,
+        endpoint.url,
+        auth=auth,
+        timeout=settings.operation_timeout,
+        max_attempts=settings.max_attempts,
+        backoff=settings.backoff_seconds,
     )
     return CivilStatusSource(client, page_size=settings.page_size)
 
@@ -38,8 +45,14 @@ def _read_pages(settings: Settings, since: datetime) -> Iterable[EventPage]:
 
 
 SPEC = StreamSpec(
-    stream=STREAM, system=SYSTEM, staging=staging_civil_event, suite=civil_event_suite.SUITE,
-    cursor_column="recorded_at", read_pages=_read_pages, merge=merge_events, shares=CITIZEN,
+    stream=STREAM,
+    system=SYSTEM,
+    staging=staging_civil_event,
+    suite=civil_event_suite.SUITE,
+    cursor_column="recorded_at",
+    read_pages=_read_pages,
+    merge=merge_events,
+    shares=CITIZEN,
 )
 
 _BOUND = stages.bind(SPEC)

@@ -35,8 +35,12 @@ def connect_source(settings: Settings) -> OneStopSource:
     """A one-stop source: a static API key in ``X-API-Key``."""
     endpoint = one_stop_endpoint(settings)
     client = RestClient(
-        SYSTEM, endpoint.url, auth=ApiKeyAuth(API_KEY_HEADER, endpoint.password), timeout=settings.operation_timeout,
-        max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+        SYSTEM,
+        endpoint.url,
+        auth=ApiKeyAuth(API_KEY_HEADER, endpoint.password),
+        timeout=settings.operation_timeout,
+        max_attempts=settings.max_attempts,
+        backoff=settings.backoff_seconds,
     )
     return OneStopSource(client, page_size=settings.page_size)
 
@@ -50,8 +54,13 @@ def _read_pages(settings: Settings, since: datetime) -> Iterator[DossierPage]:
 
 
 SPEC = StreamSpec(
-    stream=STREAM, system=SYSTEM, staging=staging_dossier, suite=dossier_suite.SUITE,
-    cursor_column="source_updated_at", read_pages=_read_pages, merge=merge_dossiers,
+    stream=STREAM,
+    system=SYSTEM,
+    staging=staging_dossier,
+    suite=dossier_suite.SUITE,
+    cursor_column="source_updated_at",
+    read_pages=_read_pages,
+    merge=merge_dossiers,
 )
 
 _BOUND = stages.bind(SPEC)

@@ -48,8 +48,9 @@ def merge_dossiers(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
                 new_dossiers.append(values)
             statuses = _new_statuses(row, held.get(row["dossier_id"], []))
             messages += [
-                NewMessage(row["dossier_id"], _message(row, status),
-                           f"{row['dossier_id']}:{status['seq']}:{status['status']}")
+                NewMessage(
+                    row["dossier_id"], _message(row, status), f"{row['dossier_id']}:{status['seq']}:{status['status']}"
+                )
                 for status in statuses
             ]
             new_statuses += statuses
@@ -74,8 +75,10 @@ def _new_statuses(row: RowMapping, held: Sequence[tuple[int, str, datetime]]) ->
     seen = {(status, at) for _, status, at in held}
     seq = max((number for number, _, _ in held), default=0)
     fresh = [(status, at) for status, at in parse_history(row["history"]) if (status, at) not in seen]
-    return [{"dossier_id": row["dossier_id"], "seq": seq + offset, "status": status, "at": at}
-            for offset, (status, at) in enumerate(fresh, start=1)]
+    return [
+        {"dossier_id": row["dossier_id"], "seq": seq + offset, "status": status, "at": at}
+        for offset, (status, at) in enumerate(fresh, start=1)
+    ]
 
 
 def _message(row: RowMapping, status: dict[str, Any]) -> dict[str, str]:
@@ -95,20 +98,29 @@ def _dossier_values(row: RowMapping, run_id: str, now: datetime) -> dict[str, An
     history: History = parse_history(row["history"])
     status, status_at = history[-1]  # the suite checked it is (TrangThai, NgayCapNhat)
     return {
-        "dossier_id": row["dossier_id"], "procedure_code": row["procedure_code"],
-        "applicant_id": row["personal_id"], "channel": row["channel"],
-        "received_at": datetime.fromisoformat(row["received_at"]), "due_at": datetime.fromisoformat(row["due_at"]),
-        "status": status, "status_at": status_at, "completed_at": status_at if status in TERMINAL else None,
-        "receiving_unit": row["receiving_unit"], "processing_unit": row["processing_unit"],
+        "dossier_id": row["dossier_id"],
+        "procedure_code": row["procedure_code"],
+        "applicant_id": row["personal_id"],
+        "channel": row["channel"],
+        "received_at": datetime.fromisoformat(row["received_at"]),
+        "due_at": datetime.fromisoformat(row["due_at"]),
+        "status": status,
+        "status_at": status_at,
+        "completed_at": status_at if status in TERMINAL else None,
+        "receiving_unit": row["receiving_unit"],
+        "processing_unit": row["processing_unit"],
         "source_updated_at": datetime.fromisoformat(row["source_updated_at"]),
-        "content_hash": row["content_hash"], "run_id": run_id, "published_at": now,
+        "content_hash": row["content_hash"],
+        "run_id": run_id,
+        "published_at": now,
     }
 
 
 def _known(conn: Connection, dossier_ids: list[str]) -> dict[str, tuple[str, datetime]]:
     """Dossier id -> (content hash, source update time) of the dossiers already held."""
     query = select(dossier.c.dossier_id, dossier.c.content_hash, dossier.c.source_updated_at).where(
-        dossier.c.dossier_id.in_(dossier_ids))
+        dossier.c.dossier_id.in_(dossier_ids)
+    )
     return {dossier_id: (digest, updated_at) for dossier_id, digest, updated_at in conn.execute(query)}
 
 
@@ -116,9 +128,11 @@ def _held_statuses(conn: Connection, dossier_ids: list[str]) -> Held:
     held: Held = {}
     if not dossier_ids:
         return held
-    query = (select(dossier_status.c.dossier_id, dossier_status.c.seq, dossier_status.c.status, dossier_status.c.at)
-             .where(dossier_status.c.dossier_id.in_(dossier_ids)).order_by(dossier_status.c.dossier_id,
-                                                                          dossier_status.c.seq))
+    query = (
+        select(dossier_status.c.dossier_id, dossier_status.c.seq, dossier_status.c.status, dossier_status.c.at)
+        .where(dossier_status.c.dossier_id.in_(dossier_ids))
+        .order_by(dossier_status.c.dossier_id, dossier_status.c.seq)
+    )
     for dossier_id, seq, status, at in conn.execute(query):
         held.setdefault(dossier_id, []).append((seq, status, at))
     return held

@@ -30,8 +30,12 @@ class Provenance:
 
     def as_json(self) -> dict[str, str]:
         """The stamp as stored in ``citizen.provenance``."""
-        return {"system": self.system, "source_updated_at": self.source_updated_at.isoformat(),
-                "fetched_at": self.fetched_at.isoformat(), "run_id": self.run_id}
+        return {
+            "system": self.system,
+            "source_updated_at": self.source_updated_at.isoformat(),
+            "fetched_at": self.fetched_at.isoformat(),
+            "run_id": self.run_id,
+        }
 
 
 @dataclass
@@ -53,8 +57,10 @@ def merge_fields(
     incoming_stamp = Stamp(origin.system, origin.source_updated_at)
     for name, value in incoming.items():
         held_json = provenance.get(name)
-        held = None if held_json is None else Stamp(
-            held_json["system"], datetime.fromisoformat(held_json["source_updated_at"])
+        held = (
+            None
+            if held_json is None
+            else Stamp(held_json["system"], datetime.fromisoformat(held_json["source_updated_at"]))
         )
         differs = current[name] != value
         if not differs and held is not None and held.system != origin.system:
@@ -65,16 +71,26 @@ def merge_fields(
             if differs:
                 merge.changes[name] = value
         if decision.conflict and held is not None:
-            kept, other = ((value, incoming_stamp), (current[name], held)) if decision.take_incoming else (
-                (current[name], held), (value, incoming_stamp))
-            merge.conflicts.append({
-                "personal_id": current["personal_id"], "field": name,
-                "kept_value": _text(kept[0]), "kept_source": kept[1].system,
-                "kept_updated_at": kept[1].source_updated_at,
-                "other_value": _text(other[0]), "other_source": other[1].system,
-                "other_updated_at": other[1].source_updated_at,
-                "run_id": origin.run_id, "detected_at": now, "status": "open",
-            })
+            kept, other = (
+                ((value, incoming_stamp), (current[name], held))
+                if decision.take_incoming
+                else ((current[name], held), (value, incoming_stamp))
+            )
+            merge.conflicts.append(
+                {
+                    "personal_id": current["personal_id"],
+                    "field": name,
+                    "kept_value": _text(kept[0]),
+                    "kept_source": kept[1].system,
+                    "kept_updated_at": kept[1].source_updated_at,
+                    "other_value": _text(other[0]),
+                    "other_source": other[1].system,
+                    "other_updated_at": other[1].source_updated_at,
+                    "run_id": origin.run_id,
+                    "detected_at": now,
+                    "status": "open",
+                }
+            )
     return merge
 
 
@@ -93,7 +109,8 @@ def record_conflicts(
     for row in conflicts:
         seen = conn.execute(
             select(field_conflict.c.conflict_id).where(
-                field_conflict.c.personal_id == row["personal_id"], field_conflict.c.field == row["field"],
+                field_conflict.c.personal_id == row["personal_id"],
+                field_conflict.c.field == row["field"],
                 field_conflict.c.other_source == row["other_source"],
                 field_conflict.c.other_updated_at == row["other_updated_at"],
             )
@@ -116,8 +133,11 @@ def _resolve_agreed(conn: Connection, agreements: Sequence[tuple[str, str]], now
         agreed = set(agreements)
         for conflict_id, personal_id, name in open_ids:
             if (personal_id, name) in agreed:
-                conn.execute(update(field_conflict).where(field_conflict.c.conflict_id == conflict_id)
-                             .values(status="resolved", resolved_at=now))
+                conn.execute(
+                    update(field_conflict)
+                    .where(field_conflict.c.conflict_id == conflict_id)
+                    .values(status="resolved", resolved_at=now)
+                )
 
 
 def _text(value: Any) -> str | None:

@@ -44,8 +44,14 @@ def _merge(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
 
 
 SPEC = StreamSpec(
-    stream=STREAM, system=SYSTEM, staging=staging_citizen, suite=citizen_suite.SUITE,
-    cursor_column="source_updated_at", read_pages=_read_pages, merge=_merge, shares=CITIZEN,
+    stream=STREAM,
+    system=SYSTEM,
+    staging=staging_citizen,
+    suite=citizen_suite.SUITE,
+    cursor_column="source_updated_at",
+    read_pages=_read_pages,
+    merge=_merge,
+    shares=CITIZEN,
 )
 
 _BOUND = stages.bind(SPEC)

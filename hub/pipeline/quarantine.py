@@ -47,8 +47,14 @@ def _upsert(conn: Connection, stream: str, run_id: str, row: Any, rules: list[st
     if updated.rowcount == 0:
         conn.execute(
             insert(quarantine).values(
-                stream=stream, run_id=run_id, personal_id=row.personal_id, rules=",".join(rules),
-                payload=row.payload, payload_hash=payload_hash, quarantined_at=now,
-                last_seen_run_id=run_id, status="open",
+                stream=stream,
+                run_id=run_id,
+                personal_id=row.personal_id,
+                rules=",".join(rules),
+                payload=row.payload,
+                payload_hash=payload_hash,
+                quarantined_at=now,
+                last_seen_run_id=run_id,
+                status="open",
             )
         )

@@ -67,8 +67,9 @@ def route_dossiers(
     routed, waiting, refused_routes = _route_waiting(engine, source, clock)
     decided = _collect_decisions(engine, source)
     returned, refused_returns = _return_results(engine, source, clock)
-    summary = RoutingSummary(routed=routed, waiting=waiting, decided=decided, returned=returned,
-                             refused=refused_routes + refused_returns)
+    summary = RoutingSummary(
+        routed=routed, waiting=waiting, decided=decided, returned=returned, refused=refused_routes + refused_returns
+    )
     log.info("routing %s: %s", run_id, summary.as_dict())
     return summary
 
@@ -82,10 +83,12 @@ def _route_waiting(engine: Engine, source: OneStopSource, clock: Callable[[], da
     candidates = (
         select(dossier.c.dossier_id, dossier.c.receiving_unit, citizen.c.residence_commune)
         .select_from(dossier.outerjoin(citizen, citizen.c.personal_id == dossier.c.applicant_id))
-        .where(dossier.c.receiving_unit == PROVINCIAL_CENTRE, dossier.c.status == WAITING_STATUS,
-               dossier.c.procedure_code.in_(_commune_level()),
-               ~select(dossier_routing.c.dossier_id).where(dossier_routing.c.dossier_id == dossier.c.dossier_id)
-               .exists())
+        .where(
+            dossier.c.receiving_unit == PROVINCIAL_CENTRE,
+            dossier.c.status == WAITING_STATUS,
+            dossier.c.procedure_code.in_(_commune_level()),
+            ~select(dossier_routing.c.dossier_id).where(dossier_routing.c.dossier_id == dossier.c.dossier_id).exists(),
+        )
         .order_by(dossier.c.dossier_id)
     )
     with store_errors("route"), engine.connect() as conn:
@@ -100,9 +103,15 @@ def _route_waiting(engine: Engine, source: OneStopSource, clock: Callable[[], da
             refused += 1
             continue
         with store_errors("route"), engine.begin() as conn:
-            conn.execute(insert(dossier_routing).values(
-                dossier_id=dossier_id, competent_unit=commune, transfer_id=transfer_id, state=ROUTED,
-                routed_at=clock()))
+            conn.execute(
+                insert(dossier_routing).values(
+                    dossier_id=dossier_id,
+                    competent_unit=commune,
+                    transfer_id=transfer_id,
+                    state=ROUTED,
+                    routed_at=clock(),
+                )
+            )
         routed += 1
     return routed, waiting, refused
 
@@ -115,7 +124,8 @@ def _collect_decisions(engine: Engine, source: OneStopSource) -> int:
         select(dossier_routing.c.competent_unit, func.min(dossier.c.received_at))
         .join(dossier, dossier.c.dossier_id == dossier_routing.c.dossier_id)
         .where(dossier_routing.c.state == ROUTED)
-        .group_by(dossier_routing.c.competent_unit).order_by(dossier_routing.c.competent_unit)
+        .group_by(dossier_routing.c.competent_unit)
+        .order_by(dossier_routing.c.competent_unit)
     )
     with store_errors("route"), engine.connect() as conn:
         communes = conn.execute(open_by_commune).all()
@@ -125,9 +135,12 @@ def _collect_decisions(engine: Engine, source: OneStopSource) -> int:
             with store_errors("route"), engine.begin() as conn:
                 marked = conn.execute(
                     update(dossier_routing)
-                    .where(dossier_routing.c.dossier_id == decision.dossier_id,
-                           dossier_routing.c.transfer_id == decision.transfer_id,
-                           dossier_routing.c.competent_unit == commune, dossier_routing.c.state == ROUTED)
+                    .where(
+                        dossier_routing.c.dossier_id == decision.dossier_id,
+                        dossier_routing.c.transfer_id == decision.transfer_id,
+                        dossier_routing.c.competent_unit == commune,
+                        dossier_routing.c.state == ROUTED,
+                    )
                     .values(state=DECIDED, result=decision.result, decided_at=decision.decided_at)
                 ).rowcount
             decided += marked
@@ -137,10 +150,15 @@ def _collect_decisions(engine: Engine, source: OneStopSource) -> int:
 def _return_results(engine: Engine, source: OneStopSource, clock: Callable[[], datetime]) -> tuple[int, int]:
     """Step 3; returns (returned, refused)."""
     pending = (
-        select(dossier_routing.c.dossier_id, dossier_routing.c.transfer_id, dossier_routing.c.result,
-               dossier.c.receiving_unit)
+        select(
+            dossier_routing.c.dossier_id,
+            dossier_routing.c.transfer_id,
+            dossier_routing.c.result,
+            dossier.c.receiving_unit,
+        )
         .join(dossier, dossier.c.dossier_id == dossier_routing.c.dossier_id)
-        .where(dossier_routing.c.state == DECIDED).order_by(dossier_routing.c.dossier_id)
+        .where(dossier_routing.c.state == DECIDED)
+        .order_by(dossier_routing.c.dossier_id)
     )
     with store_errors("route"), engine.connect() as conn:
         rows = conn.execute(pending).all()
@@ -150,7 +168,10 @@ def _return_results(engine: Engine, source: OneStopSource, clock: Callable[[], d
             refused += 1
             continue
         with store_errors("route"), engine.begin() as conn:
-            conn.execute(update(dossier_routing).where(dossier_routing.c.dossier_id == dossier_id)
-                         .values(state=RETURNED, returned_at=clock()))
+            conn.execute(
+                update(dossier_routing)
+                .where(dossier_routing.c.dossier_id == dossier_id)
+                .values(state=RETURNED, returned_at=clock())
+            )
         returned += 1
     return returned, refused

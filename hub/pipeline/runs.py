@@ -105,10 +105,22 @@ def start_run(conn: Connection, run_id: str, stream: str, staging: Table) -> str
     _retire_unfinished(conn, stream, run_id, staging)
     cursor = read_cursor(conn, stream)
     values = {
-        "stream": stream, "status": STARTED, "started_at": utcnow(), "finished_at": None,
-        "cursor_from": cursor, "cursor_to": None, "pages": 0, "read": 0, "published": 0,
-        "quarantined": 0, "unchanged": 0, "rules_failed": None, "error": None,
-        "extract_seconds": None, "audit_seconds": None, "publish_seconds": None,
+        "stream": stream,
+        "status": STARTED,
+        "started_at": utcnow(),
+        "finished_at": None,
+        "cursor_from": cursor,
+        "cursor_to": None,
+        "pages": 0,
+        "read": 0,
+        "published": 0,
+        "quarantined": 0,
+        "unchanged": 0,
+        "rules_failed": None,
+        "error": None,
+        "extract_seconds": None,
+        "audit_seconds": None,
+        "publish_seconds": None,
     }
     updated = conn.execute(update(sync_run).where(sync_run.c.run_id == run_id).values(**values))
     if updated.rowcount == 0:
@@ -161,7 +173,5 @@ def mark(conn: Connection, run_id: str, **values: Any) -> None:
 def mark_failed(conn: Connection, run_id: str, error: str) -> None:
     """Record why the next stage failed; the status keeps the last stage that completed."""
     conn.execute(
-        update(sync_run)
-        .where(sync_run.c.run_id == run_id, sync_run.c.status != PUBLISHED)
-        .values(error=error[:2000])
+        update(sync_run).where(sync_run.c.run_id == run_id, sync_run.c.status != PUBLISHED).values(error=error[:2000])
     )

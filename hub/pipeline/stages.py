@@ -81,12 +81,21 @@ def extract(
     except LgspError as exc:
         with engine.begin() as conn:
             runs.mark_failed(conn, run_id, f"extract: {exc}")
-            ledger.append(conn, _pull(spec, run_id, "failed", f"extract failed: {type(exc).__name__}"),
-                          key=hub_key(settings, LEDGER_KEY))
+            ledger.append(
+                conn,
+                _pull(spec, run_id, "failed", f"extract failed: {type(exc).__name__}"),
+                key=hub_key(settings, LEDGER_KEY),
+            )
         raise
     with engine.begin() as conn:
-        runs.mark(conn, run_id, status=runs.EXTRACTED, pages=page_count, read=read,
-                  extract_seconds=round(time.monotonic() - started, 3))
+        runs.mark(
+            conn,
+            run_id,
+            status=runs.EXTRACTED,
+            pages=page_count,
+            read=read,
+            extract_seconds=round(time.monotonic() - started, 3),
+        )
         summary = runs.load_run(conn, run_id)
     assert summary is not None
     log.info("run %s staged %d records in %d pages changed after %s", run_id, read, page_count, cursor)
@@ -113,8 +122,13 @@ def audit(
             runs.mark_failed(conn, run_id, f"audit: {exc}")
         raise
     with engine.begin() as conn:
-        runs.mark(conn, run_id, status=runs.AUDITED, rules_failed=outcome.rule_counts,
-                  audit_seconds=round(time.monotonic() - started, 3))
+        runs.mark(
+            conn,
+            run_id,
+            status=runs.AUDITED,
+            rules_failed=outcome.rule_counts,
+            audit_seconds=round(time.monotonic() - started, 3),
+        )
         summary = runs.load_run(conn, run_id)
     assert summary is not None
     log.info("run %s audited: %d of %d rows fail a rule", run_id, outcome.failing_rows, outcome.evaluated)
@@ -139,19 +153,38 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
         # Staging is scratch space: the quarantine keeps every failing payload, the golden tables the rest.
         conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
         conn.execute(delete(spec.staging).where(spec.staging.c.run_id == run_id))
-        runs.mark(conn, run_id, status=runs.PUBLISHED, published=merged.published, quarantined=quarantined,
-                  unchanged=merged.unchanged, cursor_to=cursor_to, finished_at=now, error=None,
-                  publish_seconds=round(time.monotonic() - started, 3))
+        runs.mark(
+            conn,
+            run_id,
+            status=runs.PUBLISHED,
+            published=merged.published,
+            quarantined=quarantined,
+            unchanged=merged.unchanged,
+            cursor_to=cursor_to,
+            finished_at=now,
+            error=None,
+            publish_seconds=round(time.monotonic() - started, 3),
+        )
         summary = runs.load_run(conn, run_id)
         assert summary is not None
         # Last statement of the transaction: the ledger's lock is held only until the commit.
-        ledger.append(conn, _pull(spec, run_id, "ok", f"published {summary.published}, quarantined "
-                                  f"{summary.quarantined}, unchanged {summary.unchanged}", summary.read),
-                      key=hub_key(settings, LEDGER_KEY), now=now)
+        ledger.append(
+            conn,
+            _pull(
+                spec,
+                run_id,
+                "ok",
+                f"published {summary.published}, quarantined {summary.quarantined}, unchanged {summary.unchanged}",
+                summary.read,
+            ),
+            key=hub_key(settings, LEDGER_KEY),
+            now=now,
+        )
     if summary.read != summary.published + summary.quarantined + summary.unchanged:
         log.error("run %s does not balance: %s", run_id, summary.as_dict())
-    log.info("run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined,
-             merged.unchanged)
+    log.info(
+        "run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined, merged.unchanged
+    )
     return summary
 
 
@@ -206,16 +239,27 @@ def bind(spec: StreamSpec) -> BoundStages:
     def sync_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
         return sync(spec, run_id, settings, engine)
 
-    for function, verb in ((extract_stream, "Stage what changed"), (audit_stream, "Audit the run"),
-                           (publish_stream, "Publish the run"), (sync_stream, "Extract, audit, publish")):
+    for function, verb in (
+        (extract_stream, "Stage what changed"),
+        (audit_stream, "Audit the run"),
+        (publish_stream, "Publish the run"),
+        (sync_stream, "Extract, audit, publish"),
+    ):
         function.__doc__ = f"{verb} for the {spec.stream} stream."
     return BoundStages(extract_stream, audit_stream, publish_stream, sync_stream)
 
 
 def _pull(spec: StreamSpec, run_id: str, outcome: str, detail: str, count: int = 0) -> ledger.Exchange:
     """The ledger entry of one pull: the source, the stream, how many records; the run id correlates."""
-    return ledger.Exchange(action="pull", client=spec.system, outcome=outcome, correlation_id=run_id,
-                           dataset=spec.stream, record_count=count, detail=detail)
+    return ledger.Exchange(
+        action="pull",
+        client=spec.system,
+        outcome=outcome,
+        correlation_id=run_id,
+        dataset=spec.stream,
+        record_count=count,
+        detail=detail,
+    )
 
 
 def _newest(conn: Connection, staging: Table, column: Column[str], run_id: str) -> str | None:

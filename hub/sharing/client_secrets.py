@@ -30,8 +30,7 @@ def check_secret(secret: str, stored: str) -> bool:
         if scheme != _SCHEME:
             return False
         expected = base64.b64decode(digest, validate=True)
-        actual = hashlib.pbkdf2_hmac("sha256", secret.encode(), base64.b64decode(salt, validate=True),
-                                     int(iterations))
+        actual = hashlib.pbkdf2_hmac("sha256", secret.encode(), base64.b64decode(salt, validate=True), int(iterations))
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)

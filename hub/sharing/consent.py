@@ -58,8 +58,15 @@ class Consent:
 
 
 def grant_consent(
-    conn: Connection, *, personal_id: str, agency_code: str, procedure_code: str, purpose: str,
-    expires_at: datetime, recorded_by: str, now: datetime,
+    conn: Connection,
+    *,
+    personal_id: str,
+    agency_code: str,
+    procedure_code: str,
+    purpose: str,
+    expires_at: datetime,
+    recorded_by: str,
+    now: datetime,
 ) -> Consent:
     """Record a new consent inside ``conn``'s transaction and return it.
 
@@ -78,8 +85,14 @@ def grant_consent(
         raise InvalidConsent(f"expires_at may be at most {MAX_DAYS} days ahead; ask the citizen again after that")
     require_grant(conn, agency_code, CITIZEN, purpose, at.date())
     row = Consent(
-        consent_id=secrets.token_urlsafe(24), personal_id=personal_id, agency_code=agency_code,
-        procedure_code=procedure_code, purpose=purpose, granted_at=at, expires_at=until, revoked_at=None,
+        consent_id=secrets.token_urlsafe(24),
+        personal_id=personal_id,
+        agency_code=agency_code,
+        procedure_code=procedure_code,
+        purpose=purpose,
+        granted_at=at,
+        expires_at=until,
+        revoked_at=None,
         recorded_by=recorded_by,
     )
     conn.execute(insert(consent).values(**_columns(row)))
@@ -94,13 +107,22 @@ def find_consent(conn: Connection, consent_id: str) -> Consent | None:
 
 def revoke_consent(conn: Connection, consent_id: str, now: datetime) -> Consent | None:
     """Revoke the consent (a second revocation keeps the first time); None when there is no such consent."""
-    conn.execute(update(consent).where(consent.c.consent_id == consent_id, consent.c.revoked_at.is_(None))
-                 .values(revoked_at=_naive_utc(now)))
+    conn.execute(
+        update(consent)
+        .where(consent.c.consent_id == consent_id, consent.c.revoked_at.is_(None))
+        .values(revoked_at=_naive_utc(now))
+    )
     return find_consent(conn, consent_id)
 
 
 def require_consent(
-    conn: Connection, consent_id: str, *, personal_id: str, procedure_code: str, agency_code: str, now: datetime,
+    conn: Connection,
+    consent_id: str,
+    *,
+    personal_id: str,
+    procedure_code: str,
+    agency_code: str,
+    now: datetime,
 ) -> Consent:
     """The consent, if it lets ``agency_code`` prefill ``procedure_code`` for ``personal_id`` at ``now``.
 
@@ -120,13 +142,24 @@ def require_consent(
     if state == "revoked":
         raise AccessDenied("the citizen revoked this consent", rule="consent_revoked")
     if state == "expired":
-        raise AccessDenied(f"the consent expired at {found.expires_at.isoformat()}Z; the citizen must consent again",
-                           rule="consent_expired")
+        raise AccessDenied(
+            f"the consent expired at {found.expires_at.isoformat()}Z; the citizen must consent again",
+            rule="consent_expired",
+        )
     return found
 
 
-_FIELDS = ("consent_id", "personal_id", "agency_code", "procedure_code", "purpose", "granted_at", "expires_at",
-           "revoked_at", "recorded_by")
+_FIELDS = (
+    "consent_id",
+    "personal_id",
+    "agency_code",
+    "procedure_code",
+    "purpose",
+    "granted_at",
+    "expires_at",
+    "revoked_at",
+    "recorded_by",
+)
 
 
 def _columns(row: Consent) -> dict[str, object]:

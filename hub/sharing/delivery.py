@@ -86,8 +86,10 @@ _LAST_RETRY = timedelta(hours=1)
 _EARLIER = outbox.alias("earlier")
 # The message has an earlier one of its aggregate still open (pending or sent). Built once: it is in every query.
 _HELD_BACK = exists().where(
-    _EARLIER.c.topic == outbox.c.topic, _EARLIER.c.aggregate_id == outbox.c.aggregate_id,
-    _EARLIER.c.state.in_(_OPEN), _EARLIER.c.sequence < outbox.c.sequence,
+    _EARLIER.c.topic == outbox.c.topic,
+    _EARLIER.c.aggregate_id == outbox.c.aggregate_id,
+    _EARLIER.c.state.in_(_OPEN),
+    _EARLIER.c.sequence < outbox.c.sequence,
 )
 _UNSENDABLE = (
     "unsendable: the payload is not a JSON object or names another dossier (MaHoSo), or the idempotency key "
@@ -158,8 +160,12 @@ def connect_portal(settings: Settings) -> PortalClient:
     """
     endpoint = portal_endpoint(settings)
     client = RestClient(
-        SYSTEM, endpoint.url, auth=ApiKeyAuth(API_KEY_HEADER, endpoint.password),
-        timeout=settings.operation_timeout, max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+        SYSTEM,
+        endpoint.url,
+        auth=ApiKeyAuth(API_KEY_HEADER, endpoint.password),
+        timeout=settings.operation_timeout,
+        max_attempts=settings.max_attempts,
+        backoff=settings.backoff_seconds,
     )
     return PortalClient(client)
 
@@ -172,8 +178,12 @@ def connect_agency(settings: Settings, agency_code: str, endpoint: Endpoint) -> 
     """
     origin, path = agency_wire.split_inbox_url(endpoint.url)
     client = RestClient(
-        f"{agency_wire.SYSTEM} {agency_code}", origin, auth=PushSigner(endpoint.password),
-        timeout=settings.operation_timeout, max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+        f"{agency_wire.SYSTEM} {agency_code}",
+        origin,
+        auth=PushSigner(endpoint.password),
+        timeout=settings.operation_timeout,
+        max_attempts=settings.max_attempts,
+        backoff=settings.backoff_seconds,
     )
     return agency_wire.AgencyClient(client, path)
 
@@ -229,9 +239,13 @@ def deliver_pushes(
         try:
             endpoint = agency_push_endpoint(settings, code, declared_url)
             if endpoint is None:
-                log.warning("agency %s: %d push(es) wait: no push endpoint; set the Airflow connection "
-                            "agency_push_%s (URL, the HMAC secret as password)", code, waiting,
-                            code.lower().replace("-", "_"))
+                log.warning(
+                    "agency %s: %d push(es) wait: no push endpoint; set the Airflow connection "
+                    "agency_push_%s (URL, the HMAC secret as password)",
+                    code,
+                    waiting,
+                    code.lower().replace("-", "_"),
+                )
                 continue
             with connect_agency(settings, code, endpoint) as client:
                 channel = _AgencyChannel(engine, client, code, key, clock)
@@ -264,22 +278,26 @@ def _utcnow() -> datetime:
 def _agencies_with_pushes(engine: Engine) -> list[tuple[str, str | None, int]]:
     """(agency code, declared push_url, open pushes) for every push topic with open messages."""
     query = (
-        select(outbox.c.topic, func.count()).where(outbox.c.topic.startswith(TOPIC_PREFIX, autoescape=True),
-                                                   outbox.c.state.in_(_OPEN))
-        .group_by(outbox.c.topic).order_by(outbox.c.topic)
+        select(outbox.c.topic, func.count())
+        .where(outbox.c.topic.startswith(TOPIC_PREFIX, autoescape=True), outbox.c.state.in_(_OPEN))
+        .group_by(outbox.c.topic)
+        .order_by(outbox.c.topic)
     )
     with engine.connect() as conn:
         topics = conn.execute(query).tuples().all()
         declared = dict(conn.execute(select(agency.c.agency_code, agency.c.push_url)).tuples().all())
-    return [(topic[len(TOPIC_PREFIX):], declared.get(topic[len(TOPIC_PREFIX):]), int(n)) for topic, n in topics]
+    return [(topic[len(TOPIC_PREFIX) :], declared.get(topic[len(TOPIC_PREFIX) :]), int(n)) for topic, n in topics]
 
 
 def _raise_for(failures: list[tuple[str, LgspError]]) -> None:
     text = "; ".join(f"agency {code}: {exc}" for code, exc in failures)
     if any(isinstance(exc, ConfigError) for _, exc in failures):
         raise ConfigError(f"pushes stopped for {len(failures)} agency(ies), the others were served: {text}")
-    raise FatalSourceError(f"pushes stopped for {len(failures)} agency(ies), the others were served (their "
-                           f"pushes stay pending): {text}", system=agency_wire.SYSTEM, operation="push")
+    raise FatalSourceError(
+        f"pushes stopped for {len(failures)} agency(ies), the others were served (their pushes stay pending): {text}",
+        system=agency_wire.SYSTEM,
+        operation="push",
+    )
 
 
 class _Run:
@@ -289,7 +307,12 @@ class _Run:
         self, engine: Engine, channel: Channel, topic: str, max_attempts: int, clock: Callable[[], datetime]
     ) -> None:
         self.engine, self.channel, self.topic, self.max_attempts, self.clock = (
-            engine, channel, topic, max_attempts, clock)
+            engine,
+            channel,
+            topic,
+            max_attempts,
+            clock,
+        )
         self.cutoff = clock()
         self.tally = {"sent": 0, "acknowledged": 0, "retried": 0, "dead": 0}
 
@@ -308,10 +331,17 @@ class _Run:
 
     def _heads(self, after: int) -> list[Row[Any]]:
         query = (
-            select(outbox.c.message_id, outbox.c.aggregate_id, outbox.c.payload, outbox.c.idempotency_key,
-                   outbox.c.state, outbox.c.attempts)
+            select(
+                outbox.c.message_id,
+                outbox.c.aggregate_id,
+                outbox.c.payload,
+                outbox.c.idempotency_key,
+                outbox.c.state,
+                outbox.c.attempts,
+            )
             .where(self._due(), outbox.c.message_id > after, ~_HELD_BACK)
-            .order_by(outbox.c.message_id).limit(BATCH_SIZE)
+            .order_by(outbox.c.message_id)
+            .limit(BATCH_SIZE)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query))
@@ -340,7 +370,9 @@ class _Run:
             self._settle(row, PENDING, attempts=row.attempts, last_error=str(exc))
             raise FatalSourceError(
                 f"{self.channel.peer} delivery stopped at outbox message {row.message_id} (left pending, as are "
-                f"the rest): {exc}", system=exc.system, operation=exc.operation,
+                f"the rest): {exc}",
+                system=exc.system,
+                operation=exc.operation,
             ) from exc
         if answer.acknowledged:
             return self._settle(row, ACKNOWLEDGED, ack_id=answer.ack_id, acknowledged_at=self.clock())
@@ -350,8 +382,12 @@ class _Run:
         """Mark the message sent in its own commit, if it is still what we read and still its aggregate's head."""
         claim = (
             update(outbox)
-            .where(outbox.c.message_id == row.message_id, outbox.c.state == row.state,
-                   outbox.c.attempts == row.attempts, ~_HELD_BACK)
+            .where(
+                outbox.c.message_id == row.message_id,
+                outbox.c.state == row.state,
+                outbox.c.attempts == row.attempts,
+                ~_HELD_BACK,
+            )
             .values(state=SENT, attempts=row.attempts + 1, sent_at=self.clock())
         )
         with self.engine.begin() as conn:
@@ -403,25 +439,49 @@ class _PortalChannel:
     def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
         # A dossier's status is an exchange out like any other: the dossier code goes on record, hashed.
         body = _portal_body(row.payload, row.aggregate_id) or {}
-        detail = (f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}" if state == ACKNOWLEDGED
-                  else f"outbox message {row.message_id}; {values.get('last_error')}")
-        ledger.append(conn, ledger.Exchange(
-            # Not the idempotency key as correlation: the portal's embeds the dossier code.
-            action="push", client="lgsp", outcome=state, correlation_id=f"outbox:{row.message_id}", dataset="dossier",
-            purpose="public_service_reporting", fields=sorted(body), record_keys=[row.aggregate_id], detail=detail,
-        ), key=self.ledger_key, now=self.clock())
+        detail = (
+            f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}"
+            if state == ACKNOWLEDGED
+            else f"outbox message {row.message_id}; {values.get('last_error')}"
+        )
+        ledger.append(
+            conn,
+            ledger.Exchange(
+                # Not the idempotency key as correlation: the portal's embeds the dossier code.
+                action="push",
+                client="lgsp",
+                outcome=state,
+                correlation_id=f"outbox:{row.message_id}",
+                dataset="dossier",
+                purpose="public_service_reporting",
+                fields=sorted(body),
+                record_keys=[row.aggregate_id],
+                detail=detail,
+            ),
+            key=self.ledger_key,
+            now=self.clock(),
+        )
 
 
 class _AgencyChannel:
     """Pushes to one agency: the agreement checked again at send time, every settled push in the ledger."""
 
     def __init__(
-        self, engine: Engine, client: agency_wire.AgencyClient, agency_code: str, ledger_key: bytes,
+        self,
+        engine: Engine,
+        client: agency_wire.AgencyClient,
+        agency_code: str,
+        ledger_key: bytes,
         clock: Callable[[], datetime],
     ) -> None:
         self.peer = f"{agency_wire.SYSTEM} {agency_code}"
         self.engine, self.client, self.agency_code, self.ledger_key, self.clock = (
-            engine, client, agency_code, ledger_key, clock)
+            engine,
+            client,
+            agency_code,
+            ledger_key,
+            clock,
+        )
         self._grants: dict[tuple[str, str], Grant | AccessDenied] = {}  # per run: agreements change rarely
 
     def prepare(self, row: Row[Any]) -> dict[str, Any] | str:
@@ -433,8 +493,10 @@ class _AgencyChannel:
             return f"not sent: the agreement no longer allows it ({grant.rule}); replay once it is renewed"
         outside = sorted(set(payload["fields"]) - grant.fields)
         if outside:
-            return (f"not sent: the agreements in force no longer grant {', '.join(outside)}; queue the change "
-                    "again under the current agreement")
+            return (
+                f"not sent: the agreements in force no longer grant {', '.join(outside)}; queue the change "
+                "again under the current agreement"
+            )
         return payload
 
     def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
@@ -447,22 +509,38 @@ class _AgencyChannel:
         payload = _push_payload(row.payload, row.aggregate_id) or {}
         grant = self._grants.get((payload.get("dataset", ""), payload.get("purpose", "")))
         legal_basis = grant.legal_basis if isinstance(grant, Grant) else payload.get("legal_basis")
-        detail = (f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}" if state == ACKNOWLEDGED
-                  else f"outbox message {row.message_id}; {values.get('last_error')}")
+        detail = (
+            f"outbox message {row.message_id}; acknowledged as {values.get('ack_id')}"
+            if state == ACKNOWLEDGED
+            else f"outbox message {row.message_id}; {values.get('last_error')}"
+        )
         # Last statement of the transaction: the ledger's lock is held only until the commit.
-        ledger.append(conn, ledger.Exchange(
-            action="push", client="lgsp", outcome=state, correlation_id=row.idempotency_key,
-            agency_code=self.agency_code, purpose=payload.get("purpose"), legal_basis=legal_basis,
-            dataset=payload.get("dataset"), fields=sorted(payload.get("fields") or ()),
-            record_keys=[row.aggregate_id], detail=detail,
-        ), key=self.ledger_key, now=self.clock())
+        ledger.append(
+            conn,
+            ledger.Exchange(
+                action="push",
+                client="lgsp",
+                outcome=state,
+                correlation_id=row.idempotency_key,
+                agency_code=self.agency_code,
+                purpose=payload.get("purpose"),
+                legal_basis=legal_basis,
+                dataset=payload.get("dataset"),
+                fields=sorted(payload.get("fields") or ()),
+                record_keys=[row.aggregate_id],
+                detail=detail,
+            ),
+            key=self.ledger_key,
+            now=self.clock(),
+        )
 
     def _grant(self, dataset: str, purpose: str) -> Grant | AccessDenied:
         if (dataset, purpose) not in self._grants:
             with self.engine.connect() as conn:
                 try:
-                    found: Grant | AccessDenied = require_grant(conn, self.agency_code, dataset, purpose,
-                                                                self.clock().date())
+                    found: Grant | AccessDenied = require_grant(
+                        conn, self.agency_code, dataset, purpose, self.clock().date()
+                    )
                 except AccessDenied as denied:
                     found = denied
             self._grants[(dataset, purpose)] = found

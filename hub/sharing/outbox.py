@@ -71,26 +71,36 @@ def enqueue_many(conn: Connection, *, topic: str, messages: Sequence[NewMessage]
     if not messages:
         return 0
     keys = [message.idempotency_key for message in messages]
-    known = set(conn.execute(
-        select(outbox.c.idempotency_key).where(_one_of(conn, outbox.c.idempotency_key, keys))).scalars())
+    known = set(
+        conn.execute(select(outbox.c.idempotency_key).where(_one_of(conn, outbox.c.idempotency_key, keys))).scalars()
+    )
     aggregates = sorted({message.aggregate_id for message in messages})
-    last = dict(conn.execute(
-        select(outbox.c.aggregate_id, func.max(outbox.c.sequence))
-        .where(outbox.c.topic == topic, _one_of(conn, outbox.c.aggregate_id, aggregates))
-        .group_by(outbox.c.aggregate_id)
-    ).all())
+    last = dict(
+        conn.execute(
+            select(outbox.c.aggregate_id, func.max(outbox.c.sequence))
+            .where(outbox.c.topic == topic, _one_of(conn, outbox.c.aggregate_id, aggregates))
+            .group_by(outbox.c.aggregate_id)
+        ).all()
+    )
     rows: list[dict[str, Any]] = []
     for message in messages:
         if message.idempotency_key in known:
             continue
         known.add(message.idempotency_key)
         last[message.aggregate_id] = (last.get(message.aggregate_id) or 0) + 1
-        rows.append({
-            "topic": topic, "aggregate_id": message.aggregate_id, "sequence": last[message.aggregate_id],
-            "payload": json.dumps(message.payload, ensure_ascii=False, sort_keys=True),
-            "idempotency_key": message.idempotency_key, "state": PENDING, "attempts": 0,
-            "next_attempt_at": now, "created_at": now,
-        })
+        rows.append(
+            {
+                "topic": topic,
+                "aggregate_id": message.aggregate_id,
+                "sequence": last[message.aggregate_id],
+                "payload": json.dumps(message.payload, ensure_ascii=False, sort_keys=True),
+                "idempotency_key": message.idempotency_key,
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
     if rows:
         conn.execute(insert(outbox), rows)
     return len(rows)
@@ -123,9 +133,15 @@ def enqueue(
     ).scalar()
     conn.execute(
         insert(outbox).values(
-            topic=topic, aggregate_id=aggregate_id, sequence=(last or 0) + 1,
-            payload=json.dumps(payload, ensure_ascii=False, sort_keys=True), idempotency_key=idempotency_key,
-            state=PENDING, attempts=0, next_attempt_at=now, created_at=now,
+            topic=topic,
+            aggregate_id=aggregate_id,
+            sequence=(last or 0) + 1,
+            payload=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+            idempotency_key=idempotency_key,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
     )
     return True
@@ -164,7 +180,8 @@ def replay(engine: Engine, *, message_ids: Iterable[int] | None = None, all_dead
         now = now.astimezone(UTC).replace(tzinfo=None)  # the store keeps naive UTC
     note = literal(f"replayed {now.isoformat(timespec='seconds')}; before: ") + func.coalesce(outbox.c.last_error, "")
     requeue = (
-        update(outbox).where(outbox.c.state == DEAD)
+        update(outbox)
+        .where(outbox.c.state == DEAD)
         .values(state=PENDING, attempts=0, next_attempt_at=now, last_error=note)
     )
     with engine.begin() as conn:

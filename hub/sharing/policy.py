@@ -37,29 +37,43 @@ def require_grant(conn: Connection, agency_code: str, dataset: str, purpose: str
             (``purpose_not_agreed``), or none valid on that day (``agreement_expired``,
             ``agreement_not_yet_valid``).
     """
-    rows = conn.execute(
-        select(agreement).where(agreement.c.agency_code == agency_code, agreement.c.dataset == dataset)
-    ).mappings().all()
+    rows = (
+        conn.execute(select(agreement).where(agreement.c.agency_code == agency_code, agreement.c.dataset == dataset))
+        .mappings()
+        .all()
+    )
     if not rows:
-        raise AccessDenied(f"agency {agency_code} has no data-sharing agreement for dataset {dataset}",
-                           rule="no_agreement")
+        raise AccessDenied(
+            f"agency {agency_code} has no data-sharing agreement for dataset {dataset}", rule="no_agreement"
+        )
     for_purpose = [row for row in rows if row["purpose"] == purpose]
     if not for_purpose:
         agreed = ", ".join(sorted({row["purpose"] for row in rows}))
-        raise AccessDenied(f"agency {agency_code}'s agreements for {dataset} do not cover this purpose "
-                           f"(agreed purposes: {agreed})", rule="purpose_not_agreed")
-    valid = [row for row in for_purpose if row["valid_from"] <= on and (row["valid_until"] is None
-                                                                       or on <= row["valid_until"])]
+        raise AccessDenied(
+            f"agency {agency_code}'s agreements for {dataset} do not cover this purpose (agreed purposes: {agreed})",
+            rule="purpose_not_agreed",
+        )
+    valid = [
+        row
+        for row in for_purpose
+        if row["valid_from"] <= on and (row["valid_until"] is None or on <= row["valid_until"])
+    ]
     if not valid:
         if all(row["valid_from"] > on for row in for_purpose):
-            raise AccessDenied(f"agency {agency_code}'s agreement for {dataset} ({purpose}) is not valid yet",
-                               rule="agreement_not_yet_valid")
+            raise AccessDenied(
+                f"agency {agency_code}'s agreement for {dataset} ({purpose}) is not valid yet",
+                rule="agreement_not_yet_valid",
+            )
         ended = max(row["valid_until"] for row in for_purpose if row["valid_until"] is not None)
-        raise AccessDenied(f"agency {agency_code}'s agreement for {dataset} ({purpose}) ended on "
-                           f"{ended.isoformat()}; renew it in config/sharing/agreements.yaml",
-                           rule="agreement_expired")
+        raise AccessDenied(
+            f"agency {agency_code}'s agreement for {dataset} ({purpose}) ended on "
+            f"{ended.isoformat()}; renew it in config/sharing/agreements.yaml",
+            rule="agreement_expired",
+        )
     return Grant(
-        agency_code=agency_code, dataset=dataset, purpose=purpose,
+        agency_code=agency_code,
+        dataset=dataset,
+        purpose=purpose,
         fields=frozenset(name for row in valid for name in row["fields"].split(",")),
         agreement_ids=tuple(sorted(row["agreement_id"] for row in valid)),
         legal_basis="; ".join(sorted({row["legal_basis"] for row in valid})),
@@ -68,8 +82,13 @@ def require_grant(conn: Connection, agency_code: str, dataset: str, purpose: str
 
 def active_grants(conn: Connection, dataset: str, on: date) -> list[Grant]:
     """Every (agency, purpose) grant valid on ``on`` for ``dataset`` (for pushes to subscribers)."""
-    rows = conn.execute(select(agreement.c.agency_code, agreement.c.purpose).where(
-        agreement.c.dataset == dataset, agreement.c.valid_from <= on,
-        (agreement.c.valid_until.is_(None)) | (agreement.c.valid_until >= on),
-    ).distinct()).all()
+    rows = conn.execute(
+        select(agreement.c.agency_code, agreement.c.purpose)
+        .where(
+            agreement.c.dataset == dataset,
+            agreement.c.valid_from <= on,
+            (agreement.c.valid_until.is_(None)) | (agreement.c.valid_until >= on),
+        )
+        .distinct()
+    ).all()
     return [require_grant(conn, agency_code, dataset, purpose, on) for agency_code, purpose in sorted(rows)]

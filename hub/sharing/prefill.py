@@ -77,21 +77,31 @@ class PrefillForm:
     @property
     def held_complete(self) -> bool:
         """Whether every field a register could fill is filled and verified: the citizen states only the request."""
-        return all(isinstance(result, Filled) and result.verified
-                   for spec, result in zip(self.form.fields, self.fields, strict=True) if spec.source is not None)
+        return all(
+            isinstance(result, Filled) and result.verified
+            for spec, result in zip(self.form.fields, self.fields, strict=True)
+            if spec.source is not None
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document an agency's client receives."""
         return {
-            "procedure_code": self.form.procedure, "title": self.form.title, "personal_id": self.personal_id,
-            "fields": [_field_document(spec, result) for spec, result in zip(self.form.fields, self.fields,
-                                                                              strict=True)],
+            "procedure_code": self.form.procedure,
+            "title": self.form.title,
+            "personal_id": self.personal_id,
+            "fields": [
+                _field_document(spec, result) for spec, result in zip(self.form.fields, self.fields, strict=True)
+            ],
         }
 
 
 def prefill(
-    conn: Connection, procedure_code: str, personal_id: str, *,
-    allowed_fields: frozenset[str] | None = None, forms: Mapping[str, Form] | None = None,
+    conn: Connection,
+    procedure_code: str,
+    personal_id: str,
+    *,
+    allowed_fields: frozenset[str] | None = None,
+    forms: Mapping[str, Form] | None = None,
 ) -> PrefillForm | None:
     """The applicant's form for ``procedure_code``; None when the platform holds no record of them.
 
@@ -102,13 +112,18 @@ def prefill(
     Raises:
         UnknownProcedure: no form is declared for the procedure.
     """
-    return prefill_many(conn, procedure_code, [personal_id], allowed_fields=allowed_fields,
-                        forms=forms).get(personal_id)
+    return prefill_many(conn, procedure_code, [personal_id], allowed_fields=allowed_fields, forms=forms).get(
+        personal_id
+    )
 
 
 def prefill_many(
-    conn: Connection, procedure_code: str, personal_ids: Iterable[str], *,
-    allowed_fields: frozenset[str] | None = None, forms: Mapping[str, Form] | None = None,
+    conn: Connection,
+    procedure_code: str,
+    personal_ids: Iterable[str],
+    *,
+    allowed_fields: frozenset[str] | None = None,
+    forms: Mapping[str, Form] | None = None,
 ) -> dict[str, PrefillForm]:
     """``prefill`` for many applicants, by personal id; those the platform does not hold are left out.
 
@@ -155,18 +170,19 @@ class _Plan:
         relative_ids = {row[name] for row in applicants.values() for name in self.links if row[name]}
         relatives = _golden(conn, sorted(relative_ids), self.relative_columns) if self.relative_columns else {}
         disputed = _open_conflicts(conn, [*applicants, *relatives], {_KEY, *self.own_columns, *self.relative_columns})
-        relatives_sourced = {pid: sourced_fields(row, (_KEY, *self.relative_columns), disputed)
-                             for pid, row in relatives.items()}
+        relatives_sourced = {
+            pid: sourced_fields(row, (_KEY, *self.relative_columns), disputed) for pid, row in relatives.items()
+        }
         for personal_id, row in applicants.items():
             sourced = sourced_fields(row, (_KEY, *self.own_columns), disputed)
             fields = tuple(
-                MustSupply(spec.key, step) if isinstance(step, str)
+                MustSupply(spec.key, step)
+                if isinstance(step, str)
                 else _resolve(spec.key, step, sourced, relatives_sourced)
                 for spec, step in zip(self.form.fields, self.steps, strict=True)
             )
             read = tuple(sorted({row[name] for name in self.links if row[name] in relatives}))
-            yield personal_id, PrefillForm(form=self.form, personal_id=personal_id, fields=fields,
-                                           relatives_read=read)
+            yield personal_id, PrefillForm(form=self.form, personal_id=personal_id, fields=fields, relatives_read=read)
 
 
 def _step(spec: FormField, allowed: frozenset[str] | None) -> Reason | Source:
@@ -212,7 +228,8 @@ def _golden(conn: Connection, personal_ids: Sequence[str], columns: Sequence[str
     if not personal_ids:
         return {}
     query = select(citizen.c.personal_id, citizen.c.provenance, *(citizen.c[name] for name in columns)).where(
-        citizen.c.personal_id.in_(personal_ids))
+        citizen.c.personal_id.in_(personal_ids)
+    )
     return {row["personal_id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
@@ -221,10 +238,15 @@ def _open_conflicts(conn: Connection, personal_ids: Sequence[str], fields: set[s
     # Not hub.sharing.provenance.open_conflicts: one query per batch, and only the form's fields.
     if not personal_ids or not fields:
         return set()
-    query = select(field_conflict.c.personal_id, field_conflict.c.field).where(
-        field_conflict.c.status == "open", field_conflict.c.personal_id.in_(personal_ids),
-        field_conflict.c.field.in_(sorted(fields)),
-    ).distinct()
+    query = (
+        select(field_conflict.c.personal_id, field_conflict.c.field)
+        .where(
+            field_conflict.c.status == "open",
+            field_conflict.c.personal_id.in_(personal_ids),
+            field_conflict.c.field.in_(sorted(fields)),
+        )
+        .distinct()
+    )
     return {(row.personal_id, row.field) for row in conn.execute(query)}
 
 
@@ -240,10 +262,19 @@ def _batches(personal_ids: Iterable[str]) -> Iterator[list[str]]:
 
 
 def _field_document(spec: FormField, result: Filled | MustSupply) -> dict[str, Any]:
-    document: dict[str, Any] = {"key": spec.key, "label_vi": spec.label_vi, "label_en": spec.label_en,
-                                "source_path": spec.source.path if spec.source else None}
+    document: dict[str, Any] = {
+        "key": spec.key,
+        "label_vi": spec.label_vi,
+        "label_en": spec.label_en,
+        "source_path": spec.source.path if spec.source else None,
+    }
     if isinstance(result, Filled):
-        return {**document, "status": "filled", "value": result.value, "source": result.source,
-                "last_updated": result.last_updated, "verified": result.verified}
+        return {
+            **document,
+            "status": "filled",
+            "value": result.value,
+            "source": result.source,
+            "last_updated": result.last_updated,
+            "verified": result.verified,
+        }
     return {**document, "status": "must_supply", "reason": result.reason}
-

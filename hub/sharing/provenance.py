@@ -33,8 +33,12 @@ class SourcedValue:
 
     def as_json(self) -> dict[str, Any]:
         """The shape the API and pushes send."""
-        return {"value": self.value, "source": self.source, "last_updated": self.last_updated,
-                "verified": self.verified}
+        return {
+            "value": self.value,
+            "source": self.source,
+            "last_updated": self.last_updated,
+            "verified": self.verified,
+        }
 
 
 def open_conflicts(conn: Connection, personal_ids: Iterable[str]) -> set[tuple[str, str]]:
@@ -42,10 +46,13 @@ def open_conflicts(conn: Connection, personal_ids: Iterable[str]) -> set[tuple[s
     ids = sorted(set(personal_ids))
     found: set[tuple[str, str]] = set()
     for start in range(0, len(ids), _CHUNK):
-        found.update(conn.execute(
-            select(field_conflict.c.personal_id, field_conflict.c.field).where(
-                field_conflict.c.status == "open", field_conflict.c.personal_id.in_(ids[start:start + _CHUNK]))
-        ).tuples())
+        found.update(
+            conn.execute(
+                select(field_conflict.c.personal_id, field_conflict.c.field).where(
+                    field_conflict.c.status == "open", field_conflict.c.personal_id.in_(ids[start : start + _CHUNK])
+                )
+            ).tuples()
+        )
     return found
 
 

@@ -85,8 +85,12 @@ def queue_changes(conn: Connection, dataset: str, run_id: str, now: datetime, *,
         for subscriber in subscribers:
             messages = [record.message(subscriber, run_id) for record in shared]
             queued += enqueue_many(conn, topic=subscriber.topic, messages=messages, now=now)
-    log.info("run %s: %d push(es) queued for %s", run_id, queued,
-             ", ".join(subscriber.grant.agency_code for subscriber in subscribers))
+    log.info(
+        "run %s: %d push(es) queued for %s",
+        run_id,
+        queued,
+        ", ".join(subscriber.grant.agency_code for subscriber in subscribers),
+    )
     return queued
 
 
@@ -103,12 +107,18 @@ def subscribers_on(conn: Connection, dataset: str, on: date) -> list[Subscriber]
         try:
             grant = require_grant(conn, agency_code, dataset, purpose, on)
         except AccessDenied as denied:
-            log.warning("agency %s's %s subscription (%s) is not pushed: %s", agency_code, dataset, purpose,
-                        denied.rule)
+            log.warning(
+                "agency %s's %s subscription (%s) is not pushed: %s", agency_code, dataset, purpose, denied.rule
+            )
             continue
         if key not in grant.fields:
-            log.warning("agency %s's %s subscription (%s) is not pushed: its agreements do not grant the key %s",
-                        agency_code, dataset, purpose, key)
+            log.warning(
+                "agency %s's %s subscription (%s) is not pushed: its agreements do not grant the key %s",
+                agency_code,
+                dataset,
+                purpose,
+                key,
+            )
             continue
         found.append(Subscriber(grant, topic_for(agency_code), tuple(sorted(grant.fields))))
     return found
@@ -142,9 +152,14 @@ class _Record:
     def message(self, subscriber: Subscriber, run_id: str) -> NewMessage:
         grant, names = subscriber.grant, subscriber.fields  # sorted, as push_key orders them
         payload = {
-            "dataset": grant.dataset, "key": self.key, "purpose": grant.purpose,
-            "agreement_ids": list(grant.agreement_ids), "legal_basis": grant.legal_basis, "run_id": run_id,
-            "changed_at": self.changed_at, "fields": {name: self.sent[name] for name in names},
+            "dataset": grant.dataset,
+            "key": self.key,
+            "purpose": grant.purpose,
+            "agreement_ids": list(grant.agreement_ids),
+            "legal_basis": grant.legal_basis,
+            "run_id": run_id,
+            "changed_at": self.changed_at,
+            "fields": {name: self.sent[name] for name in names},
         }
         content = "".join(self.parts[name] for name in names)
         return NewMessage(self.key, payload, _digest(grant.agency_code, grant.dataset, self.key, content))

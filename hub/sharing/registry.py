@@ -92,13 +92,15 @@ def read_registry(config_dir: Path = DEFAULT_CONFIG) -> Registry:
     agreements = _agreements(texts["agreements.yaml"], "agreements.yaml", known)
     _check_subscriptions(agencies, agreements)
     digest = hashlib.sha256("".join(texts[name] for name in sorted(texts)).encode()).hexdigest()
-    counts = {"agencies": len(agencies), "clients": sum(len(item.clients) for item in agencies),
-              "agreements": len(agreements)}
+    counts = {
+        "agencies": len(agencies),
+        "clients": sum(len(item.clients) for item in agencies),
+        "agreements": len(agreements),
+    }
     return Registry(tuple(agencies), tuple(agreements), digest, counts)
 
 
-def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_key: bytes,
-                  now: datetime) -> Registry:
+def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_key: bytes, now: datetime) -> Registry:
     """Replace the store's agencies, clients and agreements with the files'; add declared subscriptions.
 
     Raises:
@@ -108,39 +110,82 @@ def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_k
     with engine.begin() as conn:
         for table in (agreement, api_client, agency):
             conn.execute(delete(table))
-        conn.execute(insert(agency), [
-            {"agency_code": item.code, "name": item.name, "contact": item.contact, "push_url": item.push_url,
-             "loaded_at": now} for item in registry.agencies
-        ])
+        conn.execute(
+            insert(agency),
+            [
+                {
+                    "agency_code": item.code,
+                    "name": item.name,
+                    "contact": item.contact,
+                    "push_url": item.push_url,
+                    "loaded_at": now,
+                }
+                for item in registry.agencies
+            ],
+        )
         clients = [client for item in registry.agencies for client in item.clients]
         if clients:
-            conn.execute(insert(api_client), [
-                {"client_id": c.client_id, "agency_code": c.agency_code, "role": c.role,
-                 "secret_hash": c.secret_hash, "scopes": ",".join(c.scopes), "active": True, "loaded_at": now}
-                for c in clients
-            ])
+            conn.execute(
+                insert(api_client),
+                [
+                    {
+                        "client_id": c.client_id,
+                        "agency_code": c.agency_code,
+                        "role": c.role,
+                        "secret_hash": c.secret_hash,
+                        "scopes": ",".join(c.scopes),
+                        "active": True,
+                        "loaded_at": now,
+                    }
+                    for c in clients
+                ],
+            )
         if registry.agreements:
-            conn.execute(insert(agreement), [
-                {"agreement_id": a.agreement_id, "agency_code": a.agency_code, "dataset": a.dataset,
-                 "fields": ",".join(sorted(a.fields)), "purpose": a.purpose, "legal_basis": a.legal_basis,
-                 "valid_from": a.valid_from, "valid_until": a.valid_until, "loaded_at": now}
-                for a in registry.agreements
-            ])
-        existing = set(conn.execute(select(subscription.c.agency_code, subscription.c.dataset,
-                                           subscription.c.purpose)).tuples())
-        declared = [(item.code, dataset, purpose) for item in registry.agencies
-                    for dataset, purpose in item.subscriptions]
+            conn.execute(
+                insert(agreement),
+                [
+                    {
+                        "agreement_id": a.agreement_id,
+                        "agency_code": a.agency_code,
+                        "dataset": a.dataset,
+                        "fields": ",".join(sorted(a.fields)),
+                        "purpose": a.purpose,
+                        "legal_basis": a.legal_basis,
+                        "valid_from": a.valid_from,
+                        "valid_until": a.valid_until,
+                        "loaded_at": now,
+                    }
+                    for a in registry.agreements
+                ],
+            )
+        existing = set(
+            conn.execute(select(subscription.c.agency_code, subscription.c.dataset, subscription.c.purpose)).tuples()
+        )
+        declared = [
+            (item.code, dataset, purpose) for item in registry.agencies for dataset, purpose in item.subscriptions
+        ]
         new = [key for key in declared if key not in existing]
         if new:
-            conn.execute(insert(subscription), [
-                {"agency_code": code, "dataset": dataset, "purpose": purpose, "active": True, "created_at": now}
-                for code, dataset, purpose in new
-            ])
+            conn.execute(
+                insert(subscription),
+                [
+                    {"agency_code": code, "dataset": dataset, "purpose": purpose, "active": True, "created_at": now}
+                    for code, dataset, purpose in new
+                ],
+            )
         detail = ", ".join(f"{name} {count}" for name, count in registry.counts.items())
-        ledger.append(conn, ledger.Exchange(
-            action="registry_load", client="lgsp", outcome="ok", correlation_id=f"registry:{registry.digest[:16]}",
-            detail=f"{detail}; files sha256 {registry.digest}",
-        ), key=ledger_key, now=now)
+        ledger.append(
+            conn,
+            ledger.Exchange(
+                action="registry_load",
+                client="lgsp",
+                outcome="ok",
+                correlation_id=f"registry:{registry.digest[:16]}",
+                detail=f"{detail}; files sha256 {registry.digest}",
+            ),
+            key=ledger_key,
+            now=now,
+        )
     return registry
 
 
@@ -150,16 +195,22 @@ def load_configured(engine: Engine, settings: Settings) -> Registry:
     Raises:
         ConfigError: the files are malformed (nothing is changed).
     """
-    return load_registry(engine, settings.sharing_config or DEFAULT_CONFIG,
-                         ledger_key=hub_key(settings, LEDGER_KEY), now=datetime.now(UTC).replace(tzinfo=None))
+    return load_registry(
+        engine,
+        settings.sharing_config or DEFAULT_CONFIG,
+        ledger_key=hub_key(settings, LEDGER_KEY),
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
 
 
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; set LGSP_SHARING_CONFIG to the folder "
-                          "holding agencies.yaml and agreements.yaml") from exc
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}; set LGSP_SHARING_CONFIG to the folder "
+            "holding agencies.yaml and agreements.yaml"
+        ) from exc
 
 
 def _entries(text: str, file: str, key: str) -> list[Any]:
@@ -192,18 +243,26 @@ def _agencies(text: str, file: str) -> list[Agency]:
         code = str(_text(entry, "code", where))
         if code in agencies:
             raise ConfigError(f"{where} repeats code {code}")
-        clients = tuple(_client(raw, code, f"{where} ({code}), client {n}")
-                        for n, raw in enumerate(entry.get("clients") or [], start=1))
+        clients = tuple(
+            _client(raw, code, f"{where} ({code}), client {n}")
+            for n, raw in enumerate(entry.get("clients") or [], start=1)
+        )
         for client in clients:
             if client.client_id in client_ids:
                 raise ConfigError(f"{where} ({code}): client_id {client.client_id} is used twice")
             client_ids.add(client.client_id)
-        subscriptions = tuple(_subscription(raw, f"{where} ({code}), subscription {n}")
-                              for n, raw in enumerate(entry.get("subscriptions") or [], start=1))
-        agencies[code] = Agency(code=code, name=str(_text(entry, "name", where)),
-                                contact=str(_text(entry, "contact", where)),
-                                push_url=_text(entry, "push_url", where, optional=True),
-                                clients=clients, subscriptions=subscriptions)
+        subscriptions = tuple(
+            _subscription(raw, f"{where} ({code}), subscription {n}")
+            for n, raw in enumerate(entry.get("subscriptions") or [], start=1)
+        )
+        agencies[code] = Agency(
+            code=code,
+            name=str(_text(entry, "name", where)),
+            contact=str(_text(entry, "contact", where)),
+            push_url=_text(entry, "push_url", where, optional=True),
+            clients=clients,
+            subscriptions=subscriptions,
+        )
     return list(agencies.values())
 
 
@@ -219,10 +278,17 @@ def _client(entry: Any, agency_code: str, where: str) -> Client:
         raise ConfigError(f"{where}: scopes must be a non-empty list of {', '.join(sorted(allowed))}")
     secret_hash = str(_text(entry, "secret_hash", where))
     if not well_formed(secret_hash):
-        raise ConfigError(f"{where}: secret_hash is not a pbkdf2_sha256 hash; make one with "
-                          "`lgsp agencies hash-secret` and never write the secret itself here")
-    return Client(client_id=str(_text(entry, "client_id", where)), agency_code=agency_code, role=role,
-                  scopes=tuple(sorted(set(scopes))), secret_hash=secret_hash)
+        raise ConfigError(
+            f"{where}: secret_hash is not a pbkdf2_sha256 hash; make one with "
+            "`lgsp agencies hash-secret` and never write the secret itself here"
+        )
+    return Client(
+        client_id=str(_text(entry, "client_id", where)),
+        agency_code=agency_code,
+        role=role,
+        scopes=tuple(sorted(set(scopes))),
+        secret_hash=secret_hash,
+    )
 
 
 def _subscription(entry: Any, where: str) -> tuple[str, str]:
@@ -236,8 +302,9 @@ def _agreements(text: str, file: str, agencies: set[str]) -> list[Agreement]:
     for number, entry in enumerate(_entries(text, file, "agreements"), start=1):
         where = f"{file}: agreement {number}"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping with id, agency, dataset, fields, purpose, "
-                              "legal_basis, valid_from")
+            raise ConfigError(
+                f"{where}: expected a mapping with id, agency, dataset, fields, purpose, legal_basis, valid_from"
+            )
         agreement_id = str(_text(entry, "id", where))
         where = f"{where} ({agreement_id})"
         if agreement_id in agreements:
@@ -253,15 +320,21 @@ def _agreements(text: str, file: str, agencies: set[str]) -> list[Agreement]:
             raise ConfigError(f"{where}: fields must be a non-empty list of field names")
         unknown = sorted(set(fields) - set(DATASET_FIELDS[dataset]))
         if unknown:
-            raise ConfigError(f"{where}: {dataset} has no field(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(DATASET_FIELDS[dataset])}")
+            raise ConfigError(
+                f"{where}: {dataset} has no field(s) {', '.join(unknown)}; known: {', '.join(DATASET_FIELDS[dataset])}"
+            )
         valid_from, valid_until = _day(entry, "valid_from", where), _day(entry, "valid_until", where, optional=True)
         if valid_until is not None and valid_until < valid_from:
             raise ConfigError(f"{where}: valid_until is before valid_from")
         agreements[agreement_id] = Agreement(
-            agreement_id=agreement_id, agency_code=agency_code, dataset=dataset,
-            purpose=str(_text(entry, "purpose", where)), legal_basis=str(_text(entry, "legal_basis", where)),
-            fields=tuple(sorted(set(fields))), valid_from=valid_from, valid_until=valid_until,
+            agreement_id=agreement_id,
+            agency_code=agency_code,
+            dataset=dataset,
+            purpose=str(_text(entry, "purpose", where)),
+            legal_basis=str(_text(entry, "legal_basis", where)),
+            fields=tuple(sorted(set(fields))),
+            valid_from=valid_from,
+            valid_until=valid_until,
         )
     return list(agreements.values())
 
@@ -280,5 +353,7 @@ def _check_subscriptions(agencies: Sequence[Agency], agreements: Sequence[Agreem
     for item in agencies:
         for dataset, purpose in item.subscriptions:
             if (item.code, dataset, purpose) not in agreed:
-                raise ConfigError(f"agencies.yaml: {item.code} subscribes to {dataset} for {purpose}, "
-                                  "but no agreement in agreements.yaml covers it")
+                raise ConfigError(
+                    f"agencies.yaml: {item.code} subscribes to {dataset} for {purpose}, "
+                    "but no agreement in agreements.yaml covers it"
+                )

@@ -63,7 +63,11 @@ def signature(secret: bytes, timestamp: int, idempotency_key: str, body: bytes) 
 
 
 def verify(
-    secret: bytes, headers: Mapping[str, str], body: bytes, *, now: float | None = None,
+    secret: bytes,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | None = None,
     tolerance: int = TOLERANCE_SECONDS,
 ) -> bool:
     """Whether ``headers`` (case-insensitive names) carry a fresh, valid v1 signature of ``body``."""
@@ -91,8 +95,9 @@ class PushSigner:
             ConfigError: the secret is empty.
         """
         if not secret.get_secret_value():
-            raise ConfigError("the agency's push secret is empty; set it as the password of its agency_push_ "
-                              "connection")
+            raise ConfigError(
+                "the agency's push secret is empty; set it as the password of its agency_push_ connection"
+            )
         self._secret = secret
         self._clock = clock
 

@@ -85,9 +85,7 @@ def store_errors(stage: str) -> Iterator[None]:
         diag = getattr(exc.orig, "diag", None)
         sqlstate = getattr(exc.orig, "sqlstate", None) or "-"
         where = ", ".join(
-            f"{name}={value}"
-            for name in ("constraint_name", "table_name")
-            if (value := getattr(diag, name, None))
+            f"{name}={value}" for name in ("constraint_name", "table_name") if (value := getattr(diag, name, None))
         )
         raise StoreError(
             f"{stage}: the database refused the work ({type(exc.orig).__name__}, SQLSTATE {sqlstate}"

@@ -12,8 +12,7 @@ def current_communes() -> list[dict[str, str]]:
     from vietnam_provinces import Ward
 
     return [
-        {"commune_code": f"{int(w.code):05d}", "province_code": f"{int(w.province_code):02d}"}
-        for w in Ward.iter_all()
+        {"commune_code": f"{int(w.code):05d}", "province_code": f"{int(w.province_code):02d}"} for w in Ward.iter_all()
     ]
 
 

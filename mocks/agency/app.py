@@ -51,8 +51,9 @@ _SIGNATURE_DETAILS = {
 class _Endpoints:
     """The handlers, bound to the inboxes, the settings and the shared fault injector."""
 
-    def __init__(self, inboxes: Inboxes, settings: MockSettings, faults: FaultInjector,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, inboxes: Inboxes, settings: MockSettings, faults: FaultInjector, clock: Callable[[], float]
+    ) -> None:
         self.inboxes, self.settings, self.faults, self.clock = inboxes, settings, faults, clock
         self.json_faults = JsonFaults(PROBLEM_TYPES)
 
@@ -97,8 +98,7 @@ class _Endpoints:
             raise Problem(422, "invalid-parameter", f"limit must be at most {MAX_LISTING}")
         items, total = self.inboxes.page(code, offset, limit)
         next_offset = offset + len(items) if offset + len(items) < total else None
-        return JSONResponse({"items": [item.as_json() for item in items], "total": total,
-                             "next_offset": next_offset})
+        return JSONResponse({"items": [item.as_json() for item in items], "total": total, "next_offset": next_offset})
 
     async def stats(self, request: Request) -> Response:
         """The agency's counters."""
@@ -147,8 +147,10 @@ def _payload(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed-json", "The body is not JSON") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("fields"), dict) or not all(
-        isinstance(payload.get(name), str) for name in ("dataset", "key")
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("fields"), dict)
+        or not all(isinstance(payload.get(name), str) for name in ("dataset", "key"))
     ):
         raise Problem(422, "invalid-body", "A push is an object with dataset, key and fields")
     return payload
@@ -174,13 +176,14 @@ def build_agency_app(
     """Every agency's receiver, empty; mount it at ``/agency/v1``. ``app.state.agencies`` is the `Inboxes`."""
     inboxes = Inboxes()
     endpoints = _Endpoints(inboxes, settings, faults, clock)
-    app = Starlette(routes=[
-        Route("/{code}/inbox", endpoints.receive, methods=["POST"]),
-        Route("/{code}/_received", _problems(endpoints.received), methods=["GET"]),
-        Route("/{code}/_admin/stats", _problems(endpoints.stats), methods=["GET"]),
-        Route("/{code}/_admin/refusal", _problems(endpoints.refusal), methods=["PUT", "DELETE"]),
-        Route("/_admin/state", endpoints.reset, methods=["DELETE"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/{code}/inbox", endpoints.receive, methods=["POST"]),
+            Route("/{code}/_received", _problems(endpoints.received), methods=["GET"]),
+            Route("/{code}/_admin/stats", _problems(endpoints.stats), methods=["GET"]),
+            Route("/{code}/_admin/refusal", _problems(endpoints.refusal), methods=["PUT", "DELETE"]),
+            Route("/_admin/state", endpoints.reset, methods=["DELETE"]),
+        ]
+    )
     app.state.agencies = inboxes
     return app
-

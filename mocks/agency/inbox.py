@@ -30,8 +30,12 @@ class Received:
 
     def as_json(self) -> dict[str, Any]:
         """The listing's shape."""
-        return {"idempotency_key": self.idempotency_key, "MaXacNhan": self.ma_xac_nhan, "payload": self.payload,
-                "received_at": self.received_at}
+        return {
+            "idempotency_key": self.idempotency_key,
+            "MaXacNhan": self.ma_xac_nhan,
+            "payload": self.payload,
+            "received_at": self.received_at,
+        }
 
 
 class Inboxes:
@@ -96,7 +100,8 @@ class Inboxes:
         """The agency's counters and how many pushes it holds."""
         with self._lock:
             return {kind: self._counts[(agency, kind)] for kind in STATS} | {
-                "held": len(self._received.get(agency, []))}
+                "held": len(self._received.get(agency, []))
+            }
 
     def clear(self) -> None:
         """Forget every push, key, refusal and counter (acknowledgement numbers go on)."""

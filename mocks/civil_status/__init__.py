@@ -5,6 +5,11 @@ from mocks.civil_status.dataset import CivilStatusDataset
 from mocks.civil_status.event import DEFECT_TYPES, DISAGREEMENT, DefectType, SuKien, TruthType
 
 __all__ = [
-    "DEFECT_TYPES", "DISAGREEMENT", "CivilStatusDataset", "DefectType", "SuKien", "TruthType",
+    "DEFECT_TYPES",
+    "DISAGREEMENT",
+    "CivilStatusDataset",
+    "DefectType",
+    "SuKien",
+    "TruthType",
     "build_civil_status_app",
 ]

@@ -50,8 +50,11 @@ def _problem(slug: str, status: int, title: str, detail: str, headers: dict[str,
 
 def _unauthorized() -> Response:
     return _problem(
-        "unauthorized", 401, "Unauthorized",
-        "A valid bearer token is required; get one from POST /oauth/token.", {"WWW-Authenticate": BEARER_CHALLENGE},
+        "unauthorized",
+        401,
+        "Unauthorized",
+        "A valid bearer token is required; get one from POST /oauth/token.",
+        {"WWW-Authenticate": BEARER_CHALLENGE},
     )
 
 
@@ -63,7 +66,8 @@ class _Endpoints:
     ) -> None:
         self.dataset, self.settings, self.faults, self.clock = dataset, settings, faults, clock
         self.tokens = TokenIssuer(
-            settings.civil_status_client_id, settings.civil_status_client_secret.get_secret_value(),
+            settings.civil_status_client_id,
+            settings.civil_status_client_secret.get_secret_value(),
             settings.token_ttl_seconds,
         )
         self.cursors = Cursors(dataset.seed)
@@ -111,7 +115,9 @@ class _Endpoints:
                 return _problem("invalid-parameter", 400, "Invalid parameter", str(error))
             except ValueError:
                 return _problem(
-                    "invalid-cursor", 400, "Invalid cursor",
+                    "invalid-cursor",
+                    400,
+                    "Invalid cursor",
                     "cursor must be the next_cursor of the previous page, unchanged, with the same since.",
                 )
             page = self.dataset.recorded(since, self.clock.now, start, limit)
@@ -141,10 +147,14 @@ class _Endpoints:
 
     async def index(self, request: Request) -> Response:
         """GET /: where things are."""
-        return JSONResponse({
-            "service": "lgsp mock civil-status register (not a government service)",
-            "contract": "openapi.yaml", "token": "oauth/token", "events": "events",
-        })
+        return JSONResponse(
+            {
+                "service": "lgsp mock civil-status register (not a government service)",
+                "contract": "openapi.yaml",
+                "token": "oauth/token",
+                "events": "events",
+            }
+        )
 
     async def revoke(self, request: Request) -> Response:
         """POST /_admin/revoke-tokens: every token issued so far stops working."""
@@ -170,8 +180,6 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
     return form
 
 
-
-
 def build_civil_status_app(
     population: PopulationDataset, settings: MockSettings, faults: FaultInjector, clock: MockClock
 ) -> Starlette:
@@ -181,18 +189,23 @@ def build_civil_status_app(
         ValueError: the settings ask for more events or defects than ``population`` supports.
     """
     dataset = CivilStatusDataset.generate(
-        population, settings.feed_days, settings.defect_rate,
-        settings.civil_status_disagreement_rate, settings.civil_status_events,
+        population,
+        settings.feed_days,
+        settings.defect_rate,
+        settings.civil_status_disagreement_rate,
+        settings.civil_status_events,
     )
     endpoints = _Endpoints(dataset, settings, faults, clock)
-    app = Starlette(routes=[
-        Route("/", endpoints.index, methods=["GET"]),
-        Route("/oauth/token", endpoints.token, methods=["POST"]),
-        Route("/events", endpoints.events, methods=["GET"]),
-        Route("/events/{event_id}", endpoints.event, methods=["GET"]),
-        Route("/openapi.yaml", endpoints.openapi, methods=["GET"]),
-        Route("/_admin/revoke-tokens", endpoints.revoke, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/", endpoints.index, methods=["GET"]),
+            Route("/oauth/token", endpoints.token, methods=["POST"]),
+            Route("/events", endpoints.events, methods=["GET"]),
+            Route("/events/{event_id}", endpoints.event, methods=["GET"]),
+            Route("/openapi.yaml", endpoints.openapi, methods=["GET"]),
+            Route("/_admin/revoke-tokens", endpoints.revoke, methods=["POST"]),
+        ]
+    )
     app.state.dataset = dataset
     app.state.tokens = endpoints.tokens
     return app

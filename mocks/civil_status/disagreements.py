@@ -25,8 +25,10 @@ def disagreements(
 ) -> list[SuKien]:
     """``count`` KhaiTu events (fewer if too few residents qualify) for residents alive in the population data."""
     eligible = [
-        record for record in residents.clean()
-        if record.ngay_mat is None and record.so_dinh_danh not in residents.touched
+        record
+        for record in residents.clean()
+        if record.ngay_mat is None
+        and record.so_dinh_danh not in residents.touched
         and record.so_dinh_danh not in excluded
     ]
     events: list[SuKien] = []

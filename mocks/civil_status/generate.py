@@ -112,4 +112,3 @@ def _numbered(
         elif index in disputed:
             disagreeing.append(event.ma_su_kien)
     return Generated(events=events, defects=defects, disagreements=disagreeing)
-

@@ -173,12 +173,14 @@ def build_one_stop_app(
     def guarded(operation: str, handler: Handler) -> Handler:
         return endpoint(SYSTEM, operation, faults, json_faults, key, handler)
 
-    app = Starlette(routes=[
-        Route("/dossiers", guarded("list_dossiers", endpoints.list_dossiers), methods=["GET"]),
-        Route("/units/{MaDonVi}/inbox", guarded("inbox", endpoints.inbox), methods=["POST"]),
-        Route("/units/{MaDonVi}/results", guarded("results", endpoints.results), methods=["GET"]),
-        Route("/units/{MaDonVi}/returns", guarded("returns", endpoints.returns), methods=["POST"]),
-        Route("/openapi.yaml", endpoints.contract, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/dossiers", guarded("list_dossiers", endpoints.list_dossiers), methods=["GET"]),
+            Route("/units/{MaDonVi}/inbox", guarded("inbox", endpoints.inbox), methods=["POST"]),
+            Route("/units/{MaDonVi}/results", guarded("results", endpoints.results), methods=["GET"]),
+            Route("/units/{MaDonVi}/returns", guarded("returns", endpoints.returns), methods=["POST"]),
+            Route("/openapi.yaml", endpoints.contract, methods=["GET"]),
+        ]
+    )
     app.state.one_stop = system
     return app

@@ -56,8 +56,13 @@ class OneStopDataset:
 
     @classmethod
     def generate(
-        cls, population: PopulationDataset, count: int, seed: int,
-        defect_rate: float = 0.02, days: int = 30, province: str | None = None,
+        cls,
+        population: PopulationDataset,
+        count: int,
+        seed: int,
+        defect_rate: float = 0.02,
+        days: int = 30,
+        province: str | None = None,
     ) -> OneStopDataset:
         """Generate ``count`` dossiers filed by residents of ``population``; the same arguments give the same data.
 
@@ -156,6 +161,9 @@ class OneStopDataset:
         """Every record visible at ``clock``, rendered, in listing order (ground truth for tests)."""
         with self._lock:
             current = [(index, self._latest_position(index, clock)) for index in range(len(self._dossiers))]
-        visible = [(self._events[i][p].thoi_diem, self._dossiers[i].ma_ho_so, self._dossiers[i].copy, i, p)
-                   for i, p in current if p >= 0]
+        visible = [
+            (self._events[i][p].thoi_diem, self._dossiers[i].ma_ho_so, self._dossiers[i].copy, i, p)
+            for i, p in current
+            if p >= 0
+        ]
         return [self.render(i, p) for *_, i, p in sorted(visible)]

@@ -28,8 +28,18 @@ ONLINE_SHARE = 0.60
 # there are the cross-boundary dossiers that must be routed.
 AT_CENTRE_SHARE = {"commune": 0.10, "province": 0.70}
 # How often each procedure is filed (birth registrations and certified copies dominate).
-_WEIGHTS = {"TT-KS-01": 20, "TT-KH-01": 8, "TT-KT-01": 6, "TT-CT-01": 30, "TT-XN-01": 10,
-            "TT-DD-01": 6, "TT-GP-01": 5, "TT-KD-01": 15, "TT-TR-01": 12, "TT-LL-01": 8}
+_WEIGHTS = {
+    "TT-KS-01": 20,
+    "TT-KH-01": 8,
+    "TT-KT-01": 6,
+    "TT-CT-01": 30,
+    "TT-XN-01": 10,
+    "TT-DD-01": 6,
+    "TT-GP-01": 5,
+    "TT-KD-01": 15,
+    "TT-TR-01": 12,
+    "TT-LL-01": 8,
+}
 _DEFAULT_WEIGHT = 5  # a procedure added to the catalogue later
 _OFFICE_HOURS_UTC = (30 * 60, 10 * 3600)  # 07:30-17:00 in Vietnam (UTC+7)
 _THURSDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
@@ -116,11 +126,17 @@ def _materialize(
         if waits:
             routing[code] = draft.applicant.ma_xa
         due = draft.received + draft.procedure.days * DAY
-        dossiers.append(HoSo(
-            ma_ho_so=code, ma_thu_tuc=draft.procedure.code, so_dinh_danh=draft.applicant.so_dinh_danh,
-            kenh_nop=ONLINE if draft.online else IN_PERSON, ngay_tiep_nhan=draft.received, han_xu_ly=due,
-            ma_don_vi_tiep_nhan=draft.unit,
-        ))
+        dossiers.append(
+            HoSo(
+                ma_ho_so=code,
+                ma_thu_tuc=draft.procedure.code,
+                so_dinh_danh=draft.applicant.so_dinh_danh,
+                kenh_nop=ONLINE if draft.online else IN_PERSON,
+                ngay_tiep_nhan=draft.received,
+                han_xu_ly=due,
+                ma_don_vi_tiep_nhan=draft.unit,
+            )
+        )
         # Until routed, a waiting dossier is processed where it was received.
         processing_unit = draft.applicant.ma_xa if commune_level and not waits else PROVINCIAL_CENTRE
         events.append(draw(rng, Intake(draft.received, due, processing_unit, waits)))

@@ -163,4 +163,3 @@ def parse_body(model: type[Model], payload: Any) -> Model:
 def fingerprint(*parts: Any) -> str:
     """A canonical text of a request's meaningful parts, to tell a replay from a different request."""
     return json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-

@@ -9,11 +9,26 @@ from __future__ import annotations
 from schemas.one_stop import REJECTABLE, STATUS_ORDER, TERMINAL, may_follow
 
 RECEIVED, PROCESSING, ROUTED, RESULT, RETURNED, REJECTED = (
-    "TiepNhan", "DangXuLy", "ChuyenXuLy", "CoKetQua", "DaTraKetQua", "TuChoi",
+    "TiepNhan",
+    "DangXuLy",
+    "ChuyenXuLy",
+    "CoKetQua",
+    "DaTraKetQua",
+    "TuChoi",
 )
 APPROVED, REFUSED = "ChapThuan", "TuChoi"  # KetQua: a competent commune's decision
 
 __all__ = [
-    "APPROVED", "PROCESSING", "RECEIVED", "REFUSED", "REJECTABLE", "REJECTED", "RESULT", "RETURNED",
-    "ROUTED", "STATUS_ORDER", "TERMINAL", "may_follow",
+    "APPROVED",
+    "PROCESSING",
+    "RECEIVED",
+    "REFUSED",
+    "REJECTABLE",
+    "REJECTED",
+    "RESULT",
+    "RETURNED",
+    "ROUTED",
+    "STATUS_ORDER",
+    "TERMINAL",
+    "may_follow",
 ]

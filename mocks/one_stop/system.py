@@ -30,8 +30,12 @@ class OneStopSystem:
             if self._built is None:
                 settings = self._settings
                 dataset = OneStopDataset.generate(
-                    self._population, settings.one_stop_dossiers, settings.seed,
-                    settings.one_stop_defect_rate, settings.feed_days, settings.one_stop_province,
+                    self._population,
+                    settings.one_stop_dossiers,
+                    settings.seed,
+                    settings.one_stop_defect_rate,
+                    settings.feed_days,
+                    settings.one_stop_province,
                 )
                 self._built = dataset, RoutingDesk(dataset)
             return self._built

@@ -47,14 +47,14 @@ class _SoapFaults:
 
     def malformed(self) -> bytes:
         """Mismatched end tags: no XML parser accepts this."""
-        return render.envelope(
-            f'<GetCitizenResponse xmlns="{NAMESPACE}"><CongDan><SoDinhDanh></HoVaTen></CongDan>'
-        )
+        return render.envelope(f'<GetCitizenResponse xmlns="{NAMESPACE}"><CongDan><SoDinhDanh></HoVaTen></CongDan>')
 
     def unavailable(self) -> tuple[int, bytes]:
         """HTTP 500 with soap:Server.Unavailable."""
         return 500, render.fault(
-            "soap:Server.Unavailable", "Service temporarily unavailable", "Unavailable",
+            "soap:Server.Unavailable",
+            "Service temporarily unavailable",
+            "Unavailable",
             "Hệ thống tạm thời không phục vụ được, vui lòng thử lại sau",
         )
 
@@ -153,14 +153,19 @@ def build_population_app(
 ) -> Starlette:
     """The population SOAP service over ``dataset``; mount it at ``/population``."""
     injector = faults or FaultInjector(
-        settings.fault_rates, settings.seed, settings.latency_seconds,
-        settings.timeout_seconds, settings.retry_after_seconds,
+        settings.fault_rates,
+        settings.seed,
+        settings.latency_seconds,
+        settings.timeout_seconds,
+        settings.retry_after_seconds,
     )
     endpoints = _Endpoints(dataset, settings, injector)
-    app = Starlette(routes=[
-        Route("/", endpoints.root, methods=["GET", "POST"]),
-        Route("/_admin/clock", endpoints.clock_endpoint, methods=["GET", "POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/", endpoints.root, methods=["GET", "POST"]),
+            Route("/_admin/clock", endpoints.clock_endpoint, methods=["GET", "POST"]),
+        ]
+    )
     app.state.clock = endpoints.clock
     app.state.dataset = dataset
     return app

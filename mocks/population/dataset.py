@@ -47,9 +47,7 @@ class PopulationDataset:
         self._index()
 
     @classmethod
-    def generate(
-        cls, citizens: int, seed: int, defect_rate: float = 0.02, feed_days: int = 30
-    ) -> PopulationDataset:
+    def generate(cls, citizens: int, seed: int, defect_rate: float = 0.02, feed_days: int = 30) -> PopulationDataset:
         """Generate ``citizens`` residents for ``seed``; the same arguments give the same data.
 
         Raises:

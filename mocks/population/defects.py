@@ -18,9 +18,7 @@ from mocks.population.record import DEFECT_TYPES, MALE, SINGLE, CongDan, DefectT
 from mocks.population.regions import regions
 from schemas.personal_id import BIRTH_REGISTRATION_PROVINCES, Gender, build, century_gender_digit
 
-_UNKNOWN_PREFIXES = tuple(
-    code for code in (f"{n:03d}" for n in range(100)) if code not in BIRTH_REGISTRATION_PROVINCES
-)
+_UNKNOWN_PREFIXES = tuple(code for code in (f"{n:03d}" for n in range(100)) if code not in BIRTH_REGISTRATION_PROVINCES)
 _BORN_BEFORE_2000 = date(2000, 1, 1).toordinal()
 Mutation = Callable[[random.Random, CongDan, "_Context"], CongDan]
 
@@ -69,7 +67,8 @@ def inject_defects(
 def _plan(rng: random.Random, people: People, count: int) -> list[tuple[int, DefectType]]:
     """Choose who carries which defect; parent_younger_than_child needs someone born before 2000."""
     eligible = [
-        p for p in range(people.size)
+        p
+        for p in range(people.size)
         if people.spouse[p] == NONE and not people.youngest_child[p] and not people.death[p]
     ]
     rng.shuffle(eligible)
@@ -85,6 +84,7 @@ def _plan(rng: random.Random, people: People, count: int) -> list[tuple[int, Def
 
 def _malformed_id(rng: random.Random, record: CongDan, context: _Context) -> CongDan:
     """Wrong length, a letter among the digits, or an unknown province prefix."""
+
     def candidate() -> str:
         old, variant = record.so_dinh_danh, rng.randrange(3)
         if variant == 0:
@@ -93,6 +93,7 @@ def _malformed_id(rng: random.Random, record: CongDan, context: _Context) -> Con
             at = rng.randrange(6, 12)
             return old[:at] + rng.choice("ABCDEGHKLMNX") + old[at + 1 :]
         return rng.choice(_UNKNOWN_PREFIXES) + old[3:]
+
     return record._replace(so_dinh_danh=context.unique(candidate))
 
 
@@ -110,6 +111,7 @@ def _id_birth_mismatch(rng: random.Random, record: CongDan, context: _Context) -
         else:
             year_digits = f"{(year + rng.randint(1, 99)) % 100:02d}"
         return f"{record.so_dinh_danh[:3]}{digit}{year_digits}{rng.randrange(1_000_000):06d}"
+
     return record._replace(so_dinh_danh=context.unique(candidate))
 
 

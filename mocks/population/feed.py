@@ -78,8 +78,7 @@ def _move(feed: _Feed, timestamp: int, today: int) -> None:
     units, before = regions(), feed.current[person]
     province = before.ma_tinh if feed.rng.random() < 0.7 else feed.rng.choice(units.provinces)
     commune = units.communes[feed.rng.choice(units.by_province[province])]
-    address = {"ma_tinh": commune.province, "ma_xa": commune.code,
-               "chi_tiet": address_line(feed.rng, commune.urban)}
+    address = {"ma_tinh": commune.province, "ma_xa": commune.code, "chi_tiet": address_line(feed.rng, commune.urban)}
     feed.write(person, timestamp, **address)
     spouse = feed.people.spouse[person]
     if before.tinh_trang_hon_nhan == MARRIED and feed.current[spouse].ngay_mat is None:
@@ -98,8 +97,15 @@ def _marriage(feed: _Feed, timestamp: int, today: int) -> None:
     people.spouse[husband], people.spouse[wife] = wife, husband
     him, her = feed.current[husband], feed.current[wife]
     feed.write(husband, timestamp, tinh_trang_hon_nhan=MARRIED, so_dinh_danh_vo_chong=her.so_dinh_danh)
-    feed.write(wife, timestamp, tinh_trang_hon_nhan=MARRIED, so_dinh_danh_vo_chong=him.so_dinh_danh,
-               ma_tinh=him.ma_tinh, ma_xa=him.ma_xa, chi_tiet=him.chi_tiet)
+    feed.write(
+        wife,
+        timestamp,
+        tinh_trang_hon_nhan=MARRIED,
+        so_dinh_danh_vo_chong=him.so_dinh_danh,
+        ma_tinh=him.ma_tinh,
+        ma_xa=him.ma_xa,
+        chi_tiet=him.chi_tiet,
+    )
 
 
 def _free(feed: _Feed, person: int) -> bool:

@@ -17,9 +17,26 @@ from faker.providers.person.vi_VN import Provider as _VietnameseNames
 
 # Share (per mille) of the commonest family names; the rest share what is left.
 _FAMILY_WEIGHTS: dict[str, int] = {
-    "Nguyễn": 380, "Trần": 110, "Lê": 95, "Phạm": 70, "Hoàng": 30, "Huỳnh": 20,
-    "Phan": 45, "Vũ": 25, "Võ": 15, "Đặng": 20, "Bùi": 20, "Đỗ": 14, "Hồ": 13,
-    "Ngô": 13, "Dương": 10, "Lý": 5, "Mai": 5, "Đinh": 6, "Trương": 6, "Lương": 4,
+    "Nguyễn": 380,
+    "Trần": 110,
+    "Lê": 95,
+    "Phạm": 70,
+    "Hoàng": 30,
+    "Huỳnh": 20,
+    "Phan": 45,
+    "Vũ": 25,
+    "Võ": 15,
+    "Đặng": 20,
+    "Bùi": 20,
+    "Đỗ": 14,
+    "Hồ": 13,
+    "Ngô": 13,
+    "Dương": 10,
+    "Lý": 5,
+    "Mai": 5,
+    "Đinh": 6,
+    "Trương": 6,
+    "Lương": 4,
 }
 _EXTRA_MALE_GIVEN = ("Tuấn", "Hùng", "Long", "Sơn", "Thắng", "Hiếu", "Đạt", "Khánh", "Cường")
 _EXTRA_FEMALE_GIVEN = ("Trang", "Hà", "Nhung", "Thủy", "Loan", "Oanh", "Thu", "Hoa", "Nga")

@@ -31,17 +31,28 @@ def envelope(body: str) -> bytes:
 def congdan(record: CongDan) -> str:
     """A ``CongDan`` element (unprefixed; the enclosing element declares the namespace)."""
     parts = [
-        "<CongDan><SoDinhDanh>", escape(record.so_dinh_danh),
-        "</SoDinhDanh><HoVaTen>", escape(record.ho_va_ten),
-        "</HoVaTen><NgaySinh>", record.ngay_sinh,
-        "</NgaySinh><GioiTinh>", record.gioi_tinh,
-        "</GioiTinh><QuocTich>", record.quoc_tich,
-        "</QuocTich><DanToc>", record.dan_toc,
-        "</DanToc><TonGiao>", record.ton_giao,
-        "</TonGiao><QueQuan>", escape(record.que_quan),
-        "</QueQuan><NoiThuongTru><MaTinh>", record.ma_tinh,
-        "</MaTinh><MaXa>", record.ma_xa,
-        "</MaXa><ChiTiet>", escape(record.chi_tiet),
+        "<CongDan><SoDinhDanh>",
+        escape(record.so_dinh_danh),
+        "</SoDinhDanh><HoVaTen>",
+        escape(record.ho_va_ten),
+        "</HoVaTen><NgaySinh>",
+        record.ngay_sinh,
+        "</NgaySinh><GioiTinh>",
+        record.gioi_tinh,
+        "</GioiTinh><QuocTich>",
+        record.quoc_tich,
+        "</QuocTich><DanToc>",
+        record.dan_toc,
+        "</DanToc><TonGiao>",
+        record.ton_giao,
+        "</TonGiao><QueQuan>",
+        escape(record.que_quan),
+        "</QueQuan><NoiThuongTru><MaTinh>",
+        record.ma_tinh,
+        "</MaTinh><MaXa>",
+        record.ma_xa,
+        "</MaXa><ChiTiet>",
+        escape(record.chi_tiet),
         "</ChiTiet></NoiThuongTru>",
     ]
     if record.so_dinh_danh_cha is not None:
@@ -64,8 +75,10 @@ def get_citizen_response(record: CongDan) -> bytes:
 
 def verify_citizen_response(exists: bool, name_matches: bool, birth_matches: bool) -> bytes:
     """The VerifyCitizenResponse envelope."""
+
     def flag(value: bool) -> str:
         return "true" if value else "false"
+
     return envelope(
         f'<VerifyCitizenResponse xmlns="{NAMESPACE}"><TonTai>{flag(exists)}</TonTai>'
         f"<KhopHoTen>{flag(name_matches)}</KhopHoTen><KhopNgaySinh>{flag(birth_matches)}</KhopNgaySinh>"

@@ -41,7 +41,9 @@ def invalid_request(description: str) -> SoapFault:
 def authentication_failed() -> SoapFault:
     """A soap:Client.Authentication fault; says nothing about which part was wrong."""
     return SoapFault(
-        "soap:Client.Authentication", "Authentication failed", "Authentication",
+        "soap:Client.Authentication",
+        "Authentication failed",
+        "Authentication",
         "Thiếu hoặc sai thông tin xác thực WS-Security UsernameToken",
     )
 

@@ -138,13 +138,15 @@ def build_portal_app(settings: MockSettings, faults: FaultInjector) -> Starlette
     def guarded(operation: str, handler: Handler) -> Handler:
         return endpoint(SYSTEM, operation, faults, json_faults, key, endpoints.throttled(handler))
 
-    app = Starlette(routes=[
-        Route("/dossiers/{MaHoSo}/status", guarded("put_status", endpoints.put_status), methods=["PUT"]),
-        Route("/dossiers/{MaHoSo}", guarded("get_status", endpoints.get_status), methods=["GET"]),
-        Route("/dossiers", guarded("list_dossiers", endpoints.list_dossiers), methods=["GET"]),
-        Route("/_admin/stats", endpoints.stats, methods=["GET"]),
-        Route("/_admin/state", endpoints.reset, methods=["DELETE"]),
-        Route("/openapi.yaml", endpoints.contract, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/dossiers/{MaHoSo}/status", guarded("put_status", endpoints.put_status), methods=["PUT"]),
+            Route("/dossiers/{MaHoSo}", guarded("get_status", endpoints.get_status), methods=["GET"]),
+            Route("/dossiers", guarded("list_dossiers", endpoints.list_dossiers), methods=["GET"]),
+            Route("/_admin/stats", endpoints.stats, methods=["GET"]),
+            Route("/_admin/state", endpoints.reset, methods=["DELETE"]),
+            Route("/openapi.yaml", endpoints.contract, methods=["GET"]),
+        ]
+    )
     app.state.portal = ledger
     return app

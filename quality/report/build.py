@@ -107,8 +107,13 @@ def build_site(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return SiteSummary(path=out_dir / "index.html", pages=2 * len(pages), tables=tables,
-                       data_docs=len(builder.data_docs), seconds=(datetime.now(UTC) - started).total_seconds())
+    return SiteSummary(
+        path=out_dir / "index.html",
+        pages=2 * len(pages),
+        tables=tables,
+        data_docs=len(builder.data_docs),
+        seconds=(datetime.now(UTC) - started).total_seconds(),
+    )
 
 
 @contextmanager
@@ -188,39 +193,90 @@ class _Builder:
 
         def flow_row(state: facts.FlowState) -> tuple[Any, ...]:
             last = state.last
-            freshness = ("never_ran" if state.missed is None else "fresh" if state.missed == 0 else "missed")
-            title = Link(state.flow, f"datasets/{facts.INBOUND[state.flow][1]}.html") if state.flow in facts.INBOUND \
+            freshness = "never_ran" if state.missed is None else "fresh" if state.missed == 0 else "missed"
+            title = (
+                Link(state.flow, f"datasets/{facts.INBOUND[state.flow][1]}.html")
+                if state.flow in facts.INBOUND
                 else state.flow
-            counts: tuple[int | None, ...] = (last.read, last.published, last.quarantined) if last \
-                else (None, None, None)
+            )
+            counts: tuple[int | None, ...] = (
+                (last.read, last.published, last.quarantined) if last else (None, None, None)
+            )
             if state.flow == facts.PUSH_FLOW:
                 counts = (sum(pushes.values()) or None, pushes.get("acknowledged"), pushes.get("dead"))
-            return (title, state.schedule, last.started_at if last else None, last.status if last else None,
-                    state.last_success_at, freshness if state.missed is None or state.missed == 0
-                    else f"missed:{state.missed}", *counts)
+            return (
+                title,
+                state.schedule,
+                last.started_at if last else None,
+                last.status if last else None,
+                state.last_success_at,
+                freshness if state.missed is None or state.missed == 0 else f"missed:{state.missed}",
+                *counts,
+            )
 
-        flow_table = ReportTable("flows", "flows", [
-            Column("flow", "link"), Column("schedule"), Column("last_run", "time"), Column("status", "status"),
-            Column("last_success", "time"), Column("freshness", "status"), Column("read", "count"),
-            Column("published", "count"), Column("quarantined", "count")], [flow_row(s) for s in flows])
+        flow_table = ReportTable(
+            "flows",
+            "flows",
+            [
+                Column("flow", "link"),
+                Column("schedule"),
+                Column("last_run", "time"),
+                Column("status", "status"),
+                Column("last_success", "time"),
+                Column("freshness", "status"),
+                Column("read", "count"),
+                Column("published", "count"),
+                Column("quarantined", "count"),
+            ],
+            [flow_row(s) for s in flows],
+        )
         once_rows: list[tuple[Any, ...]] = []
         if once is not None:
             for code, figures in once["procedures"].items():
-                once_rows.append((code, figures["dossiers"], figures["prefilled_share"], figures["held_complete_share"],
-                                  figures["complete_share"]))
+                once_rows.append(
+                    (
+                        code,
+                        figures["dossiers"],
+                        figures["prefilled_share"],
+                        figures["held_complete_share"],
+                        figures["complete_share"],
+                    )
+                )
             overall = once["overall"]
-            once_rows.append(("Σ", overall["dossiers"], overall["prefilled_share"], overall["held_complete_share"],
-                              overall["complete_share"]))
-        once_table = ReportTable("once_only", "once_only", [
-            Column("procedure"), Column("dossiers", "count"), Column("prefilled_share", "share"),
-            Column("held_complete_share", "share"), Column("complete_share", "share")], once_rows)
+            once_rows.append(
+                (
+                    "Σ",
+                    overall["dossiers"],
+                    overall["prefilled_share"],
+                    overall["held_complete_share"],
+                    overall["complete_share"],
+                )
+            )
+        once_table = ReportTable(
+            "once_only",
+            "once_only",
+            [
+                Column("procedure"),
+                Column("dossiers", "count"),
+                Column("prefilled_share", "share"),
+                Column("held_complete_share", "share"),
+                Column("complete_share", "share"),
+            ],
+            once_rows,
+        )
         portal_table = ReportTable("portal", "portal", [Column("figure", "status"), Column("value")], [])
-        conflict_table = ReportTable("open_conflicts", "open_conflicts", [
-            Column("field"), Column("kept_source"), Column("other_source"), Column("conflicts", "count")],
-            [(f, kept, other, n) for f, kept, other, n in conflicts])
-        outbox_table = ReportTable("outbox", "outbox_health", [Column("topic")] + [
-            Column(state, "count") for state in facts.OUTBOX_STATES], [
-            (topic, *(states[s] for s in facts.OUTBOX_STATES)) for topic, states in outbox_rows])
+        conflict_table = ReportTable(
+            "open_conflicts",
+            "open_conflicts",
+            [Column("field"), Column("kept_source"), Column("other_source"), Column("conflicts", "count")],
+            [(f, kept, other, n) for f, kept, other, n in conflicts],
+        )
+        outbox_table = ReportTable(
+            "outbox",
+            "outbox_health",
+            [Column("topic")] + [Column(state, "count") for state in facts.OUTBOX_STATES],
+            [(topic, *(states[s] for s in facts.OUTBOX_STATES)) for topic, states in outbox_rows],
+        )
         tables = [flow_table, once_table, portal_table, conflict_table, outbox_table]
 
         def context(lang: str) -> dict[str, Any]:
@@ -235,27 +291,41 @@ class _Builder:
                 ("portal_ack_p95", labels.seconds(delay["p95"], lang)),
             ]
             cards = [
-                _card("flows_fresh", labels.label("fresh", lang),
-                      f"{sum(1 for s in flows if s.missed == 0)} / {len(flows)}",
-                      alert=any(s.missed != 0 for s in flows)),
+                _card(
+                    "flows_fresh",
+                    labels.label("fresh", lang),
+                    f"{sum(1 for s in flows if s.missed == 0)} / {len(flows)}",
+                    alert=any(s.missed != 0 for s in flows),
+                ),
                 _card("quarantined", labels.label("quarantine_open", lang), labels.number(held, lang)),
-                _card("open_conflicts", labels.label("open_conflicts", lang),
-                      labels.number(sum(row[3] for row in conflicts), lang)),
+                _card(
+                    "open_conflicts",
+                    labels.label("open_conflicts", lang),
+                    labels.number(sum(row[3] for row in conflicts), lang),
+                ),
                 _card("outbox_pending", labels.label("pending", lang), labels.number(pending, lang)),
                 _card("outbox_dead", labels.label("dead", lang), labels.number(dead, lang), alert=dead > 0),
-                _card("prefilled_share", labels.label("prefilled_share", lang),
-                      labels.percent(overall.get("prefilled_share"), lang)),
+                _card(
+                    "prefilled_share",
+                    labels.label("prefilled_share", lang),
+                    labels.percent(overall.get("prefilled_share"), lang),
+                ),
                 _card("online_share", labels.label("online_share", lang), labels.percent(portal["online_share"], lang)),
-                _card("on_time_share", labels.label("on_time_share", lang),
-                      labels.percent(portal["on_time_share"], lang)),
-                _card("ledger_entries", labels.label("ledger", lang), labels.number(verification.entries, lang),
-                      alert=not verification.intact),
+                _card(
+                    "on_time_share", labels.label("on_time_share", lang), labels.percent(portal["on_time_share"], lang)
+                ),
+                _card(
+                    "ledger_entries",
+                    labels.label("ledger", lang),
+                    labels.number(verification.entries, lang),
+                    alert=not verification.intact,
+                ),
             ]
-            return {"cards": cards, "tables": {t.name: t for t in tables},
-                    **_ledger_context(verification, lang)}
+            return {"cards": cards, "tables": {t.name: t for t in tables}, **_ledger_context(verification, lang)}
 
-        return _Page("overview.html", "index.html", "overview", lambda lang: labels.label("nav_overview", lang),
-                     context, tables)
+        return _Page(
+            "overview.html", "index.html", "overview", lambda lang: labels.label("nav_overview", lang), context, tables
+        )
 
     # --- datasets and rules ---
 
@@ -281,27 +351,71 @@ class _Builder:
         rule_rows = []
         for name in rules:
             last = results.get(name, {}).get(latest.run_id) if latest else None
-            rule_rows.append((Link(name, f"rules/{dataset}/{name}.html"), self.guidance.rule(name, dataset).title.vi,
-                              last.evaluated if last else None, last.failed if last else None,
-                              last.rate if last else None, ("passed" if last.success else "not_passed") if last
-                              else None))
-        rules_table = ReportTable(f"{dataset}_rules", "rules", [
-            Column("rule", "link"), Column("meaning"), Column("evaluated", "count"), Column("failed", "count"),
-            Column("latest_failure_rate", "share"), Column("result", "status")], rule_rows)
-        runs_table = ReportTable(f"{dataset}_runs", "runs", [
-            Column("run", "link"), Column("status", "status"), Column("read", "count"),
-            Column("published", "count"), Column("quarantined", "count"), Column("unchanged", "count"),
-            Column("passing_share", "share"), Column("data_docs", "link")],
-            [(run_link(r), r.status, r.read, r.published, r.quarantined, r.unchanged, passing(r), docs_link(r))
-             for r in reversed(runs)])
-        matrix_table = ReportTable(f"{dataset}_rule_runs", "trend", [
-            Column("run"), Column("rule"), Column("evaluated", "count"), Column("failed", "count"),
-            Column("failure_rate", "share")],
-            [(r.label, name, rr.evaluated, rr.failed, rr.rate) for r in reversed(runs) for name in rules
-             if (rr := results.get(name, {}).get(r.run_id)) is not None][:PAGE_ROWS],
+            rule_rows.append(
+                (
+                    Link(name, f"rules/{dataset}/{name}.html"),
+                    self.guidance.rule(name, dataset).title.vi,
+                    last.evaluated if last else None,
+                    last.failed if last else None,
+                    last.rate if last else None,
+                    ("passed" if last.success else "not_passed") if last else None,
+                )
+            )
+        rules_table = ReportTable(
+            f"{dataset}_rules",
+            "rules",
+            [
+                Column("rule", "link"),
+                Column("meaning"),
+                Column("evaluated", "count"),
+                Column("failed", "count"),
+                Column("latest_failure_rate", "share"),
+                Column("result", "status"),
+            ],
+            rule_rows,
+        )
+        runs_table = ReportTable(
+            f"{dataset}_runs",
+            "runs",
+            [
+                Column("run", "link"),
+                Column("status", "status"),
+                Column("read", "count"),
+                Column("published", "count"),
+                Column("quarantined", "count"),
+                Column("unchanged", "count"),
+                Column("passing_share", "share"),
+                Column("data_docs", "link"),
+            ],
+            [
+                (run_link(r), r.status, r.read, r.published, r.quarantined, r.unchanged, passing(r), docs_link(r))
+                for r in reversed(runs)
+            ],
+        )
+        matrix_table = ReportTable(
+            f"{dataset}_rule_runs",
+            "trend",
+            [
+                Column("run"),
+                Column("rule"),
+                Column("evaluated", "count"),
+                Column("failed", "count"),
+                Column("failure_rate", "share"),
+            ],
+            [
+                (r.label, name, rr.evaluated, rr.failed, rr.rate)
+                for r in reversed(runs)
+                for name in rules
+                if (rr := results.get(name, {}).get(r.run_id)) is not None
+            ][:PAGE_ROWS],
             total=sum(1 for name in rules for r in runs if r.run_id in results.get(name, {})),
-            all_rows=lambda: [(r.label, name, rr.evaluated, rr.failed, rr.rate) for r in reversed(runs)
-                              for name in rules if (rr := results.get(name, {}).get(r.run_id)) is not None])
+            all_rows=lambda: [
+                (r.label, name, rr.evaluated, rr.failed, rr.rate)
+                for r in reversed(runs)
+                for name in rules
+                if (rr := results.get(name, {}).get(r.run_id)) is not None
+            ],
+        )
         tables = [rules_table, runs_table, matrix_table]
         # The rule column shows the title in the page's language: rows are rebuilt per language.
         titles = {name: self.guidance.rule(name, dataset).title for name in rules}
@@ -309,83 +423,183 @@ class _Builder:
         def context(lang: str) -> dict[str, Any]:
             from quality.report.plots import trend_svg
 
-            localized = ReportTable(rules_table.name, rules_table.title, rules_table.columns, [
-                (row[0], titles[str(row[0])].in_(lang), *row[2:]) for row in rules_table.rows])
-            series = {name: [(r.label, rr.rate or 0.0) for r in runs
-                             if (rr := results.get(name, {}).get(r.run_id)) is not None] for name in rules}
+            localized = ReportTable(
+                rules_table.name,
+                rules_table.title,
+                rules_table.columns,
+                [(row[0], titles[str(row[0])].in_(lang), *row[2:]) for row in rules_table.rows],
+            )
+            series = {
+                name: [
+                    (r.label, rr.rate or 0.0) for r in runs if (rr := results.get(name, {}).get(r.run_id)) is not None
+                ]
+                for name in rules
+            }
             last_read = latest.read if latest else None
             cards = [
                 _card("runs", labels.label("runs", lang), labels.number(len(runs), lang)),
                 _card("read", labels.label("read", lang), labels.number(last_read, lang)),
-                _card("quarantined", labels.label("quarantined", lang),
-                      labels.number(latest.quarantined if latest else None, lang)),
-                _card("passing_share", labels.label("passing_share", lang),
-                      labels.percent(passing(latest) if latest else None, lang)),
+                _card(
+                    "quarantined",
+                    labels.label("quarantined", lang),
+                    labels.number(latest.quarantined if latest else None, lang),
+                ),
+                _card(
+                    "passing_share",
+                    labels.label("passing_share", lang),
+                    labels.percent(passing(latest) if latest else None, lang),
+                ),
             ]
             return {
                 "cards": cards,
                 "tables": {"rules": localized, "runs": runs_table, "matrix": matrix_table},
-                "trend_svg": _svg(trend_svg({n: s for n, s in series.items() if s}, x_title=labels.label("run", lang),
-                                              y_title=labels.label("failure_rate", lang),
-                                              empty_text=labels.label("no_data", lang))),
-                "passing_svg": _svg(trend_svg(
-                    {labels.label("passing_share", lang): [(r.label, p) for r in runs
-                                                           if (p := passing(r)) is not None]},
-                    x_title=labels.label("run", lang), y_title=labels.label("passing_share", lang),
-                    empty_text=labels.label("no_data", lang))),
+                "trend_svg": _svg(
+                    trend_svg(
+                        {n: s for n, s in series.items() if s},
+                        x_title=labels.label("run", lang),
+                        y_title=labels.label("failure_rate", lang),
+                        empty_text=labels.label("no_data", lang),
+                    )
+                ),
+                "passing_svg": _svg(
+                    trend_svg(
+                        {
+                            labels.label("passing_share", lang): [
+                                (r.label, p) for r in runs if (p := passing(r)) is not None
+                            ]
+                        },
+                        x_title=labels.label("run", lang),
+                        y_title=labels.label("passing_share", lang),
+                        empty_text=labels.label("no_data", lang),
+                    )
+                ),
             }
 
-        page = _Page("dataset.html", f"datasets/{dataset}.html", dataset, lambda lang: _dataset_title(dataset, lang),
-                     context, tables)
+        page = _Page(
+            "dataset.html",
+            f"datasets/{dataset}.html",
+            dataset,
+            lambda lang: _dataset_title(dataset, lang),
+            context,
+            tables,
+        )
         return [page, *(self._rule(dataset, name, runs, results, docs_link, run_link) for name in rules)]
 
-    def _rule(self, dataset: str, name: str, runs: Sequence[facts.Run], results: dict[str, dict[str, facts.RuleRun]],
-              docs_link: Callable[[facts.Run], Link | None], run_link: Callable[[facts.Run], Link]) -> _Page:
+    def _rule(
+        self,
+        dataset: str,
+        name: str,
+        runs: Sequence[facts.Run],
+        results: dict[str, dict[str, facts.RuleRun]],
+        docs_link: Callable[[facts.Run], Link | None],
+        run_link: Callable[[facts.Run], Link],
+    ) -> _Page:
         per_run = results.get(name, {})
         guidance = self.guidance.rule(name, dataset)
-        table = ReportTable(f"{dataset}_{name.replace('.', '_')}", "runs", [
-            Column("run", "link"), Column("evaluated", "count"), Column("failed", "count"),
-            Column("failure_rate", "share"), Column("result", "status"), Column("data_docs", "link")], [])
+        table = ReportTable(
+            f"{dataset}_{name.replace('.', '_')}",
+            "runs",
+            [
+                Column("run", "link"),
+                Column("evaluated", "count"),
+                Column("failed", "count"),
+                Column("failure_rate", "share"),
+                Column("result", "status"),
+                Column("data_docs", "link"),
+            ],
+            [],
+        )
         rows = [(r, rr) for r in reversed(runs) if (rr := per_run.get(r.run_id)) is not None]
 
         def context(lang: str) -> dict[str, Any]:
             from quality.report.plots import trend_svg
 
-            table.rows = [(run_link(r), rr.evaluated, rr.failed, rr.rate,
-                           "passed" if rr.success else "not_passed", docs_link(r)) for r, rr in rows]
+            table.rows = [
+                (run_link(r), rr.evaluated, rr.failed, rr.rate, "passed" if rr.success else "not_passed", docs_link(r))
+                for r, rr in rows
+            ]
             return {
-                "rule": name, "dataset": dataset, "dataset_title": _dataset_title(dataset, lang),
-                "meaning": guidance.meaning.in_(lang), "action": guidance.action.in_(lang),
+                "rule": name,
+                "dataset": dataset,
+                "dataset_title": _dataset_title(dataset, lang),
+                "meaning": guidance.meaning.in_(lang),
+                "action": guidance.action.in_(lang),
                 "tables": {"runs": table},
-                "trend_svg": _svg(trend_svg({name: [(r.label, rr.rate or 0.0) for r, rr in reversed(rows)]},
-                                              x_title=labels.label("run", lang),
-                                              y_title=labels.label("failure_rate", lang),
-                                              empty_text=labels.label("no_data", lang))),
+                "trend_svg": _svg(
+                    trend_svg(
+                        {name: [(r.label, rr.rate or 0.0) for r, rr in reversed(rows)]},
+                        x_title=labels.label("run", lang),
+                        y_title=labels.label("failure_rate", lang),
+                        empty_text=labels.label("no_data", lang),
+                    )
+                ),
             }
 
-        return _Page("rule.html", f"rules/{dataset}/{name}.html", dataset,
-                     lambda lang: f"{guidance.title.in_(lang)}", context, [table])
+        return _Page(
+            "rule.html",
+            f"rules/{dataset}/{name}.html",
+            dataset,
+            lambda lang: f"{guidance.title.in_(lang)}",
+            context,
+            [table],
+        )
 
     def _run(self, dataset: str, run: facts.Run, results: dict[str, dict[str, facts.RuleRun]]) -> _Page:
         docs = self.data_docs.get(run.run_id)
-        summary = ReportTable(f"run_{slug(run.run_id)}", "run", [Column("figure", "status"), Column("value")], [
-            ("status", run.status), ("run_started", labels.timestamp(run.started_at, "en")),
-            ("read", str(run.read)), ("published", str(run.published)),
-            ("quarantined", str(run.quarantined)), ("unchanged", str(run.unchanged))])
-        rules = ReportTable(f"run_{slug(run.run_id)}_rules", "rules", [
-            Column("rule", "link"), Column("evaluated", "count"), Column("failed", "count"),
-            Column("failure_rate", "share"), Column("result", "status")],
-            [(Link(name, f"../rules/{dataset}/{name}.html"), rr.evaluated, rr.failed, rr.rate,
-              "passed" if rr.success else "not_passed")
-             for name, per_run in results.items() if (rr := per_run.get(run.run_id)) is not None])
+        summary = ReportTable(
+            f"run_{slug(run.run_id)}",
+            "run",
+            [Column("figure", "status"), Column("value")],
+            [
+                ("status", run.status),
+                ("run_started", labels.timestamp(run.started_at, "en")),
+                ("read", str(run.read)),
+                ("published", str(run.published)),
+                ("quarantined", str(run.quarantined)),
+                ("unchanged", str(run.unchanged)),
+            ],
+        )
+        rules = ReportTable(
+            f"run_{slug(run.run_id)}_rules",
+            "rules",
+            [
+                Column("rule", "link"),
+                Column("evaluated", "count"),
+                Column("failed", "count"),
+                Column("failure_rate", "share"),
+                Column("result", "status"),
+            ],
+            [
+                (
+                    Link(name, f"../rules/{dataset}/{name}.html"),
+                    rr.evaluated,
+                    rr.failed,
+                    rr.rate,
+                    "passed" if rr.success else "not_passed",
+                )
+                for name, per_run in results.items()
+                if (rr := per_run.get(run.run_id)) is not None
+            ],
+        )
 
         def context(lang: str) -> dict[str, Any]:
             summary.rows[1] = ("run_started", labels.timestamp(run.started_at, lang))
-            return {"run_id": run.run_id, "dataset": dataset, "dataset_title": _dataset_title(dataset, lang),
-                    "data_docs": f"data-docs/{docs}" if docs else None, "tables": {"summary": summary, "rules": rules}}
+            return {
+                "run_id": run.run_id,
+                "dataset": dataset,
+                "dataset_title": _dataset_title(dataset, lang),
+                "data_docs": f"data-docs/{docs}" if docs else None,
+                "tables": {"summary": summary, "rules": rules},
+            }
 
-        return _Page("run.html", f"runs/{slug(run.run_id)}.html", dataset,
-                     lambda lang: f"{labels.label('run', lang)} {run.label}", context, [summary, rules])
+        return _Page(
+            "run.html",
+            f"runs/{slug(run.run_id)}.html",
+            dataset,
+            lambda lang: f"{labels.label('run', lang)} {run.label}",
+            context,
+            [summary, rules],
+        )
 
     # --- quarantine ---
 
@@ -393,52 +607,119 @@ class _Builder:
         breakdown = facts.quarantine_breakdown(self.conn)
         shown = list(facts.quarantined_records(self.conn, limit=PAGE_ROWS))
         streams = sorted(set(breakdown.by_stream) | set(breakdown.released_by_stream))
-        keys = sorted(set(breakdown.by_rule) | set(breakdown.released_by_rule),
-                      key=lambda key: (-breakdown.by_rule[key], key))
-        by_source = ReportTable("quarantine_by_source", "by_source", [
-            Column("source_system"), Column("operator"), Column("open", "count"), Column("released", "count")], [])
-        by_rule = ReportTable("quarantine_by_rule", "by_rule", [
-            Column("source_system"), Column("rule", "link"), Column("meaning"), Column("open", "count"),
-            Column("released", "count")], [])
-        records = ReportTable("quarantine_records", "quarantine_list", [
-            Column("quarantined_at", "time"), Column("source_system"), Column("masked_key"), Column("rule"),
-            Column("run"), Column("status")],
+        keys = sorted(
+            set(breakdown.by_rule) | set(breakdown.released_by_rule), key=lambda key: (-breakdown.by_rule[key], key)
+        )
+        by_source = ReportTable(
+            "quarantine_by_source",
+            "by_source",
+            [Column("source_system"), Column("operator"), Column("open", "count"), Column("released", "count")],
+            [],
+        )
+        by_rule = ReportTable(
+            "quarantine_by_rule",
+            "by_rule",
+            [
+                Column("source_system"),
+                Column("rule", "link"),
+                Column("meaning"),
+                Column("open", "count"),
+                Column("released", "count"),
+            ],
+            [],
+        )
+        records = ReportTable(
+            "quarantine_records",
+            "quarantine_list",
+            [
+                Column("quarantined_at", "time"),
+                Column("source_system"),
+                Column("masked_key"),
+                Column("rule"),
+                Column("run"),
+                Column("status"),
+            ],
             [(r.quarantined_at, r.stream, r.masked_id, r.rules, r.run_id, r.status) for r in shown],
             total=breakdown.total,
-            all_rows=self._all_quarantined)
+            all_rows=self._all_quarantined,
+        )
 
         def context(lang: str) -> dict[str, Any]:
             from quality.report.plots import bars_svg
 
             g = self.guidance
-            by_source.rows = [(g.stream(s).system.in_(lang), g.stream(s).operator.in_(lang),
-                               breakdown.by_stream[s], breakdown.released_by_stream[s]) for s in streams]
+            by_source.rows = [
+                (
+                    g.stream(s).system.in_(lang),
+                    g.stream(s).operator.in_(lang),
+                    breakdown.by_stream[s],
+                    breakdown.released_by_stream[s],
+                )
+                for s in streams
+            ]
             by_rule.rows = []
             reasons = []
             for stream, rule in keys:
                 dataset = g.stream(stream).dataset or ""
                 guide = g.rule(rule, dataset or None)
-                by_rule.rows.append((g.stream(stream).system.in_(lang),
-                                     Link(rule, f"rules/{dataset}/{rule}.html") if dataset else rule,
-                                     guide.title.in_(lang), breakdown.by_rule[(stream, rule)],
-                                     breakdown.released_by_rule[(stream, rule)]))
-                reasons.append({"anchor": f"{dataset}-{rule}", "rule": rule, "title": guide.title.in_(lang),
-                                "system": g.stream(stream).system.in_(lang), "meaning": guide.meaning.in_(lang),
-                                "action": guide.action.in_(lang)})
-            cards = [_card("quarantine_open", labels.label("open", lang),
-                           labels.number(sum(breakdown.by_stream.values()), lang)),
-                     _card("quarantine_released", labels.label("released", lang),
-                           labels.number(sum(breakdown.released_by_stream.values()), lang))]
-            bars = [(f"{g.stream(stream).dataset}: {rule}", float(breakdown.by_rule[(stream, rule)]))
-                    for stream, rule in keys if breakdown.by_rule[(stream, rule)]]
-            return {"cards": cards, "reasons": reasons,
-                    "tables": {"by_source": by_source, "by_rule": by_rule, "records": records},
-                    "by_rule_svg": _svg(bars_svg(bars, x_title=labels.label("records", lang),
-                                                   y_title=labels.label("rule", lang),
-                                                   empty_text=labels.label("no_data", lang)))}
+                by_rule.rows.append(
+                    (
+                        g.stream(stream).system.in_(lang),
+                        Link(rule, f"rules/{dataset}/{rule}.html") if dataset else rule,
+                        guide.title.in_(lang),
+                        breakdown.by_rule[(stream, rule)],
+                        breakdown.released_by_rule[(stream, rule)],
+                    )
+                )
+                reasons.append(
+                    {
+                        "anchor": f"{dataset}-{rule}",
+                        "rule": rule,
+                        "title": guide.title.in_(lang),
+                        "system": g.stream(stream).system.in_(lang),
+                        "meaning": guide.meaning.in_(lang),
+                        "action": guide.action.in_(lang),
+                    }
+                )
+            cards = [
+                _card(
+                    "quarantine_open",
+                    labels.label("open", lang),
+                    labels.number(sum(breakdown.by_stream.values()), lang),
+                ),
+                _card(
+                    "quarantine_released",
+                    labels.label("released", lang),
+                    labels.number(sum(breakdown.released_by_stream.values()), lang),
+                ),
+            ]
+            bars = [
+                (f"{g.stream(stream).dataset}: {rule}", float(breakdown.by_rule[(stream, rule)]))
+                for stream, rule in keys
+                if breakdown.by_rule[(stream, rule)]
+            ]
+            return {
+                "cards": cards,
+                "reasons": reasons,
+                "tables": {"by_source": by_source, "by_rule": by_rule, "records": records},
+                "by_rule_svg": _svg(
+                    bars_svg(
+                        bars,
+                        x_title=labels.label("records", lang),
+                        y_title=labels.label("rule", lang),
+                        empty_text=labels.label("no_data", lang),
+                    )
+                ),
+            }
 
-        return _Page("quarantine.html", "quarantine.html", "quarantine",
-                     lambda lang: labels.label("nav_quarantine", lang), context, [by_source, by_rule, records])
+        return _Page(
+            "quarantine.html",
+            "quarantine.html",
+            "quarantine",
+            lambda lang: labels.label("nav_quarantine", lang),
+            context,
+            [by_source, by_rule, records],
+        )
 
     def _all_quarantined(self) -> Iterator[tuple[Any, ...]]:
         """Every quarantine row for the CSV, streamed on a connection of its own."""
@@ -458,38 +739,83 @@ class _Builder:
             entry = summed.setdefault(key, [0, 0])
             entry[0] += v.entries
             entry[1] += v.records
-        by_agency = ReportTable("exchanges_by_agency", "exchanges_by_agency", [
-            Column("agency"), Column("dataset"), Column("purpose"), Column("exchange_action"), Column("outcome"),
-            Column("entries", "count"), Column("records", "count")],
-            [(*key, n, records) for key, (n, records) in sorted(summed.items())])
-        daily_rows = [(v.day, v.agency, v.dataset, v.purpose, v.action, v.outcome, v.entries, v.records)
-                      for v in volumes]
-        daily = ReportTable("exchanges_daily", "volumes", [
-            Column("day"), Column("agency"), Column("dataset"), Column("purpose"), Column("exchange_action"),
-            Column("outcome"), Column("entries", "count"), Column("records", "count")],
-            daily_rows[-PAGE_ROWS:], total=len(daily_rows), all_rows=lambda: daily_rows)
-        denial_table = ReportTable("denials", "denials", [
-            Column("agency"), Column("dataset"), Column("purpose"), Column("denial_rule"), Column("entries", "count")],
-            list(refused))
+        by_agency = ReportTable(
+            "exchanges_by_agency",
+            "exchanges_by_agency",
+            [
+                Column("agency"),
+                Column("dataset"),
+                Column("purpose"),
+                Column("exchange_action"),
+                Column("outcome"),
+                Column("entries", "count"),
+                Column("records", "count"),
+            ],
+            [(*key, n, records) for key, (n, records) in sorted(summed.items())],
+        )
+        daily_rows = [
+            (v.day, v.agency, v.dataset, v.purpose, v.action, v.outcome, v.entries, v.records) for v in volumes
+        ]
+        daily = ReportTable(
+            "exchanges_daily",
+            "volumes",
+            [
+                Column("day"),
+                Column("agency"),
+                Column("dataset"),
+                Column("purpose"),
+                Column("exchange_action"),
+                Column("outcome"),
+                Column("entries", "count"),
+                Column("records", "count"),
+            ],
+            daily_rows[-PAGE_ROWS:],
+            total=len(daily_rows),
+            all_rows=lambda: daily_rows,
+        )
+        denial_table = ReportTable(
+            "denials",
+            "denials",
+            [Column("agency"), Column("dataset"), Column("purpose"), Column("denial_rule"), Column("entries", "count")],
+            list(refused),
+        )
 
         def context(lang: str) -> dict[str, Any]:
             from quality.report.plots import stacked_svg
 
             points = [(v.day, v.agency or v.action, float(v.entries)) for v in volumes]
-            return {"tables": {"by_agency": by_agency, "denials": denial_table, "daily": daily},
-                    "volume_svg": _svg(stacked_svg(points, x_title=labels.label("day", lang),
-                                                     y_title=labels.label("entries", lang),
-                                                     empty_text=labels.label("no_data", lang))),
-                    **_ledger_context(verification, lang)}
+            return {
+                "tables": {"by_agency": by_agency, "denials": denial_table, "daily": daily},
+                "volume_svg": _svg(
+                    stacked_svg(
+                        points,
+                        x_title=labels.label("day", lang),
+                        y_title=labels.label("entries", lang),
+                        empty_text=labels.label("no_data", lang),
+                    )
+                ),
+                **_ledger_context(verification, lang),
+            }
 
-        return _Page("exchanges.html", "exchanges.html", "exchanges",
-                     lambda lang: labels.label("nav_exchanges", lang), context, [by_agency, denial_table, daily])
+        return _Page(
+            "exchanges.html",
+            "exchanges.html",
+            "exchanges",
+            lambda lang: labels.label("nav_exchanges", lang),
+            context,
+            [by_agency, denial_table, daily],
+        )
 
 
 def _write_pages(pages: Sequence[_Page], site: Path, now: datetime) -> int:
     """Render every page in both languages and write each page's tables as CSV; returns the CSVs written."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     written = 0
     for lang in labels.LANGUAGES:
         lang_root = site if lang == labels.DEFAULT_LANGUAGE else site / lang
@@ -500,12 +826,19 @@ def _write_pages(pages: Sequence[_Page], site: Path, now: datetime) -> int:
             depth = page.path.count("/")
             root = "../" * depth
             assets = root + ("" if lang == labels.DEFAULT_LANGUAGE else "../")
-            other_href = (root + f"{other}/" + page.path) if lang == labels.DEFAULT_LANGUAGE \
-                else (root + "../" + page.path)
+            other_href = (
+                (root + f"{other}/" + page.path) if lang == labels.DEFAULT_LANGUAGE else (root + "../" + page.path)
+            )
             html = environment.get_template(page.template).render(
-                lang=lang, other_lang=other, other_lang_href=other_href, root=root, assets=assets,
-                section=page.section, page_title=page.title(lang),
-                generated=labels.timestamp(now, lang), generated_iso=now.isoformat(timespec="seconds") + "Z",
+                lang=lang,
+                other_lang=other,
+                other_lang_href=other_href,
+                root=root,
+                assets=assets,
+                section=page.section,
+                page_title=page.title(lang),
+                generated=labels.timestamp(now, lang),
+                generated_iso=now.isoformat(timespec="seconds") + "Z",
                 datasets=[{"dataset": d, "title": _dataset_title(d, lang)} for d in DATASET_TITLES],
                 t=lambda key, lang=lang, **values: labels.label(key, lang, **values),
                 show=lambda value, kind, lang=lang: _show(value, kind, lang),
@@ -551,9 +884,13 @@ def _ledger_context(verification: ledger.Verification, lang: str) -> dict[str, A
     if verification.walked_from == 1:
         walked = labels.label("ledger_walked_whole", lang)
     else:
-        walked = labels.label("ledger_walked_on", lang, first=labels.number(verification.walked_from, lang),
-                              whole=labels.timestamp(verification.whole_chain_at, lang),
-                              days=ledger.WHOLE_CHAIN_EVERY.days)
+        walked = labels.label(
+            "ledger_walked_on",
+            lang,
+            first=labels.number(verification.walked_from, lang),
+            whole=labels.timestamp(verification.whole_chain_at, lang),
+            days=ledger.WHOLE_CHAIN_EVERY.days,
+        )
     return {"ledger_intact": verification.intact, "ledger_text": f"{text}. {walked}"}
 
 

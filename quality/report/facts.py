@@ -72,12 +72,14 @@ def flow_states(conn: Connection, now: datetime) -> list[FlowState]:
     for flow, (stream, _dataset) in INBOUND.items():
         last = _runs(conn, stream, limit=1)
         success = conn.execute(
-            select(func.max(sync_run.c.finished_at)).where(sync_run.c.stream == stream,
-                                                           sync_run.c.status == "published")
+            select(func.max(sync_run.c.finished_at)).where(
+                sync_run.c.stream == stream, sync_run.c.status == "published"
+            )
         ).scalar_one()
         schedule = SCHEDULES[flow]
-        states.append(FlowState(flow, schedule, last[0] if last else None, success,
-                                missed_runs(schedule, success, now)))
+        states.append(
+            FlowState(flow, schedule, last[0] if last else None, success, missed_runs(schedule, success, now))
+        )
     delivered = conn.execute(
         select(func.max(outbox.c.acknowledged_at)).where(outbox.c.topic.startswith(_PUSH_TOPICS))
     ).scalar_one()
@@ -93,12 +95,25 @@ def runs(conn: Connection, stream: str, limit: int) -> list[Run]:
 
 def _runs(conn: Connection, stream: str, limit: int) -> list[Run]:
     rows = conn.execute(
-        select(sync_run).where(sync_run.c.stream == stream)
-        .order_by(sync_run.c.started_at.desc(), sync_run.c.run_id.desc()).limit(limit)
+        select(sync_run)
+        .where(sync_run.c.stream == stream)
+        .order_by(sync_run.c.started_at.desc(), sync_run.c.run_id.desc())
+        .limit(limit)
     ).mappings()
-    return [Run(row["run_id"], row["stream"], row["status"], row["started_at"], row["finished_at"],
-                row["read"] or 0, row["published"] or 0, row["quarantined"] or 0, row["unchanged"] or 0)
-            for row in rows]
+    return [
+        Run(
+            row["run_id"],
+            row["stream"],
+            row["status"],
+            row["started_at"],
+            row["finished_at"],
+            row["read"] or 0,
+            row["published"] or 0,
+            row["quarantined"] or 0,
+            row["unchanged"] or 0,
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -122,18 +137,23 @@ def rule_results(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str
     found: dict[str, dict[str, RuleRun]] = defaultdict(dict)
     for chunk in _chunks(run_ids):
         for row in conn.execute(select(quality_result).where(quality_result.c.run_id.in_(chunk))).mappings():
-            found[row["rule"]][row["run_id"]] = RuleRun(row["run_id"], row["rule"], row["evaluated"],
-                                                       row["failed"], bool(row["success"]))
+            found[row["rule"]][row["run_id"]] = RuleRun(
+                row["run_id"], row["rule"], row["evaluated"], row["failed"], bool(row["success"])
+            )
     return found
 
 
 def open_conflicts(conn: Connection) -> list[tuple[str, str, str, int]]:
     """(field, kept source, other source, open conflicts), largest first."""
-    rows = conn.execute(
-        select(field_conflict.c.field, field_conflict.c.kept_source, field_conflict.c.other_source, func.count())
-        .where(field_conflict.c.status == "open")
-        .group_by(field_conflict.c.field, field_conflict.c.kept_source, field_conflict.c.other_source)
-    ).tuples().all()
+    rows = (
+        conn.execute(
+            select(field_conflict.c.field, field_conflict.c.kept_source, field_conflict.c.other_source, func.count())
+            .where(field_conflict.c.status == "open")
+            .group_by(field_conflict.c.field, field_conflict.c.kept_source, field_conflict.c.other_source)
+        )
+        .tuples()
+        .all()
+    )
     return sorted(((f, k, o, int(n)) for f, k, o, n in rows), key=lambda row: (-row[3], row[0]))
 
 
@@ -165,8 +185,9 @@ def quarantine_breakdown(conn: Connection) -> QuarantineBreakdown:
     """Counts by rule and by source stream, grouped in SQL on the (few) distinct rule combinations."""
     found = QuarantineBreakdown()
     for stream, rules, status, n in conn.execute(
-        select(quarantine.c.stream, quarantine.c.rules, quarantine.c.status, func.count())
-        .group_by(quarantine.c.stream, quarantine.c.rules, quarantine.c.status)
+        select(quarantine.c.stream, quarantine.c.rules, quarantine.c.status, func.count()).group_by(
+            quarantine.c.stream, quarantine.c.rules, quarantine.c.status
+        )
     ).tuples():
         n = int(n)
         is_open = status == "open"
@@ -192,14 +213,21 @@ class QuarantinedRecord:
 
 def quarantined_records(conn: Connection, limit: int | None = None) -> Iterator[QuarantinedRecord]:
     """Quarantine rows, newest first, streamed; the personal id masked here, before it leaves the store layer."""
-    query = select(quarantine.c.quarantine_id, quarantine.c.stream, quarantine.c.personal_id, quarantine.c.rules,
-                   quarantine.c.run_id, quarantine.c.status, quarantine.c.quarantined_at
-                   ).order_by(quarantine.c.quarantine_id.desc())
+    query = select(
+        quarantine.c.quarantine_id,
+        quarantine.c.stream,
+        quarantine.c.personal_id,
+        quarantine.c.rules,
+        quarantine.c.run_id,
+        quarantine.c.status,
+        quarantine.c.quarantined_at,
+    ).order_by(quarantine.c.quarantine_id.desc())
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execution_options(yield_per=2_000).execute(query):
-        yield QuarantinedRecord(row.quarantine_id, row.stream, mask(row.personal_id), row.rules, row.run_id,
-                                row.status, row.quarantined_at)
+        yield QuarantinedRecord(
+            row.quarantine_id, row.stream, mask(row.personal_id), row.rules, row.run_id, row.status, row.quarantined_at
+        )
 
 
 @dataclass(frozen=True)
@@ -219,33 +247,51 @@ class ExchangeVolume:
 def exchange_volumes(conn: Connection) -> list[ExchangeVolume]:
     """The ledger summed per day x agency x dataset x purpose x action x outcome (in SQL)."""
     day = func.date(audit_ledger.c.at)
-    group = (day, audit_ledger.c.agency_code, audit_ledger.c.dataset, audit_ledger.c.purpose,
-             audit_ledger.c.action, audit_ledger.c.outcome)
-    rows = conn.execute(
-        select(*group, func.count(), func.sum(audit_ledger.c.record_count)).group_by(*group)
-    ).tuples().all()
-    volumes = [ExchangeVolume(str(d), a, ds, p, act, out, int(n), int(r or 0))
-               for d, a, ds, p, act, out, n, r in rows]
-    return sorted(volumes, key=lambda v: (v.day, v.agency or "", v.dataset or "", v.purpose or "", v.action,
-                                          v.outcome))
+    group = (
+        day,
+        audit_ledger.c.agency_code,
+        audit_ledger.c.dataset,
+        audit_ledger.c.purpose,
+        audit_ledger.c.action,
+        audit_ledger.c.outcome,
+    )
+    rows = (
+        conn.execute(select(*group, func.count(), func.sum(audit_ledger.c.record_count)).group_by(*group))
+        .tuples()
+        .all()
+    )
+    volumes = [ExchangeVolume(str(d), a, ds, p, act, out, int(n), int(r or 0)) for d, a, ds, p, act, out, n, r in rows]
+    return sorted(volumes, key=lambda v: (v.day, v.agency or "", v.dataset or "", v.purpose or "", v.action, v.outcome))
 
 
 def denials(conn: Connection) -> list[tuple[str | None, str | None, str | None, str, int]]:
     """(agency, dataset, purpose, rule, denied requests), most first: ``detail`` of a denial names the rule."""
-    rows = conn.execute(
-        select(audit_ledger.c.agency_code, audit_ledger.c.dataset, audit_ledger.c.purpose, audit_ledger.c.detail,
-               func.count())
-        .where(audit_ledger.c.outcome == "denied")
-        .group_by(audit_ledger.c.agency_code, audit_ledger.c.dataset, audit_ledger.c.purpose, audit_ledger.c.detail)
-    ).tuples().all()
+    rows = (
+        conn.execute(
+            select(
+                audit_ledger.c.agency_code,
+                audit_ledger.c.dataset,
+                audit_ledger.c.purpose,
+                audit_ledger.c.detail,
+                func.count(),
+            )
+            .where(audit_ledger.c.outcome == "denied")
+            .group_by(audit_ledger.c.agency_code, audit_ledger.c.dataset, audit_ledger.c.purpose, audit_ledger.c.detail)
+        )
+        .tuples()
+        .all()
+    )
     return sorted(((a, d, p, str(rule), int(n)) for a, d, p, rule, n in rows), key=lambda row: -row[4])
 
 
 def push_deliveries(conn: Connection) -> dict[str, int]:
     """Push messages per state, all agencies together (the push flow's line on the overview)."""
-    return {state: int(n) for state, n in conn.execute(
-        select(outbox.c.state, func.count()).where(outbox.c.topic.startswith(_PUSH_TOPICS)).group_by(outbox.c.state)
-    ).tuples()}
+    return {
+        state: int(n)
+        for state, n in conn.execute(
+            select(outbox.c.state, func.count()).where(outbox.c.topic.startswith(_PUSH_TOPICS)).group_by(outbox.c.state)
+        ).tuples()
+    }
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -162,8 +162,9 @@ def _stream(entry: Any, where: str) -> StreamGuidance:
     stream = _name(fields, "stream", where)
     where = f"{where} ({stream})"
     dataset = _name(fields, "dataset", where)
-    return StreamGuidance(stream=stream, system=_text(fields, "system", where),
-                          operator=_text(fields, "operator", where), dataset=dataset)
+    return StreamGuidance(
+        stream=stream, system=_text(fields, "system", where), operator=_text(fields, "operator", where), dataset=dataset
+    )
 
 
 def _mapping(entry: Any, where: str, keys: frozenset[str]) -> dict[str, Any]:
@@ -206,15 +207,15 @@ def _generic_rule(name: str, dataset: str) -> RuleGuidance:
         title=Text(vi=f"Quy tắc {name}", en=f"Rule {name}"),
         meaning=Text(
             vi=f"Bản ghi không đạt quy tắc {name}. Quy tắc này chưa có hướng dẫn; mô tả kỹ thuật của nó nằm"
-               " trong bộ quy tắc của tập dữ liệu (thư mục quality/).",
+            " trong bộ quy tắc của tập dữ liệu (thư mục quality/).",
             en=f"The record breaks rule {name}. No guidance has been written for it yet; its technical"
-               " description is in the dataset's suite (the quality/ folder).",
+            " description is in the dataset's suite (the quality/ folder).",
         ),
         action=Text(
             vi=f"Liên hệ kỹ sư dữ liệu của nền tảng để xác định nguyên nhân và đơn vị cần liên hệ; xem các"
-               f" bản ghi đang cách ly bằng `lgsp quarantine --rule {name}`.",
+            f" bản ghi đang cách ly bằng `lgsp quarantine --rule {name}`.",
             en=f"Ask the platform's data engineers for the cause and who to contact; list the held records"
-               f" with `lgsp quarantine --rule {name}`.",
+            f" with `lgsp quarantine --rule {name}`.",
         ),
     )
 

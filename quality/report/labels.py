@@ -16,8 +16,10 @@ DEFAULT_LANGUAGE = "vi"
 LABELS: dict[str, tuple[str, str]] = {
     # site and navigation
     "site_title": ("Báo cáo chất lượng dữ liệu", "Data-quality report"),
-    "site_subtitle": ("Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh (LGSP)",
-                      "Provincial integration and data-sharing platform (LGSP)"),
+    "site_subtitle": (
+        "Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh (LGSP)",
+        "Provincial integration and data-sharing platform (LGSP)",
+    ),
     "nav_overview": ("Tổng quan", "Overview"),
     "nav_datasets": ("Bộ dữ liệu", "Datasets"),
     "nav_quarantine": ("Dữ liệu cách ly", "Quarantine"),
@@ -27,12 +29,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "generated_at": ("Lập lúc", "Generated at"),
     "download_csv": ("Tải CSV", "Download CSV"),
     "no_data": ("Chưa có dữ liệu", "No data yet"),
-    "no_personal_data": ("Báo cáo không chứa dữ liệu cá nhân: số định danh được che (ví dụ 096*******45), "
-                         "không có họ tên, ngày sinh hay địa chỉ.",
-                         "This report holds no personal data: ids are masked (e.g. 096*******45); "
-                         "no names, birth dates or addresses."),
-    "rows_shown": ("Hiển thị {shown} / {total} dòng; tệp CSV có đủ.", "Showing {shown} of {total} rows; "
-                   "the CSV has them all."),
+    "no_personal_data": (
+        "Báo cáo không chứa dữ liệu cá nhân: số định danh được che (ví dụ 096*******45), "
+        "không có họ tên, ngày sinh hay địa chỉ.",
+        "This report holds no personal data: ids are masked (e.g. 096*******45); no names, birth dates or addresses.",
+    ),
+    "rows_shown": (
+        "Hiển thị {shown} / {total} dòng; tệp CSV có đủ.",
+        "Showing {shown} of {total} rows; the CSV has them all.",
+    ),
     # overview
     "flows": ("Luồng đồng bộ", "Flows"),
     "flow": ("Luồng", "Flow"),
@@ -75,14 +80,20 @@ LABELS: dict[str, tuple[str, str]] = {
     "value": ("Giá trị", "Value"),
     "ledger": ("Nhật ký trao đổi", "Exchange ledger"),
     "ledger_intact": ("Toàn vẹn: {entries} bản ghi, chuỗi băm khớp", "Intact: {entries} entries, the hash chain holds"),
-    "ledger_broken": ("KHÔNG toàn vẹn: bản ghi đầu tiên bị sai là số {seq} ({reason})",
-                      "NOT intact: the first bad entry is #{seq} ({reason})"),
-    "ledger_walked_whole": ("Lần kiểm tra này đã tính lại băm của toàn bộ chuỗi.",
-                            "This check re-hashed the whole chain."),
-    "ledger_walked_on": ("Lần kiểm tra này tính lại băm từ bản ghi số {first} (điểm kiểm tra trước); toàn bộ chuỗi "
-                         "được kiểm tra lần gần nhất lúc {whole} và được kiểm tra lại toàn bộ mỗi {days} ngày.",
-                         "This check re-hashed from entry #{first} (the last checkpoint) on; the whole chain was "
-                         "last checked at {whole} and is checked whole every {days} days."),
+    "ledger_broken": (
+        "KHÔNG toàn vẹn: bản ghi đầu tiên bị sai là số {seq} ({reason})",
+        "NOT intact: the first bad entry is #{seq} ({reason})",
+    ),
+    "ledger_walked_whole": (
+        "Lần kiểm tra này đã tính lại băm của toàn bộ chuỗi.",
+        "This check re-hashed the whole chain.",
+    ),
+    "ledger_walked_on": (
+        "Lần kiểm tra này tính lại băm từ bản ghi số {first} (điểm kiểm tra trước); toàn bộ chuỗi "
+        "được kiểm tra lần gần nhất lúc {whole} và được kiểm tra lại toàn bộ mỗi {days} ngày.",
+        "This check re-hashed from entry #{first} (the last checkpoint) on; the whole chain was "
+        "last checked at {whole} and is checked whole every {days} days.",
+    ),
     # datasets
     "dataset": ("Bộ dữ liệu", "Dataset"),
     "suite": ("Bộ quy tắc", "Suite"),

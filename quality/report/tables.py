@@ -99,8 +99,12 @@ def write_csv(table: ReportTable, path: Path, language: str) -> None:
         writer = csv.writer(out)
         writer.writerow([labels.label(column.label, language) for column in table.columns])
         for row in rows:
-            writer.writerow([_defuse(csv_value(cell, column.kind, language))
-                             for cell, column in zip(row, table.columns, strict=True)])
+            writer.writerow(
+                [
+                    _defuse(csv_value(cell, column.kind, language))
+                    for cell, column in zip(row, table.columns, strict=True)
+                ]
+            )
 
 
 def _defuse(value: str | int | float) -> str | int | float:

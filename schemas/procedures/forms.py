@@ -131,13 +131,16 @@ def _field(entry: Any, where: str) -> FormField:
     unknown = sorted(str(key) for key in entry if key not in _FIELD_KEYS)
     missing = [key for key in _FIELD_KEYS if key not in entry]
     if unknown or missing:
-        raise ValueError(f"{where}: unknown key(s) {unknown or 'none'}, missing key(s) {missing or 'none'}; "
-                         f"expected {', '.join(_FIELD_KEYS)}")
+        raise ValueError(
+            f"{where}: unknown key(s) {unknown or 'none'}, missing key(s) {missing or 'none'}; "
+            f"expected {', '.join(_FIELD_KEYS)}"
+        )
     key, label_vi, label_en, source = (entry[name] for name in _FIELD_KEYS)
     if not isinstance(key, str) or not key:
         raise ValueError(f"{where}: key must be a non-empty string")
     where = f"{where} ({key})"
     if not all(isinstance(label, str) and label.strip() for label in (label_vi, label_en)):
         raise ValueError(f"{where}: label_vi and label_en must be non-empty strings")
-    return FormField(key=key, label_vi=label_vi, label_en=label_en,
-                     source=None if source is None else parse_source(source, where))
+    return FormField(
+        key=key, label_vi=label_vi, label_en=label_en, source=None if source is None else parse_source(source, where)
+    )

@@ -99,8 +99,10 @@ def build_app(state: ApiState) -> Starlette:
     async def echo(request: Request) -> Response:
         _count(request, state, "echo")
         body = (await request.body()).decode()
-        return JSONResponse({"method": request.method, "content_type": request.headers.get("content-type"),
-                             "body": body}, status_code=201)
+        return JSONResponse(
+            {"method": request.method, "content_type": request.headers.get("content-type"), "body": body},
+            status_code=201,
+        )
 
     async def retry_after(request: Request) -> Response:
         if _count(request, state, "retry_after") <= _fails(request):
@@ -168,9 +170,11 @@ def build_app(state: ApiState) -> Starlette:
         size = int(request.query_params.get("bytes", "1000"))
         body = b'{"pad": "' + b"x" * max(0, size - 11) + b'"}'
         if request.query_params.get("chunked"):
+
             async def chunks() -> AsyncIterator[bytes]:
                 for start in range(0, len(body), 4096):
-                    yield body[start:start + 4096]
+                    yield body[start : start + 4096]
+
             return StreamingResponse(chunks(), media_type="application/json")
         return Response(body, media_type="application/json")
 
@@ -187,8 +191,11 @@ def build_app(state: ApiState) -> Starlette:
         if state.token_failures:
             return JSONResponse({"error": "temporarily_unavailable"}, status_code=state.token_failures.pop(0))
         if not _client_authenticated(request.headers.get("authorization", "")):
-            return JSONResponse({"error": "invalid_client"}, status_code=state.invalid_client_status,
-                                headers={"WWW-Authenticate": 'Basic realm="token"'})
+            return JSONResponse(
+                {"error": "invalid_client"},
+                status_code=state.invalid_client_status,
+                headers={"WWW-Authenticate": 'Basic realm="token"'},
+            )
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if form.get("scope") == "forbidden":
@@ -210,8 +217,11 @@ def build_app(state: ApiState) -> Starlette:
         alive = state.tokens.get(presented, 0.0) > time.monotonic()
         if scheme != "Bearer" or not alive or state.reject_all_tokens:
             state.calls["protected_401"] += 1
-            return JSONResponse({"error": "invalid_token"}, status_code=401,
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return JSONResponse(
+                {"error": "invalid_token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         return JSONResponse({"ok": True})
 
     async def keyed(request: Request) -> Response:
@@ -230,28 +240,30 @@ def build_app(state: ApiState) -> Starlette:
         items = [f"item-{index}-{n}" for n in range(3)]
         return JSONResponse({"items": items, "next": following})
 
-    return Starlette(routes=[
-        Route("/json", json_ok),
-        Route("/echo", echo, methods=["POST", "PUT"]),
-        Route("/retry-after", retry_after),
-        Route("/unavailable", unavailable),
-        Route("/slow", slow),
-        Route("/reset", reset),
-        Route("/truncated", truncated),
-        Route("/html", html),
-        Route("/untyped", untyped_json),
-        Route("/empty", empty),
-        Route("/status/{code:int}", status, methods=["GET", "PUT", "POST"]),
-        Route("/redirect", redirect),
-        Route("/portal/status", portal_status, methods=["PUT"]),
-        Route("/portal/payload", portal_payload, methods=["POST"]),
-        Route("/huge", huge),
-        Route("/deep", deep),
-        Route("/oauth/token", token, methods=["POST"]),
-        Route("/protected", protected),
-        Route("/keyed", keyed),
-        Route("/pages", pages),
-    ])
+    return Starlette(
+        routes=[
+            Route("/json", json_ok),
+            Route("/echo", echo, methods=["POST", "PUT"]),
+            Route("/retry-after", retry_after),
+            Route("/unavailable", unavailable),
+            Route("/slow", slow),
+            Route("/reset", reset),
+            Route("/truncated", truncated),
+            Route("/html", html),
+            Route("/untyped", untyped_json),
+            Route("/empty", empty),
+            Route("/status/{code:int}", status, methods=["GET", "PUT", "POST"]),
+            Route("/redirect", redirect),
+            Route("/portal/status", portal_status, methods=["PUT"]),
+            Route("/portal/payload", portal_payload, methods=["POST"]),
+            Route("/huge", huge),
+            Route("/deep", deep),
+            Route("/oauth/token", token, methods=["POST"]),
+            Route("/protected", protected),
+            Route("/keyed", keyed),
+            Route("/pages", pages),
+        ]
+    )
 
 
 def _client_authenticated(header: str) -> bool:
@@ -277,8 +289,9 @@ def flaky_api() -> Iterator[FlakyApi]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(build_app(state), log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        build_app(state), log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="rest-test-api", daemon=True)
     thread.start()

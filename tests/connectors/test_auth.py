@@ -40,8 +40,9 @@ class Clock:
 
 
 def oauth(api: FlakyApi, *, secret: str = CLIENT_SECRET, **options: object) -> OAuth2ClientCredentials:
-    return OAuth2ClientCredentials(f"{api.base_url}/oauth/token", CLIENT_ID, SecretStr(secret),
-                                   timeout=options.pop("timeout", 2.0), **options)  # type: ignore[arg-type]
+    return OAuth2ClientCredentials(
+        f"{api.base_url}/oauth/token", CLIENT_ID, SecretStr(secret), timeout=options.pop("timeout", 2.0), **options
+    )  # type: ignore[arg-type]
 
 
 def rest(api: FlakyApi, auth: Auth, delays: list[float] | None = None, attempts: int = 3) -> RestClient:
@@ -67,8 +68,10 @@ def test_api_key_is_sent_and_a_401_is_final(api: FlakyApi, caplog: pytest.LogCap
     with rest(api, ApiKeyAuth("X-API-Key", SecretStr(API_KEY))) as client:
         assert client.get_json("/keyed", operation="Get") == {"ok": True}
     delays: list[float] = []
-    with rest(api, ApiKeyAuth("X-API-Key", SecretStr("wrong")), delays) as client, \
-            pytest.raises(FatalSourceError, match=r"HTTP 401.*check the credentials") as caught:
+    with (
+        rest(api, ApiKeyAuth("X-API-Key", SecretStr("wrong")), delays) as client,
+        pytest.raises(FatalSourceError, match=r"HTTP 401.*check the credentials") as caught,
+    ):
         client.get_json("/keyed", operation="Get")
     assert api.state.calls["keyed"] == 2 and delays == []
     assert_nothing_leaked(api, caplog, caught.value)
@@ -139,9 +142,13 @@ def test_401_after_the_refresh_is_fatal(api: FlakyApi, caplog: pytest.LogCapture
     caplog.set_level(logging.DEBUG)
     api.state.reject_all_tokens = True
     delays: list[float] = []
-    with oauth(api) as auth, rest(api, auth, delays) as client, pytest.raises(
-        FatalSourceError, match="HTTP 401 even after refreshing the credentials: check the credentials"
-    ) as caught:
+    with (
+        oauth(api) as auth,
+        rest(api, auth, delays) as client,
+        pytest.raises(
+            FatalSourceError, match="HTTP 401 even after refreshing the credentials: check the credentials"
+        ) as caught,
+    ):
         client.get_json("/protected", operation="Get")
     assert api.state.calls["token"] == 2 and api.state.calls["protected"] == 2 and delays == []
     assert_nothing_leaked(api, caplog, caught.value)
@@ -154,9 +161,11 @@ def test_invalid_client_is_fatal_and_says_check_the_client(
     caplog.set_level(logging.DEBUG)
     api.state.invalid_client_status = status
     delays: list[float] = []
-    with oauth(api, secret="not-the-secret") as auth, rest(api, auth, delays) as client, pytest.raises(
-        FatalSourceError, match=f"HTTP {status} invalid_client.*check the client id/secret"
-    ) as caught:
+    with (
+        oauth(api, secret="not-the-secret") as auth,
+        rest(api, auth, delays) as client,
+        pytest.raises(FatalSourceError, match=f"HTTP {status} invalid_client.*check the client id/secret") as caught,
+    ):
         client.get_json("/protected", operation="Get")
     assert api.state.calls["token"] == 1 and api.state.calls["protected"] == 0 and delays == []
     assert "not-the-secret" not in str(caught.value) and "not-the-secret" not in caplog.text
@@ -164,9 +173,11 @@ def test_invalid_client_is_fatal_and_says_check_the_client(
 
 
 def test_another_oauth_error_is_fatal_and_quotes_only_the_code(api: FlakyApi) -> None:
-    with oauth(api, scope="forbidden") as auth, rest(api, auth) as client, pytest.raises(
-        FatalSourceError, match=r"HTTP 400 invalid_scope.*check the scope"
-    ) as caught:
+    with (
+        oauth(api, scope="forbidden") as auth,
+        rest(api, auth) as client,
+        pytest.raises(FatalSourceError, match=r"HTTP 400 invalid_scope.*check the scope") as caught,
+    ):
         client.get_json("/protected", operation="Get")
     assert PERSONAL_ID not in str(caught.value)  # error_description is never quoted
 
@@ -181,8 +192,10 @@ def test_a_token_endpoint_5xx_is_transient_and_the_call_is_retried(api: FlakyApi
 
 def test_a_slow_token_endpoint_is_transient(api: FlakyApi) -> None:
     api.state.token_delay = 2.0
-    with oauth(api, timeout=0.2) as auth, rest(api, auth, attempts=1) as client, pytest.raises(
-        TransientSourceError, match="oauth2 token endpoint fetch token: timed out"
+    with (
+        oauth(api, timeout=0.2) as auth,
+        rest(api, auth, attempts=1) as client,
+        pytest.raises(TransientSourceError, match="oauth2 token endpoint fetch token: timed out"),
     ):
         client.get_json("/protected", operation="Get")
     assert api.state.calls["protected"] == 0

@@ -16,16 +16,20 @@ from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
 
 
-def source_for(server: Any, *, password: str = "demo-only-password", timeout: float = 5.0,
-               page_size: int = 50, attempts: int = 3) -> PopulationSource:
-    client = SoapClient(system=SYSTEM, url=f"{server.base_url}/population", username="lgsp-demo",
-                        password=password, timeout=timeout)
+def source_for(
+    server: Any, *, password: str = "demo-only-password", timeout: float = 5.0, page_size: int = 50, attempts: int = 3
+) -> PopulationSource:
+    client = SoapClient(
+        system=SYSTEM, url=f"{server.base_url}/population", username="lgsp-demo", password=password, timeout=timeout
+    )
     return PopulationSource(client, page_size=page_size, max_attempts=attempts, backoff=0.01)
 
 
 def arm(server: Any, fault: str, *, count: int = 1, after: int = 0, operation: str = "ListChangedCitizens") -> None:
-    httpx.post(f"{server.base_url}/_admin/faults",
-               json={"fault": fault, "count": count, "after": after, "operation": operation}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/_admin/faults",
+        json={"fault": fault, "count": count, "after": after, "operation": operation},
+    ).raise_for_status()
 
 
 def test_get_and_verify_a_citizen(mock_server: Callable[..., Any]) -> None:
@@ -35,10 +39,14 @@ def test_get_and_verify_a_citizen(mock_server: Callable[..., Any]) -> None:
     assert first.citizen is not None
     found = source.get_citizen(first.citizen.personal_id)
     assert found is not None and found.citizen == first.citizen
-    assert source.verify_citizen(first.citizen.personal_id, first.citizen.full_name.upper(),
-                                 first.citizen.birth_date) == (True, True, True)
+    assert source.verify_citizen(
+        first.citizen.personal_id, first.citizen.full_name.upper(), first.citizen.birth_date
+    ) == (True, True, True)
     assert source.verify_citizen(first.citizen.personal_id, "Không Phải Tên", first.citizen.birth_date) == (
-        True, False, True)
+        True,
+        False,
+        True,
+    )
 
 
 def test_unknown_citizen_is_none_not_an_error(mock_server: Callable[..., Any]) -> None:
@@ -87,10 +95,16 @@ def test_timeouts_that_persist_fail_with_a_clear_message(mock_server: Callable[.
         list(source_for(server, timeout=0.3, attempts=2).changed_since(datetime(1970, 1, 1)))
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("http_503", "HTTP 503"), ("http_429", "HTTP 429"), ("truncated_body", "not well-formed"),
-    ("connection_reset", "reset"), ("unavailable_fault", "Server.Unavailable"),
-])
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("http_503", "HTTP 503"),
+        ("http_429", "HTTP 429"),
+        ("truncated_body", "not well-formed"),
+        ("connection_reset", "reset"),
+        ("unavailable_fault", "Server.Unavailable"),
+    ],
+)
 def test_each_transient_fault_is_classified(mock_server: Callable[..., Any], fault: str, message: str) -> None:
     server = mock_server()
     arm(server, fault, count=3)
@@ -117,6 +131,7 @@ def test_response_with_dtd_is_refused_and_nothing_expanded(mock_server: Callable
 @pytest.fixture
 def hostile_wsdl_server() -> Iterator[str]:
     """A server whose WSDL imports a schema from another origin (and one from file://)."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = (
@@ -149,8 +164,9 @@ def test_unreachable_endpoint_is_transient() -> None:
     from hub.mock_process import free_port
 
     with pytest.raises(TransientSourceError, match="connection"):
-        SoapClient(system=SYSTEM, url=f"http://127.0.0.1:{free_port()}/population", username="u", password="p",
-                   timeout=2)
+        SoapClient(
+            system=SYSTEM, url=f"http://127.0.0.1:{free_port()}/population", username="u", password="p", timeout=2
+        )
 
 
 def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:

@@ -12,11 +12,23 @@ from schemas.population import NAMESPACE
 
 def wire(**overrides: str | None) -> etree._Element:
     values: dict[str, str | None] = {
-        "SoDinhDanh": "001085000123", "HoVaTen": "Nguyễn Văn An", "NgaySinh": "1985-03-04", "GioiTinh": "1",
-        "QuocTich": "VN", "DanToc": "01", "TonGiao": "00", "QueQuan": "Nam Định",
-        "MaTinh": "01", "MaXa": "00070", "ChiTiet": "Số 1, Hàng Bạc",
-        "SoDinhDanhCha": None, "SoDinhDanhMe": "001160000555", "SoDinhDanhVoChong": None,
-        "TinhTrangHonNhan": "1", "NgayMat": None, "NgayCapNhat": "2025-08-01T10:00:00Z",
+        "SoDinhDanh": "001085000123",
+        "HoVaTen": "Nguyễn Văn An",
+        "NgaySinh": "1985-03-04",
+        "GioiTinh": "1",
+        "QuocTich": "VN",
+        "DanToc": "01",
+        "TonGiao": "00",
+        "QueQuan": "Nam Định",
+        "MaTinh": "01",
+        "MaXa": "00070",
+        "ChiTiet": "Số 1, Hàng Bạc",
+        "SoDinhDanhCha": None,
+        "SoDinhDanhMe": "001160000555",
+        "SoDinhDanhVoChong": None,
+        "TinhTrangHonNhan": "1",
+        "NgayMat": None,
+        "NgayCapNhat": "2025-08-01T10:00:00Z",
     }
     values.update(overrides)
     ns = f"{{{NAMESPACE}}}"
@@ -36,8 +48,12 @@ def test_maps_every_field_to_its_canonical_name() -> None:
     record = map_citizen(wire())
     assert record.rejection is None and record.citizen is not None
     c = record.citizen
-    assert (c.personal_id, c.full_name, c.birth_date, c.gender) == ("001085000123", "Nguyễn Văn An",
-                                                                    date(1985, 3, 4), "male")
+    assert (c.personal_id, c.full_name, c.birth_date, c.gender) == (
+        "001085000123",
+        "Nguyễn Văn An",
+        date(1985, 3, 4),
+        "male",
+    )
     assert (c.residence_province, c.residence_commune, c.residence_detail) == ("01", "00070", "Số 1, Hàng Bạc")
     assert c.mother_id == "001160000555" and c.father_id is None and c.marital_status == "single"
     assert c.source_updated_at == datetime(2025, 8, 1, 10, 0, 0)  # naive UTC

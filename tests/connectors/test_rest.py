@@ -36,8 +36,9 @@ def delays() -> list[float]:
 
 @pytest.fixture
 def client(api: FlakyApi, delays: list[float]) -> Iterator[RestClient]:
-    with RestClient(SYSTEM, api.base_url, auth=None, timeout=2.0, max_attempts=3, backoff=0.01,
-                    sleep=delays.append) as rest:
+    with RestClient(
+        SYSTEM, api.base_url, auth=None, timeout=2.0, max_attempts=3, backoff=0.01, sleep=delays.append
+    ) as rest:
         yield rest
 
 
@@ -92,8 +93,12 @@ def test_parse_retry_after() -> None:
 
 def test_a_read_timeout_is_transient_and_quick(api: FlakyApi, delays: list[float]) -> None:
     started = time.monotonic()
-    with RestClient(SYSTEM, api.base_url, auth=None, timeout=0.3, max_attempts=2, backoff=0.01,
-                    sleep=delays.append) as rest, pytest.raises(TransientSourceError, match="timed out"):
+    with (
+        RestClient(
+            SYSTEM, api.base_url, auth=None, timeout=0.3, max_attempts=2, backoff=0.01, sleep=delays.append
+        ) as rest,
+        pytest.raises(TransientSourceError, match="timed out"),
+    ):
         rest.get_json("/slow", {"seconds": 5}, operation="List")
     assert api.state.calls["slow"] == 2
     assert time.monotonic() - started < 3
@@ -113,8 +118,12 @@ def test_a_connection_refused_is_transient(delays: list[float]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed on exit: nobody listens there
-    with RestClient(SYSTEM, f"http://127.0.0.1:{port}", auth=None, timeout=1, max_attempts=2, backoff=0.01,
-                    sleep=delays.append) as rest, pytest.raises(TransientSourceError):
+    with (
+        RestClient(
+            SYSTEM, f"http://127.0.0.1:{port}", auth=None, timeout=1, max_attempts=2, backoff=0.01, sleep=delays.append
+        ) as rest,
+        pytest.raises(TransientSourceError),
+    ):
         rest.get_json("/json", operation="List")
     assert len(delays) == 1
 

@@ -81,17 +81,26 @@ print("ADDED " + json.dumps(added))
 """
 
 SINCE_CASES: list[Any] = [
-    None, "", "2026-03-01T00:00:00+07:00", "2026-03-01T00:00:00Z", "2026-11-30T23:59:59.5+00:00",
-    "2026-03-01T00:00:00", "yesterday", "2026-13-01T00:00:00Z", "2027-01-01T00:00:00Z", 20260301,
+    None,
+    "",
+    "2026-03-01T00:00:00+07:00",
+    "2026-03-01T00:00:00Z",
+    "2026-11-30T23:59:59.5+00:00",
+    "2026-03-01T00:00:00",
+    "yesterday",
+    "2026-13-01T00:00:00Z",
+    "2027-01-01T00:00:00Z",
+    20260301,
 ]
 
 
 def _child(code: str, args: list[str], env: dict[str, str], mark: str) -> Any:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith(mark + " ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
-    return json.loads(lines[-1][len(mark) + 1:])
+    return json.loads(lines[-1][len(mark) + 1 :])
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +113,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def bag(env: dict[str, str]) -> dict[str, Any]:
     """The dags folder as Airflow's DagBag sees it, described as plain data."""
     known = json.dumps(["default_pool", *POOLS])
-    described: dict[str, Any] = _child(_DESCRIBE, [str(DAGS_FOLDER), known, json.dumps(SINCE_CASES)], env,
-                                       "DESCRIBED")
+    described: dict[str, Any] = _child(_DESCRIBE, [str(DAGS_FOLDER), known, json.dumps(SINCE_CASES)], env, "DESCRIBED")
     return described
 
 
@@ -226,9 +234,27 @@ def test_producers_publish_the_assets_the_consumers_wait_for(dags: dict[str, Any
 
 def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str, str]) -> None:
     added: dict[str, list[str]] = _child(_IMPORTS, [str(path) for path in dag_files()], env, "ADDED")
-    heavy = ("sqlalchemy", "httpx", "pandas", "numpy", "great_expectations", "zeep", "lxml", "altair",
-             "vl_convert", "psycopg", "fastapi", "uvicorn", "typer", "pydantic_settings", "alembic",
-             "connectors", "quality", "mocks", "schemas")
+    heavy = (
+        "sqlalchemy",
+        "httpx",
+        "pandas",
+        "numpy",
+        "great_expectations",
+        "zeep",
+        "lxml",
+        "altair",
+        "vl_convert",
+        "psycopg",
+        "fastapi",
+        "uvicorn",
+        "typer",
+        "pydantic_settings",
+        "alembic",
+        "connectors",
+        "quality",
+        "mocks",
+        "schemas",
+    )
     for path, modules in added.items():
         assert [m for m in modules if m.split(".")[0] in heavy] == [], path
         assert {m for m in modules if m.split(".")[0] == "hub"} <= {"hub", "hub.flows", "hub.schedules"}, path

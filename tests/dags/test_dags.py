@@ -28,11 +28,17 @@ _TEST_WITH_CONF = (
 
 def run_with_conf(dag_id: str, env: dict[str, str], conf: dict[str, Any]) -> dict[str, Any]:
     """Run the DAG once through dag.test() with ``conf``, in a child; its run id, state and task states."""
-    done = subprocess.run([sys.executable, "-c", _TEST_WITH_CONF, dag_id, json.dumps(conf)], capture_output=True,
-                          text=True, env=env, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _TEST_WITH_CONF, dag_id, json.dumps(conf)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     return result
 
 
@@ -42,8 +48,7 @@ def test_every_dag_file_is_found_by_airflow() -> None:
         "import sys; from airflow.dag_processing.dagbag import DagBag; bag = DagBag(dag_folder=sys.argv[1]);"
         "print(sorted(bag.dags), len(bag.import_errors))"
     )
-    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True, check=True)
     expected = ["agency_push", "civil_status_sync", "dossier_sync", "population_sync", "quality_report"]
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
@@ -54,8 +59,12 @@ def test_dag_shape() -> None:
         "print(d.dag_id, d.max_active_runs, sorted(d.task_dict),"
         " d.task_dict['extract'].retries, d.task_dict['extract'].retry_exponential_backoff, repr(d.timetable))"
     )
-    done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("population_sync 1 ['audit', 'extract', 'publish'] 3 2.0")
     assert "0 * * * *" in line  # hourly
@@ -63,12 +72,21 @@ def test_dag_shape() -> None:
 
 def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     # The mocks' child process reads LGSP_MOCK_*: keep the one-stop system as small as the population.
-    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false",
-           "LGSP_MOCK_ONE_STOP_DOSSIERS": "1500"}
+    env = {
+        **os.environ,
+        "LGSP_HOME": str(tmp_path),
+        "GX_ANALYTICS_ENABLED": "false",
+        "LGSP_MOCK_ONE_STOP_DOSSIERS": "1500",
+    }
     env.pop("LGSP_DATABASE_URL", None)
     done = subprocess.run(
         [sys.executable, "-m", "hub.cli", "run", "--citizens", "1500", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
@@ -83,8 +101,9 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
     pushes = report["flows"]["agency_push"]  # after both citizen flows: every subscriber got its changes
     assert pushes["state"] == "success" and set(pushes["pushes"]) == {"BHXH", "TU-PHAP"}
-    assert all(states["acknowledged"] > 0 and states["pending"] == states["dead"] == 0
-               for states in pushes["pushes"].values())
+    assert all(
+        states["acknowledged"] > 0 and states["pending"] == states["dead"] == 0 for states in pushes["pushes"].values()
+    )
     assert report["ledger"]["intact"] and report["ledger"]["entries"] > 0
     assert report["once_only"]["overall"]["dossiers"] > 0
     figures = dossiers["figures"]
@@ -98,10 +117,15 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
 
 def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., Any], tmp_path: Path) -> None:
     server = mock_server()
-    env = airflow_environment(tmp_path, {
-        "AIRFLOW_CONN_NATIONAL_POPULATION": f"http://lgsp-demo:wrong@{server.base_url.split('//', 1)[1]}/population",
-        "LGSP_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}",
-    })
+    env = airflow_environment(
+        tmp_path,
+        {
+            "AIRFLOW_CONN_NATIONAL_POPULATION": (
+                f"http://lgsp-demo:wrong@{server.base_url.split('//', 1)[1]}/population"
+            ),
+            "LGSP_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}",
+        },
+    )
     migrate_metadata_db(env)
     outcome = run_dag("population_sync", env)
     assert outcome.state == "failed"
@@ -117,12 +141,23 @@ def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., A
 
 def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
     # LGSP_* beats the Airflow connection: a wrong password breaks the population flow only.
-    env = {**os.environ, "LGSP_HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false",
-           "LGSP_MOCK_ONE_STOP_DOSSIERS": "300", "LGSP_POPULATION_PASSWORD": "wrong", "LGSP_TASK_RETRIES": "0"}
+    env = {
+        **os.environ,
+        "LGSP_HOME": str(tmp_path),
+        "GX_ANALYTICS_ENABLED": "false",
+        "LGSP_MOCK_ONE_STOP_DOSSIERS": "300",
+        "LGSP_POPULATION_PASSWORD": "wrong",
+        "LGSP_TASK_RETRIES": "0",
+    }
     env.pop("LGSP_DATABASE_URL", None)
     done = subprocess.run(
         [sys.executable, "-m", "hub.cli", "run", "--citizens", "300", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 1, done.stderr[-3000:]
     flows = json.loads(done.stdout)["flows"]
@@ -134,11 +169,16 @@ def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
 def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Callable[..., Any], tmp_path: Path) -> None:
     server = mock_server(citizens=300)
     store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    env = airflow_environment(tmp_path, {
-        "AIRFLOW_CONN_NATIONAL_POPULATION": f"http://lgsp-demo:demo-only-password@{server.base_url.split('//', 1)[1]}"
-                                            "/population",
-        "LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "0",
-    })
+    env = airflow_environment(
+        tmp_path,
+        {
+            "AIRFLOW_CONN_NATIONAL_POPULATION": (
+                f"http://lgsp-demo:demo-only-password@{server.base_url.split('//', 1)[1]}/population"
+            ),
+            "LGSP_DATABASE_URL": store,
+            "LGSP_TASK_RETRIES": "0",
+        },
+    )
     migrate_metadata_db(env)
     assert run_dag("population_sync", env).state == "success"  # from the beginning: everything
     engine = create_engine(store)
@@ -151,8 +191,11 @@ def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Calla
 
     assert backfill["state"] == "success", backfill
     with engine.connect() as conn:
-        again = conn.execute(select(sync_run).where(sync_run.c.run_id == f"population_sync:{backfill['run_id']}")
-                             ).mappings().one()
+        again = (
+            conn.execute(select(sync_run).where(sync_run.c.run_id == f"population_sync:{backfill['run_id']}"))
+            .mappings()
+            .one()
+        )
         assert conn.execute(select(sync_state.c.cursor)).scalar_one() == cursor  # never moves back
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == held
     engine.dispose()

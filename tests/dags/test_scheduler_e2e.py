@@ -99,8 +99,11 @@ def test_every_flow_succeeds_on_the_real_scheduler(cluster: tuple[Cluster, Any],
     print(f"four flows through the scheduler in {time.monotonic() - started:.0f} s")
 
     # The UI reads task logs from disk (no log server runs): the first task's log is there.
-    log = airflow.api("GET", f"/api/v2/dags/population_sync/dagRuns/{runs['population_sync']}"
-                             "/taskInstances/extract/logs/1", params={"full_content": "true"})
+    log = airflow.api(
+        "GET",
+        f"/api/v2/dags/population_sync/dagRuns/{runs['population_sync']}/taskInstances/extract/logs/1",
+        params={"full_content": "true"},
+    )
     assert "extract" in str(log["content"])
 
     with store.connect() as conn:
@@ -115,15 +118,22 @@ def test_every_flow_succeeds_on_the_real_scheduler(cluster: tuple[Cluster, Any],
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() > 900
         assert conn.execute(select(func.count()).select_from(civil_event)).scalar_one() > 0
         assert conn.execute(select(func.count()).select_from(dossier)).scalar_one() > 0
-        states = dict(conn.execute(select(outbox.c.state, func.count())
-                                   .where(outbox.c.topic == "portal.dossier_status").group_by(outbox.c.state)).all())
+        states = dict(
+            conn.execute(
+                select(outbox.c.state, func.count())
+                .where(outbox.c.topic == "portal.dossier_status")
+                .group_by(outbox.c.state)
+            ).all()
+        )
         assert states.keys() == {"acknowledged"} and states["acknowledged"] > 0, states
-        pushes = conn.execute(select(outbox.c.topic, outbox.c.state, func.count())
-                              .where(outbox.c.topic.like(f"{TOPIC_PREFIX}%"))
-                              .group_by(outbox.c.topic, outbox.c.state)).all()
+        pushes = conn.execute(
+            select(outbox.c.topic, outbox.c.state, func.count())
+            .where(outbox.c.topic.like(f"{TOPIC_PREFIX}%"))
+            .group_by(outbox.c.topic, outbox.c.state)
+        ).all()
     assert pushes and {state for _topic, state, _count in pushes} == {"acknowledged"}, pushes
     for topic, _state, count in pushes:  # what the hub counts as acknowledged, the agency holds
-        assert server.agencies.stats(topic[len(TOPIC_PREFIX):])["held"] == count
+        assert server.agencies.stats(topic[len(TOPIC_PREFIX) :])["held"] == count
     verification = ledger.verify(store)
     assert verification.intact and verification.entries > 0, verification
 

@@ -45,12 +45,15 @@ def _wait_for_file(path: Path, timeout: float = 10.0) -> str:
 def test_a_child_that_dies_is_named_with_its_log_and_the_others_are_stopped(tmp_path: Path) -> None:
     grandchild_pid = tmp_path / "grandchild.pid"
     supervisor = Supervisor(tmp_path / "logs")
-    sleeper = supervisor.start("sleeper", _python(
-        "import subprocess, sys, time\n"
-        f"child = subprocess.Popen([sys.executable, '-c', {SLEEP!r}])\n"
-        f"open({str(grandchild_pid)!r}, 'w').write(str(child.pid))\n"
-        "time.sleep(60)\n"
-    ))
+    sleeper = supervisor.start(
+        "sleeper",
+        _python(
+            "import subprocess, sys, time\n"
+            f"child = subprocess.Popen([sys.executable, '-c', {SLEEP!r}])\n"
+            f"open({str(grandchild_pid)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(60)\n"
+        ),
+    )
     supervisor.start("crasher", _python("import sys, time; time.sleep(0.5); print('boom: bad config'); sys.exit(3)"))
     helper = int(_wait_for_file(grandchild_pid))
 

@@ -30,12 +30,17 @@ RULE_FOR_EVENT_DEFECT = {
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
-        "home": home, "database_url": database_url,
-        "population_url": f"{server.base_url}/population", "population_username": "lgsp-demo",
+        "home": home,
+        "database_url": database_url,
+        "population_url": f"{server.base_url}/population",
+        "population_username": "lgsp-demo",
         "population_password": "demo-only-password",
-        "civil_status_url": f"{server.base_url}/civil-status/v1", "civil_status_client_id": "lgsp-demo",
+        "civil_status_url": f"{server.base_url}/civil-status/v1",
+        "civil_status_client_id": "lgsp-demo",
         "civil_status_client_secret": "demo-only-password",
-        "page_size": 97, "backoff_seconds": 0.01, "operation_timeout": 5,
+        "page_size": 97,
+        "backoff_seconds": 0.01,
+        "operation_timeout": 5,
     }
     options.update(overrides)
     return load_settings(**options)
@@ -51,8 +56,9 @@ def count(engine: Engine, query: Any) -> int:
 
 
 def balanced(summary: runs.RunSummary) -> bool:
-    return summary.status == runs.PUBLISHED and summary.read == summary.published + summary.quarantined + \
-        summary.unchanged
+    return (
+        summary.status == runs.PUBLISHED and summary.read == summary.published + summary.quarantined + summary.unchanged
+    )
 
 
 def test_events_are_audited_linked_and_disagreements_kept(
@@ -70,26 +76,39 @@ def test_events_are_audited_linked_and_disagreements_kept(
 
     truth = server.civil_status.ground_truth
     with engine.connect() as conn:
-        held = Counter(rule for (rules,) in conn.execute(
-            select(quarantine.c.rules).where(quarantine.c.stream == civil_status_sync.STREAM))
-            for rule in rules.split(","))
+        held = Counter(
+            rule
+            for (rules,) in conn.execute(
+                select(quarantine.c.rules).where(quarantine.c.stream == civil_status_sync.STREAM)
+            )
+            for rule in rules.split(",")
+        )
         outcomes = dict(conn.execute(select(civil_event.c.outcome, func.count()).group_by(civil_event.c.outcome)).all())
-        conflicts = conn.execute(select(field_conflict.c.personal_id, field_conflict.c.field,
-                                        field_conflict.c.kept_source, field_conflict.c.other_source)).all()
+        conflicts = conn.execute(
+            select(
+                field_conflict.c.personal_id,
+                field_conflict.c.field,
+                field_conflict.c.kept_source,
+                field_conflict.c.other_source,
+            )
+        ).all()
     for defect, rule in RULE_FOR_EVENT_DEFECT.items():
         assert defect in set(truth.values()), f"the mock injected no {defect}"
         assert held[rule] > 0, f"{defect} was not caught by {rule}: {held}"
     disagreements = [event_id for event_id, kind in truth.items() if kind == "disagreement"]
     assert disagreements and len(conflicts) == len(disagreements)
-    assert all(row.field == "death_date" and row.kept_source == "civil_status"
-               and row.other_source == "national_population" for row in conflicts)
+    assert all(
+        row.field == "death_date" and row.kept_source == "civil_status" and row.other_source == "national_population"
+        for row in conflicts
+    )
     assert outcomes.get("pending", 0) > 0  # births of children the population data does not have yet
     assert outcomes.get("linked", 0) > 0 and outcomes.get("no_change", 0) > 0
     # The golden record follows the register's death, with civil-status provenance.
     person = conflicts[0].personal_id
     with engine.connect() as conn:
-        row = conn.execute(select(citizen.c.death_date, citizen.c.provenance)
-                           .where(citizen.c.personal_id == person)).one()
+        row = conn.execute(
+            select(citizen.c.death_date, citizen.c.provenance).where(citizen.c.personal_id == person)
+        ).one()
     assert row.death_date is not None and '"system": "civil_status"' in row.provenance
     engine.dispose()
 
@@ -117,8 +136,10 @@ def test_tokens_that_expire_mid_sync_are_refreshed(mock_server: Callable[..., An
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path, page_size=10)
     # Three slow pages: the sync outlives several 2-second tokens.
-    httpx.post(f"{server.base_url}/_admin/faults", json={"fault": "latency", "count": 3, "operation": "events",
-                                                          "after": 2, "seconds": 1.0}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/_admin/faults",
+        json={"fault": "latency", "count": 3, "operation": "events", "after": 2, "seconds": 1.0},
+    ).raise_for_status()
     summary = civil_status_sync.sync("slow", settings, open_store(url))
     assert balanced(summary) and summary.pages > 3
 
@@ -129,17 +150,22 @@ def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..
     reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
     reference = civil_status_sync.sync("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
     for fault in ("http_429", "http_503", "truncated_body", "connection_reset"):
-        httpx.post(f"{server.base_url}/_admin/faults",
-                   json={"fault": fault, "count": 1, "operation": "events", "after": 1}).raise_for_status()
+        httpx.post(
+            f"{server.base_url}/_admin/faults", json={"fault": fault, "count": 1, "operation": "events", "after": 1}
+        ).raise_for_status()
     summary = civil_status_sync.sync("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
     assert balanced(summary)
     assert (summary.read, summary.published, summary.quarantined) == (
-        reference.read, reference.published, reference.quarantined)
+        reference.read,
+        reference.published,
+        reference.quarantined,
+    )
 
 
 def test_wrong_client_secret_is_fatal(mock_server: Callable[..., Any], tmp_path: Path) -> None:
     server = mock_server()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     with pytest.raises(FatalSourceError, match="client"):
-        civil_status_sync.sync("denied", settings_for(server, url, tmp_path, civil_status_client_secret="nope"),
-                               open_store(url))
+        civil_status_sync.sync(
+            "denied", settings_for(server, url, tmp_path, civil_status_client_secret="nope"), open_store(url)
+        )

@@ -39,8 +39,9 @@ def test_report_builds_the_site_and_prints_its_index(synced_home: Path) -> None:
     assert result.exit_code == 0, result.output
     index = Path(result.stdout.strip().splitlines()[-1])
     assert index == (synced_home / "reports" / "index.html").resolve() and index.is_file()
-    assert "cli-test" in (synced_home / "reports" / "datasets" / "citizen.html").read_text(encoding="utf-8") or \
-        any("cli-test" in p.name for p in (synced_home / "reports" / "runs").iterdir())
+    assert "cli-test" in (synced_home / "reports" / "datasets" / "citizen.html").read_text(encoding="utf-8") or any(
+        "cli-test" in p.name for p in (synced_home / "reports" / "runs").iterdir()
+    )
     assert (synced_home / "reports" / "en" / "index.html").is_file()
 
 

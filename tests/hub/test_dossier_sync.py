@@ -34,11 +34,16 @@ DOSSIERS = 1500
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
-        "home": home, "database_url": database_url,
-        "population_url": f"{server.base_url}/population", "population_username": "lgsp-demo",
+        "home": home,
+        "database_url": database_url,
+        "population_url": f"{server.base_url}/population",
+        "population_username": "lgsp-demo",
         "population_password": "demo-only-password",
-        "one_stop_url": f"{server.base_url}/one-stop/v1", "one_stop_api_key": "demo-only-key",
-        "page_size": 97, "backoff_seconds": 0.01, "operation_timeout": 5,
+        "one_stop_url": f"{server.base_url}/one-stop/v1",
+        "one_stop_api_key": "demo-only-key",
+        "page_size": 97,
+        "backoff_seconds": 0.01,
+        "operation_timeout": 5,
     }
     options.update(overrides)
     return load_settings(**options)
@@ -56,8 +61,9 @@ def advance(server: Any, days: float) -> int:
 
 
 def balanced(summary: runs.RunSummary) -> bool:
-    return summary.status == runs.PUBLISHED and summary.read == summary.published + summary.quarantined + \
-        summary.unchanged
+    return (
+        summary.status == runs.PUBLISHED and summary.read == summary.published + summary.quarantined + summary.unchanged
+    )
 
 
 def count(engine: Engine, table: Any) -> int:
@@ -69,8 +75,9 @@ def quarantined_rules(engine: Engine) -> dict[str, set[str]]:
     """MaHoSo -> the rules its quarantined records broke."""
     found: dict[str, set[str]] = defaultdict(set)
     with engine.connect() as conn:
-        for rules, payload in conn.execute(select(quarantine.c.rules, quarantine.c.payload)
-                                           .where(quarantine.c.stream == dossier_sync.STREAM)):
+        for rules, payload in conn.execute(
+            select(quarantine.c.rules, quarantine.c.payload).where(quarantine.c.stream == dossier_sync.STREAM)
+        ):
             found[json.loads(payload)["MaHoSo"]].update(rules.split(","))
     return found
 
@@ -85,14 +92,20 @@ def assert_held_as_the_source_shows(engine: Engine, server: Any, clock: int) -> 
         for row in conn.execute(select(dossier_status).order_by(dossier_status.c.dossier_id, dossier_status.c.seq)):
             statuses[row.dossier_id].append((row.seq, row.status, row.at))
         messages: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
-        for row in conn.execute(select(outbox.c.aggregate_id, outbox.c.sequence, outbox.c.payload)
-                                .where(outbox.c.topic == "portal.dossier_status").order_by(outbox.c.sequence)):
+        for row in conn.execute(
+            select(outbox.c.aggregate_id, outbox.c.sequence, outbox.c.payload)
+            .where(outbox.c.topic == "portal.dossier_status")
+            .order_by(outbox.c.sequence)
+        ):
             messages[row.aggregate_id].append((row.sequence, json.loads(row.payload)))
     assert set(held) == set(visible)
     for code, item in visible.items():
         row = held[code]
         assert (row.status, row.processing_unit, row.applicant_id) == (
-            item["TrangThai"], item["MaDonViXuLy"], item["SoDinhDanh"])
+            item["TrangThai"],
+            item["MaDonViXuLy"],
+            item["SoDinhDanh"],
+        )
         assert (row.completed_at is not None) == (item["TrangThai"] in ("DaTraKetQua", "TuChoi"))
         history = statuses[code]
         assert [seq for seq, _, _ in history] == list(range(1, len(history) + 1))
@@ -100,7 +113,8 @@ def assert_held_as_the_source_shows(engine: Engine, server: Any, clock: int) -> 
         sent = messages[code]
         assert [sequence for sequence, _ in sent] == [seq for seq, _, _ in history]
         assert [(m["TrangThai"], m["ThoiDiem"]) for _, m in sent] == [
-            (status, at.isoformat() + "Z") for _, status, at in history]
+            (status, at.isoformat() + "Z") for _, status, at in history
+        ]
         assert all(m["MaThuTuc"] == item["MaThuTuc"] and m["KenhNop"] == item["KenhNop"] for _, m in sent)
 
 
@@ -146,14 +160,24 @@ def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..
     reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
     reference = dossier_sync.sync("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
     for fault in ("http_429", "http_503", "truncated_body", "connection_reset"):
-        httpx.post(f"{server.base_url}/_admin/faults", json={
-            "fault": fault, "count": 1, "system": "one_stop", "operation": "list_dossiers", "after": 2,
-        }).raise_for_status()
+        httpx.post(
+            f"{server.base_url}/_admin/faults",
+            json={
+                "fault": fault,
+                "count": 1,
+                "system": "one_stop",
+                "operation": "list_dossiers",
+                "after": 2,
+            },
+        ).raise_for_status()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     summary = dossier_sync.sync("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
     assert balanced(summary) and summary.pages > 3
     assert (summary.read, summary.published, summary.quarantined) == (
-        reference.read, reference.published, reference.quarantined)
+        reference.read,
+        reference.published,
+        reference.quarantined,
+    )
     fired = httpx.get(f"{server.base_url}/_admin/faults").json()
     assert [rule["fired"] for rule in fired["rules"]] == [1, 1, 1, 1]
 
@@ -168,11 +192,19 @@ def test_wrong_api_key_is_fatal(mock_server: Callable[..., Any], tmp_path: Path)
 
 def wire(**changes: Any) -> dict[str, Any]:
     item = {
-        "MaHoSo": "H79.01-260101-0001", "MaThuTuc": "TT-KS-01", "SoDinhDanh": "079090000001",
-        "KenhNop": "TrucTuyen", "NgayTiepNhan": "2026-01-01T08:00:00+07:00", "HanXuLy": "2026-01-02T08:00:00+07:00",
-        "TrangThai": "DangXuLy", "MaDonViTiepNhan": "TINH", "MaDonViXuLy": "TINH",
-        "LichSu": [{"TrangThai": "TiepNhan", "ThoiDiem": "2026-01-01T08:00:00+07:00"},
-                   {"TrangThai": "DangXuLy", "ThoiDiem": "2026-01-01T09:30:00+07:00"}],
+        "MaHoSo": "H79.01-260101-0001",
+        "MaThuTuc": "TT-KS-01",
+        "SoDinhDanh": "079090000001",
+        "KenhNop": "TrucTuyen",
+        "NgayTiepNhan": "2026-01-01T08:00:00+07:00",
+        "HanXuLy": "2026-01-02T08:00:00+07:00",
+        "TrangThai": "DangXuLy",
+        "MaDonViTiepNhan": "TINH",
+        "MaDonViXuLy": "TINH",
+        "LichSu": [
+            {"TrangThai": "TiepNhan", "ThoiDiem": "2026-01-01T08:00:00+07:00"},
+            {"TrangThai": "DangXuLy", "ThoiDiem": "2026-01-01T09:30:00+07:00"},
+        ],
         "NgayCapNhat": "2026-01-01T09:30:00+07:00",
     }
     item.update(changes)
@@ -183,9 +215,14 @@ def test_mapping_stages_naive_utc_and_marks_inconsistent_histories() -> None:
     mapped = map_dossier(wire())
     assert mapped.rejection is None
     assert (mapped.fields["received_at"], mapped.fields["source_updated_at"], mapped.fields["channel"]) == (
-        "2026-01-01T01:00:00", "2026-01-01T02:30:00", "online")
+        "2026-01-01T01:00:00",
+        "2026-01-01T02:30:00",
+        "online",
+    )
     assert json.loads(mapped.fields["history"] or "") == [
-        ["TiepNhan", "2026-01-01T01:00:00"], ["DangXuLy", "2026-01-01T02:30:00"]]
+        ["TiepNhan", "2026-01-01T01:00:00"],
+        ["DangXuLy", "2026-01-01T02:30:00"],
+    ]
     newest_first = map_dossier(wire(LichSu=list(reversed(wire()["LichSu"]))))
     assert json.loads(newest_first.fields["history"] or "")[0] == [INCONSISTENT, None]
     stale_status = map_dossier(wire(TrangThai="ChuyenXuLy"))

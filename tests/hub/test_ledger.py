@@ -33,9 +33,15 @@ def store(database_url: str) -> Iterator[Engine]:
 
 def exchange(n: int, **overrides: object) -> ledger.Exchange:
     values: dict[str, object] = {
-        "action": "api_read", "client": "bhxh-app", "outcome": "ok", "correlation_id": f"req-{n}",
-        "agency_code": "BHXH", "purpose": "health_insurance", "dataset": "citizen",
-        "fields": ["full_name", "birth_date"], "record_keys": [CITIZEN],
+        "action": "api_read",
+        "client": "bhxh-app",
+        "outcome": "ok",
+        "correlation_id": f"req-{n}",
+        "agency_code": "BHXH",
+        "purpose": "health_insurance",
+        "dataset": "citizen",
+        "fields": ["full_name", "birth_date"],
+        "record_keys": [CITIZEN],
     }
     values.update(overrides)
     return ledger.Exchange(**values)  # type: ignore[arg-type]
@@ -75,8 +81,9 @@ def test_a_rehashed_forgery_breaks_the_next_link(store: Engine) -> None:
         row = dict(conn.execute(select(audit_ledger).where(audit_ledger.c.seq == 2)).mappings().one())
         row["purpose"] = "something_else"
         forged = ledger.entry_hash(row)
-        conn.execute(update(audit_ledger).where(audit_ledger.c.seq == 2).values(purpose="something_else",
-                                                                                entry_hash=forged))
+        conn.execute(
+            update(audit_ledger).where(audit_ledger.c.seq == 2).values(purpose="something_else", entry_hash=forged)
+        )
     result = ledger.verify(store)
     assert result.first_bad_seq == 3 and "prev_hash" in result.reason
 
@@ -227,16 +234,23 @@ def test_a_short_chain_is_walked_whole_every_time(store: Engine) -> None:
 def _rewrite_from(engine: Engine, seq: int) -> None:
     """An insider's forgery done properly: change entry ``seq`` and re-hash it and every entry after it."""
     with engine.begin() as conn:
-        rows = [dict(row) for row in conn.execute(
-            select(audit_ledger).where(audit_ledger.c.seq >= seq).order_by(audit_ledger.c.seq)).mappings()]
+        rows = [
+            dict(row)
+            for row in conn.execute(
+                select(audit_ledger).where(audit_ledger.c.seq >= seq).order_by(audit_ledger.c.seq)
+            ).mappings()
+        ]
         prev = rows[0]["prev_hash"]
         for row in rows:
             row["prev_hash"] = prev
             if row["seq"] == seq:
                 row["outcome"] = "denied"
             row["entry_hash"] = prev = ledger.entry_hash(row)
-            conn.execute(update(audit_ledger).where(audit_ledger.c.seq == row["seq"])
-                         .values(outcome=row["outcome"], prev_hash=row["prev_hash"], entry_hash=row["entry_hash"]))
+            conn.execute(
+                update(audit_ledger)
+                .where(audit_ledger.c.seq == row["seq"])
+                .values(outcome=row["outcome"], prev_hash=row["prev_hash"], entry_hash=row["entry_hash"])
+            )
         conn.execute(update(ledger_head).values(entry_hash=prev))
 
 
@@ -249,8 +263,9 @@ def test_the_first_walk_covers_the_whole_chain_and_later_ones_only_what_is_new(s
     later = ledger.verify_from_checkpoint(store, whole_chain_below=0, now=NOW + timedelta(hours=1))
     assert later.intact and later.entries == 25 and later.walked_from == 20 and later.whole_chain_at == NOW
     with store.connect() as conn:
-        checkpoints = conn.execute(select(ledger_checkpoint.c.seq, ledger_checkpoint.c.whole_chain)
-                                   .order_by(ledger_checkpoint.c.checkpoint_id)).all()
+        checkpoints = conn.execute(
+            select(ledger_checkpoint.c.seq, ledger_checkpoint.c.whole_chain).order_by(ledger_checkpoint.c.checkpoint_id)
+        ).all()
     assert [tuple(row) for row in checkpoints] == [(20, True), (25, False)]
 
 

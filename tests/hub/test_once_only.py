@@ -30,8 +30,12 @@ def expected_figures(engine: Engine, forms: dict[str, Form]) -> dict[str, tuple[
     one dossier and one field at a time."""
     with engine.connect() as conn:
         golden = {row.personal_id: row._mapping for row in conn.execute(select(citizen))}
-        disputed = {(row.personal_id, row.field) for row in conn.execute(
-            select(field_conflict.c.personal_id, field_conflict.c.field).where(field_conflict.c.status == "open"))}
+        disputed = {
+            (row.personal_id, row.field)
+            for row in conn.execute(
+                select(field_conflict.c.personal_id, field_conflict.c.field).where(field_conflict.c.status == "open")
+            )
+        }
         dossiers = conn.execute(select(dossier.c.procedure_code, dossier.c.applicant_id)).all()
 
     def vouched(person: Any, name: str) -> bool:
@@ -55,12 +59,15 @@ def expected_figures(engine: Engine, forms: dict[str, Form]) -> dict[str, tuple[
                 continue
             link = f"{source.relation}_id"
             relative = golden.get(applicant[link] or "")
-            verified += vouched(applicant, link) and (source.field == "personal_id" or vouched(relative,
-                                                                                                  source.field))
+            verified += vouched(applicant, link) and (source.field == "personal_id" or vouched(relative, source.field))
         count, fields, complete, held = found[code]
         sourced = sum(spec.source is not None for spec in forms[code].fields)
-        found[code] = (count + 1, fields + verified, complete + (verified == len(forms[code].fields)),
-                       held + (verified == sourced))
+        found[code] = (
+            count + 1,
+            fields + verified,
+            complete + (verified == len(forms[code].fields)),
+            held + (verified == sourced),
+        )
     return found
 
 
@@ -74,16 +81,39 @@ def test_the_figure_matches_a_count_from_the_store(
     civil_status_sync.sync("c1", settings, engine)
     dossier_sync.sync("d1", settings, engine)
     with engine.connect() as conn:
-        filers = conn.execute(select(dossier.c.applicant_id).where(
-            dossier.c.procedure_code == "TT-LL-01").distinct().order_by(dossier.c.applicant_id)).scalars().all()
+        filers = (
+            conn.execute(
+                select(dossier.c.applicant_id)
+                .where(dossier.c.procedure_code == "TT-LL-01")
+                .distinct()
+                .order_by(dossier.c.applicant_id)
+            )
+            .scalars()
+            .all()
+        )
     undisputed = once_only_figures(engine)
     # Two sources dispute some filers' names: those names no longer count as verified.
     now = datetime(2026, 1, 1)
     with engine.begin() as conn:
-        conn.execute(insert(field_conflict), [
-            {"personal_id": pid, "field": "full_name", "kept_value": "a", "kept_source": "national_population",
-             "kept_updated_at": now, "other_value": "b", "other_source": "civil_status", "other_updated_at": now,
-             "run_id": "t", "detected_at": now, "status": "open"} for pid in filers[:10]])
+        conn.execute(
+            insert(field_conflict),
+            [
+                {
+                    "personal_id": pid,
+                    "field": "full_name",
+                    "kept_value": "a",
+                    "kept_source": "national_population",
+                    "kept_updated_at": now,
+                    "other_value": "b",
+                    "other_source": "civil_status",
+                    "other_updated_at": now,
+                    "run_id": "t",
+                    "detected_at": now,
+                    "status": "open",
+                }
+                for pid in filers[:10]
+            ],
+        )
 
     forms = load_forms()
     figures = once_only_figures(engine)
@@ -103,9 +133,12 @@ def test_the_figure_matches_a_count_from_the_store(
     dossiers = sum(count for count, *_ in expected.values())
     fields = sum(count * len(forms[code].fields) for code, (count, *_) in expected.items())
     held = sum(line[3] for line in expected.values())
-    assert figures["overall"] == {"dossiers": dossiers, "complete_share": 0.0,
-                                  "held_complete_share": round(held / dossiers, 4),
-                                  "prefilled_share": round(sum(line[1] for line in expected.values()) / fields, 4)}
+    assert figures["overall"] == {
+        "dossiers": dossiers,
+        "complete_share": 0.0,
+        "held_complete_share": round(held / dossiers, 4),
+        "prefilled_share": round(sum(line[1] for line in expected.values()) / fields, 4),
+    }
     assert 0 < figures["overall"]["held_complete_share"] < 1  # some applicants lack a relative the form names
     judicial = figures["procedures"]["TT-LL-01"]["prefilled_share"]
     assert judicial < undisputed["procedures"]["TT-LL-01"]["prefilled_share"]  # the disputed names count
@@ -117,8 +150,12 @@ def test_the_figure_matches_a_count_from_the_store(
 
 def test_no_dossiers_gives_no_shares(store_engine: Engine) -> None:
     figures = once_only_figures(store_engine)
-    assert figures["overall"] == {"dossiers": 0, "prefilled_share": None, "complete_share": None,
-                                  "held_complete_share": None}
+    assert figures["overall"] == {
+        "dossiers": 0,
+        "prefilled_share": None,
+        "complete_share": None,
+        "held_complete_share": None,
+    }
     assert figures["procedures"]["TT-TR-01"]["name"] == "Đăng ký thường trú"
     assert all(line["prefilled_share"] is None for line in figures["procedures"].values())
 
@@ -128,11 +165,17 @@ def test_the_report_carries_the_figure_and_prints_it(
 ) -> None:
     assert MainJobReport().as_dict()["once_only"] is None  # until dossier_sync has succeeded
     once_only = {
-        "procedures": {"TT-LL-01": {"name": "Cấp Phiếu lý lịch tư pháp", "form_fields": 11, "dossiers": 1234,
-                                    "prefilled_share": 0.8182, "complete_share": 0.0,
-                                    "held_complete_share": 0.6543}},
-        "overall": {"dossiers": 1234, "prefilled_share": 0.8182, "complete_share": 0.0,
-                    "held_complete_share": 0.6543},
+        "procedures": {
+            "TT-LL-01": {
+                "name": "Cấp Phiếu lý lịch tư pháp",
+                "form_fields": 11,
+                "dossiers": 1234,
+                "prefilled_share": 0.8182,
+                "complete_share": 0.0,
+                "held_complete_share": 0.6543,
+            }
+        },
+        "overall": {"dossiers": 1234, "prefilled_share": 0.8182, "complete_share": 0.0, "held_complete_share": 0.6543},
     }
     report = MainJobReport(database="hub.sqlite", airflow_home="airflow", once_only=once_only)
     assert report.as_dict()["once_only"] == once_only

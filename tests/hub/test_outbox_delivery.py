@@ -32,8 +32,12 @@ COMMUNES = [row["commune_code"] for row in current_communes()[:40]]
 
 def portal_settings(server: Any, tmp_path: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
-        "home": tmp_path, "portal_url": f"{server.base_url}/portal/v1", "portal_api_key": "demo-only-key",
-        "backoff_seconds": 0.01, "operation_timeout": 5, "max_attempts": 3,
+        "home": tmp_path,
+        "portal_url": f"{server.base_url}/portal/v1",
+        "portal_api_key": "demo-only-key",
+        "backoff_seconds": 0.01,
+        "operation_timeout": 5,
+        "max_attempts": 3,
     }
     return load_settings(**{**options, **overrides})
 
@@ -54,14 +58,25 @@ def body(i: int, status: str, step: int) -> dict[str, str]:
     procedure = list(CATALOGUE.values())[i % len(CATALOGUE)]
     unit = "TINH" if procedure.competent == "province" else COMMUNES[i % len(COMMUNES)]
     at = datetime(2026, 1, 5, 8, 0, tzinfo=VN) + timedelta(minutes=7 * i, hours=5 * step)
-    return {"TrangThai": status, "ThoiDiem": at.isoformat(), "MaThuTuc": procedure.code,
-            "MaDonViXuLy": unit, "KenhNop": "TrucTuyen" if i % 3 else "TrucTiep"}
+    return {
+        "TrangThai": status,
+        "ThoiDiem": at.isoformat(),
+        "MaThuTuc": procedure.code,
+        "MaDonViXuLy": unit,
+        "KenhNop": "TrucTuyen" if i % 3 else "TrucTiep",
+    }
 
 
 def put(engine: Engine, i: int, status: str, step: int, payload: dict[str, str] | None = None) -> None:
     with engine.begin() as conn:
-        assert enqueue(conn, topic=TOPIC, aggregate_id=code(i), payload=payload or body(i, status, step),
-                       idempotency_key=f"{code(i)}/{status}", now=NOW)
+        assert enqueue(
+            conn,
+            topic=TOPIC,
+            aggregate_id=code(i),
+            payload=payload or body(i, status, step),
+            idempotency_key=f"{code(i)}/{status}",
+            now=NOW,
+        )
 
 
 def histories(dossiers: int) -> dict[int, tuple[str, ...]]:
@@ -107,14 +122,22 @@ def test_every_dossier_ends_with_its_latest_status_applied_once(
     assert summary.as_dict() == {"sent": total, "acknowledged": total, "retried": 0, "dead": 0, "blocked": 0}
     portal = held(settings)
     assert {dossier: item["TrangThai"] for dossier, item in portal.items()} == {
-        code(i): statuses[-1] for i, statuses in plan.items()}
+        code(i): statuses[-1] for i, statuses in plan.items()
+    }
     assert all([u["TrangThai"] for u in portal[code(i)]["LichSu"]] == list(s) for i, s in plan.items())
     acks = {row.idempotency_key: row.ack_id for row in rows(engine)}
     assert all(row.state == ACKNOWLEDGED and row.attempts == 1 for row in rows(engine))
     assert acks == {f"{d}/{u['TrangThai']}": u["MaXacNhan"] for d, item in portal.items() for u in item["LichSu"]}
     assert stats(server) | {"dossiers": 0, "updates": 0} == {
-        "accepted": total, "duplicates": 0, "rejected_400": 0, "rejected_409": 0, "rejected_422": 0,
-        "throttled_429": 0, "dossiers": 0, "updates": 0}
+        "accepted": total,
+        "duplicates": 0,
+        "rejected_400": 0,
+        "rejected_409": 0,
+        "rejected_422": 0,
+        "throttled_429": 0,
+        "dossiers": 0,
+        "updates": 0,
+    }
     assert deliver(engine, settings, now=NOW).sent == 0  # nothing left: nothing is sent again
     assert counts(engine) == {PENDING: 0, SENT: 0, ACKNOWLEDGED: total, DEAD: 0}
     delays = delivery_delays(engine, TOPIC)
@@ -126,8 +149,10 @@ def test_a_429_storm_and_5xx_bursts_are_ridden_out(
     mock_server: Callable[..., Any], store: Engine, tmp_path: Path
 ) -> None:
     server = mock_server(portal_rate_per_second=20)
-    faults = [{"fault": "http_429", "count": 3, "system": "portal", "seconds": 0, "after": 2},
-              {"fault": "http_503", "count": 2, "system": "portal", "after": 10}]
+    faults = [
+        {"fault": "http_429", "count": 3, "system": "portal", "seconds": 0, "after": 2},
+        {"fault": "http_503", "count": 2, "system": "portal", "after": 10},
+    ]
     for rule in faults:
         httpx.post(f"{server.base_url}/_admin/faults", json=rule).raise_for_status()
     total = enqueue_interleaved(store, {i: LIFECYCLE for i in range(1, 16)})
@@ -204,8 +229,11 @@ def test_an_invalid_update_goes_dead_and_the_dossier_moves_on(
     with store.connect() as conn:  # every settled update is an exchange on record: 3 acknowledged, 1 dead
         entries = conn.execute(select(audit_ledger).order_by(audit_ledger.c.seq)).mappings().all()
     assert [(e["action"], e["dataset"], e["outcome"]) for e in entries] == [
-        ("push", "dossier", ACKNOWLEDGED), ("push", "dossier", DEAD), ("push", "dossier", ACKNOWLEDGED),
-        ("push", "dossier", ACKNOWLEDGED)]
+        ("push", "dossier", ACKNOWLEDGED),
+        ("push", "dossier", DEAD),
+        ("push", "dossier", ACKNOWLEDGED),
+        ("push", "dossier", ACKNOWLEDGED),
+    ]
     assert all(code(1) not in json.dumps(dict(e), default=str) for e in entries)  # the dossier code is hashed
     assert ledger.verify(store).intact
 
@@ -250,8 +278,14 @@ def test_a_message_that_could_never_be_sent_goes_dead_without_a_call(
     put(store, 1, "TiepNhan", 0, payload={"MaHoSo": code(1), **body(1, "TiepNhan", 0)})  # the path carries it
     put(store, 2, "TiepNhan", 0, payload={"MaHoSo": code(3), **body(2, "TiepNhan", 0)})  # another dossier's
     with store.begin() as conn:  # a key that cannot travel in a header
-        enqueue(conn, topic=TOPIC, aggregate_id=code(4), payload=body(4, "TiepNhan", 0),
-                idempotency_key=f"{code(4)}/Tiếp nhận", now=NOW)
+        enqueue(
+            conn,
+            topic=TOPIC,
+            aggregate_id=code(4),
+            payload=body(4, "TiepNhan", 0),
+            idempotency_key=f"{code(4)}/Tiếp nhận",
+            now=NOW,
+        )
 
     summary = deliver(store, settings, now=NOW)
 

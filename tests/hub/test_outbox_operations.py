@@ -30,21 +30,36 @@ CODE = "H38.01-260105-0001"
 
 def portal_settings(server: Any, tmp_path: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
-        "home": tmp_path, "portal_url": f"{server.base_url}/portal/v1", "portal_api_key": "demo-only-key",
-        "backoff_seconds": 0.01, "operation_timeout": 5, "max_attempts": 2,
+        "home": tmp_path,
+        "portal_url": f"{server.base_url}/portal/v1",
+        "portal_api_key": "demo-only-key",
+        "backoff_seconds": 0.01,
+        "operation_timeout": 5,
+        "max_attempts": 2,
     }
     return load_settings(**{**options, **overrides})
 
 
 def update_body(status: str, hour: int) -> dict[str, str]:
-    return {"TrangThai": status, "ThoiDiem": f"2026-01-05T{hour:02d}:00:00+07:00", "MaThuTuc": "TT-KS-01",
-            "MaDonViXuLy": "TINH", "KenhNop": "TrucTuyen"}
+    return {
+        "TrangThai": status,
+        "ThoiDiem": f"2026-01-05T{hour:02d}:00:00+07:00",
+        "MaThuTuc": "TT-KS-01",
+        "MaDonViXuLy": "TINH",
+        "KenhNop": "TrucTuyen",
+    }
 
 
 def enqueue_one(engine: Engine, dossier: str, status: str, hour: int, now: datetime = NOW) -> None:
     with engine.begin() as conn:
-        enqueue(conn, topic=TOPIC, aggregate_id=dossier, payload=update_body(status, hour),
-                idempotency_key=f"{dossier}/{status}", now=now)
+        enqueue(
+            conn,
+            topic=TOPIC,
+            aggregate_id=dossier,
+            payload=update_body(status, hour),
+            idempotency_key=f"{dossier}/{status}",
+            now=now,
+        )
 
 
 def test_replay_requeues_a_message_that_died_in_an_outage(
@@ -120,8 +135,9 @@ def test_the_portal_lists_what_it_holds_page_by_page(mock_server: Callable[..., 
         for i in range(1, 16):
             assert portal.put_status(f"H38.01-260105-{i:04d}", update_body("TiepNhan", 8), f"k{i}").status == 202
         assert portal.get_status("H38.01-999999-0001") is None
-    client = RestClient("portal", f"{server.base_url}/portal/v1", timeout=5,
-                        auth=ApiKeyAuth("X-API-Key", SecretStr("demo-only-key")))
+    client = RestClient(
+        "portal", f"{server.base_url}/portal/v1", timeout=5, auth=ApiKeyAuth("X-API-Key", SecretStr("demo-only-key"))
+    )
     with PortalClient(client, page_size=4) as paged:  # 4 pages, the last one short
         assert [item["MaHoSo"] for item in paged.list_held()] == [f"H38.01-260105-{i:04d}" for i in range(1, 16)]
 

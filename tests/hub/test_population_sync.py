@@ -157,24 +157,29 @@ def test_transient_faults_mid_paging_are_retried(mock_server: Callable[..., Any]
         "reference", settings_for(server, reference_url, tmp_path), open_store(reference_url)
     )
     for fault in ("http_503", "http_429", "truncated_xml", "reset", "soap_server_fault"):
-        httpx.post(f"{server.base_url}/_admin/faults",
-                   json={"fault": fault, "count": 1, "operation": "ListChangedCitizens", "after": 2}).raise_for_status()
+        httpx.post(
+            f"{server.base_url}/_admin/faults",
+            json={"fault": fault, "count": 1, "operation": "ListChangedCitizens", "after": 2},
+        ).raise_for_status()
         # faults queue one after another on the following calls
     summary = population_sync.sync("faulty", settings, open_store(url))
     assert_balanced(summary)
     assert (summary.read, summary.published, summary.quarantined) == (
-        reference.read, reference.published, reference.quarantined)
+        reference.read,
+        reference.published,
+        reference.quarantined,
+    )
 
 
-def test_persistent_fault_fails_cleanly_and_next_run_recovers(
-    mock_server: Callable[..., Any], tmp_path: Any
-) -> None:
+def test_persistent_fault_fails_cleanly_and_next_run_recovers(mock_server: Callable[..., Any], tmp_path: Any) -> None:
     server = mock_server()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path, max_attempts=2)
     engine = open_store(url)
-    httpx.post(f"{server.base_url}/_admin/faults",
-               json={"fault": "malformed_xml", "count": 5, "operation": "ListChangedCitizens", "after": 1})
+    httpx.post(
+        f"{server.base_url}/_admin/faults",
+        json={"fault": "malformed_xml", "count": 5, "operation": "ListChangedCitizens", "after": 1},
+    )
     with pytest.raises(TransientSourceError, match="not well-formed"):
         population_sync.sync("broken", settings, engine)
     assert count(engine, citizen) == 0 and count(engine, sync_state) == 0
@@ -200,8 +205,10 @@ def test_response_with_a_dtd_is_refused(mock_server: Callable[..., Any], tmp_pat
     server = mock_server()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path)
-    httpx.post(f"{server.base_url}/_admin/faults",
-               json={"fault": "dtd_payload", "count": 1, "operation": "ListChangedCitizens", "after": 0})
+    httpx.post(
+        f"{server.base_url}/_admin/faults",
+        json={"fault": "dtd_payload", "count": 1, "operation": "ListChangedCitizens", "after": 0},
+    )
     with pytest.raises(FatalSourceError, match="DTD"):
         population_sync.sync("hostile", settings, open_store(url))
 

@@ -25,23 +25,54 @@ APPLICANT, FATHER, MOTHER, SPOUSE = "001090000011", "001060000022", "00116200003
 def person(personal_id: str, *, systems: dict[str, str] | None = None, **values: Any) -> dict[str, Any]:
     """A golden row: every field from the population database unless ``systems`` says otherwise."""
     row: dict[str, Any] = {
-        "personal_id": personal_id, "full_name": "Nguyễn Văn An", "birth_date": date(1990, 5, 17),
-        "gender": "male", "nationality": "VN", "ethnicity": "01", "religion": "00", "hometown": "Hà Nội",
-        "residence_province": "01", "residence_commune": "00070", "residence_detail": "Số 9, ngõ 12 Hàng Bạc",
-        "father_id": None, "mother_id": None, "spouse_id": None, "marital_status": "single", "death_date": None,
-        "source_updated_at": UPDATED, "content_hash": "x", "published_run_id": "r", "published_at": UPDATED,
+        "personal_id": personal_id,
+        "full_name": "Nguyễn Văn An",
+        "birth_date": date(1990, 5, 17),
+        "gender": "male",
+        "nationality": "VN",
+        "ethnicity": "01",
+        "religion": "00",
+        "hometown": "Hà Nội",
+        "residence_province": "01",
+        "residence_commune": "00070",
+        "residence_detail": "Số 9, ngõ 12 Hàng Bạc",
+        "father_id": None,
+        "mother_id": None,
+        "spouse_id": None,
+        "marital_status": "single",
+        "death_date": None,
+        "source_updated_at": UPDATED,
+        "content_hash": "x",
+        "published_run_id": "r",
+        "published_at": UPDATED,
         **values,
     }
-    stamps = {name: {"system": (systems or {}).get(name, "national_population"),
-                     "source_updated_at": UPDATED.isoformat(), "fetched_at": UPDATED.isoformat(), "run_id": "r"}
-              for name in CONTENT_FIELDS}
+    stamps = {
+        name: {
+            "system": (systems or {}).get(name, "national_population"),
+            "source_updated_at": UPDATED.isoformat(),
+            "fetched_at": UPDATED.isoformat(),
+            "run_id": "r",
+        }
+        for name in CONTENT_FIELDS
+    }
     return {**row, "provenance": json.dumps(stamps, ensure_ascii=False)}
 
 
 def conflict(personal_id: str, name: str, status: str = "open") -> dict[str, Any]:
-    return {"personal_id": personal_id, "field": name, "kept_value": "2025-10-01", "kept_source": "civil_status",
-            "kept_updated_at": UPDATED, "other_value": None, "other_source": "national_population",
-            "other_updated_at": UPDATED, "run_id": "r", "detected_at": UPDATED, "status": status}
+    return {
+        "personal_id": personal_id,
+        "field": name,
+        "kept_value": "2025-10-01",
+        "kept_source": "civil_status",
+        "kept_updated_at": UPDATED,
+        "other_value": None,
+        "other_source": "national_population",
+        "other_updated_at": UPDATED,
+        "run_id": "r",
+        "detected_at": UPDATED,
+        "status": status,
+    }
 
 
 def family() -> list[dict[str, Any]]:
@@ -50,8 +81,14 @@ def family() -> list[dict[str, Any]]:
         person(APPLICANT, father_id=FATHER, mother_id=MOTHER, spouse_id=SPOUSE, marital_status="married"),
         person(FATHER, full_name="Nguyễn Văn Bình", birth_date=date(1960, 2, 1)),
         person(MOTHER, full_name="Trần Thị Cúc", birth_date=date(1962, 3, 4), gender="female"),
-        person(SPOUSE, full_name="Lê Thị Dung", birth_date=date(1991, 7, 8), gender="female",
-               spouse_id=APPLICANT, marital_status="married"),
+        person(
+            SPOUSE,
+            full_name="Lê Thị Dung",
+            birth_date=date(1991, 7, 8),
+            gender="female",
+            spouse_id=APPLICANT,
+            marital_status="married",
+        ),
     ]
 
 
@@ -76,13 +113,16 @@ def test_own_fields_are_filled_with_source_and_time_and_the_citizens_are_asked(c
     conn.execute(insert(citizen), [person(APPLICANT)])
     form = prefill(conn, "TT-TR-01", APPLICANT)
     assert form is not None and [result.key for result in form.fields] == [
-        item.key for item in load_forms()["TT-TR-01"].fields]
-    assert filled(form, "birth_date") == Filled("birth_date", "1990-05-17", "national_population",
-                                                UPDATED.isoformat(), verified=True)
+        item.key for item in load_forms()["TT-TR-01"].fields
+    ]
+    assert filled(form, "birth_date") == Filled(
+        "birth_date", "1990-05-17", "national_population", UPDATED.isoformat(), verified=True
+    )
     assert filled(form, "full_name").value == "Nguyễn Văn An"
     assert filled(form, "current_commune").value == "00070"
-    assert filled(form, "personal_id") == Filled("personal_id", APPLICANT, "national_population",
-                                                 UPDATED.isoformat(), verified=True)
+    assert filled(form, "personal_id") == Filled(
+        "personal_id", APPLICANT, "national_population", UPDATED.isoformat(), verified=True
+    )
     for key in ("new_address", "head_of_household", "relationship_to_head"):
         assert by_key(form)[key] == MustSupply(key, "no_source")
     assert form.verified_count == 6 and not form.complete
@@ -113,8 +153,9 @@ def test_relatives_are_filled_from_their_own_records(database_url: str) -> None:
         judicial = prefill(connection, "TT-LL-01", APPLICANT)
         birth = prefill(connection, "TT-KS-01", APPLICANT)
     engine.dispose()
-    assert filled(judicial, "father_full_name") == Filled("father_full_name", "Nguyễn Văn Bình",
-                                                          "national_population", UPDATED.isoformat(), True)
+    assert filled(judicial, "father_full_name") == Filled(
+        "father_full_name", "Nguyễn Văn Bình", "national_population", UPDATED.isoformat(), True
+    )
     assert filled(judicial, "mother_full_name").value == "Trần Thị Cúc"
     assert filled(judicial, "spouse_full_name").value == "Lê Thị Dung"
     assert filled(judicial, "full_name").value == "Nguyễn Văn An"
@@ -174,28 +215,35 @@ def test_values_are_not_in_the_repr(conn: Connection) -> None:
     assert "Nguyễn" not in repr(form) and APPLICANT not in repr(form) and "1990" not in repr(form)
 
 
-def test_a_death_registered_by_the_register_but_disputed_is_filled_unverified(
-    conn: Connection, tmp_path: Path
-) -> None:
+def test_a_death_registered_by_the_register_but_disputed_is_filled_unverified(conn: Connection, tmp_path: Path) -> None:
     # A form of our own asking for dates of death: the register says the father died, the population
     # database still says alive, so the conflict stays open.
-    fields = [{"key": key, "label_vi": key, "label_en": key, "source": path}
-              for key, path in (("own_death", "applicant.death_date"), ("father_death", "applicant.father.death_date"),
-                                ("father_birth", "applicant.father.birth_date"))]
+    fields = [
+        {"key": key, "label_vi": key, "label_en": key, "source": path}
+        for key, path in (
+            ("own_death", "applicant.death_date"),
+            ("father_death", "applicant.father.death_date"),
+            ("father_birth", "applicant.father.birth_date"),
+        )
+    ]
     forms_path = tmp_path / "forms.yaml"
     forms_path.write_text(yaml.safe_dump({"forms": [{"procedure": "TT-XN-01", "title": "T", "fields": fields}]}))
     forms = load_forms(forms_path)
-    conn.execute(insert(citizen), [
-        person(APPLICANT, father_id=FATHER),
-        person(FATHER, death_date=date(2025, 10, 1), systems={"death_date": "civil_status"}),
-    ])
+    conn.execute(
+        insert(citizen),
+        [
+            person(APPLICANT, father_id=FATHER),
+            person(FATHER, death_date=date(2025, 10, 1), systems={"death_date": "civil_status"}),
+        ],
+    )
     conn.execute(insert(field_conflict), [conflict(FATHER, "death_date")])
     form = prefill(conn, "TT-XN-01", APPLICANT, forms=forms)
     assert by_key(form)["own_death"] == MustSupply("own_death", "not_held")  # alive: nothing to fill
     death = filled(form, "father_death")
     assert (death.value, death.source, death.verified) == ("2025-10-01", "civil_status", False)
-    assert filled(form, "father_birth") == Filled("father_birth", "1990-05-17", "national_population",
-                                                  UPDATED.isoformat(), True)
+    assert filled(form, "father_birth") == Filled(
+        "father_birth", "1990-05-17", "national_population", UPDATED.isoformat(), True
+    )
     conn.execute(update(field_conflict).values(status="resolved"))
     assert filled(prefill(conn, "TT-XN-01", APPLICANT, forms=forms), "father_death").verified
 

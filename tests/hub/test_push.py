@@ -58,12 +58,18 @@ def load_sharing(engine: Engine, settings: Settings, folder: Path) -> None:
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
-        "home": home, "database_url": database_url,
-        "population_url": f"{server.base_url}/population", "population_username": "lgsp-demo",
+        "home": home,
+        "database_url": database_url,
+        "population_url": f"{server.base_url}/population",
+        "population_username": "lgsp-demo",
         "population_password": "demo-only-password",
-        "civil_status_url": f"{server.base_url}/civil-status/v1", "civil_status_client_id": "lgsp-demo",
+        "civil_status_url": f"{server.base_url}/civil-status/v1",
+        "civil_status_client_id": "lgsp-demo",
         "civil_status_client_secret": "demo-only-password",
-        "page_size": 250, "backoff_seconds": 0.01, "operation_timeout": 5, "max_attempts": 3,
+        "page_size": 250,
+        "backoff_seconds": 0.01,
+        "operation_timeout": 5,
+        "max_attempts": 3,
     }
     return load_settings(**{**options, **overrides})
 
@@ -73,7 +79,8 @@ def pushes(engine: Engine, agency: str) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with engine.connect() as conn:
         for aggregate, payload in conn.execute(
-            select(outbox.c.aggregate_id, outbox.c.payload).where(outbox.c.topic == f"push.{agency}")
+            select(outbox.c.aggregate_id, outbox.c.payload)
+            .where(outbox.c.topic == f"push.{agency}")
             .order_by(outbox.c.aggregate_id, outbox.c.sequence)
         ):
             found[aggregate].append(json.loads(payload))
@@ -201,8 +208,13 @@ def test_deaths_from_the_civil_status_register_are_queued_for_their_subscribers(
         assert tu_phap[personal_id][-1]["run_id"] == "c2"  # a widowed spouse: news to civil status only
         assert (bhxh[personal_id][-1]["run_id"] == "c2") is (personal_id in deaths)
     with engine.connect() as conn:
-        disputed = set(conn.execute(select(field_conflict.c.personal_id).where(
-            field_conflict.c.field == "death_date", field_conflict.c.status == "open")).scalars())
+        disputed = set(
+            conn.execute(
+                select(field_conflict.c.personal_id).where(
+                    field_conflict.c.field == "death_date", field_conflict.c.status == "open"
+                )
+            ).scalars()
+        )
     for personal_id, record in deaths.items():
         sent = bhxh[personal_id][-1]["fields"]["death_date"]
         assert (sent["value"], sent["source"]) == (record["death_date"].isoformat(), "civil_status")

@@ -46,8 +46,10 @@ def test_a_real_run_delivers_the_queued_pushes(mock_server: Callable[..., Any], 
     population_sync.sync("p1", settings, engine)
     total = len(golden(engine))
     origin = server.base_url.split("//", 1)[1]
-    connections = {f"AIRFLOW_CONN_AGENCY_PUSH_{code.replace('-', '_')}":
-                   f"http://:demo-only-push-secret@{origin}/agency/v1/{code}/inbox" for code in SUBSCRIBERS}
+    connections = {
+        f"AIRFLOW_CONN_AGENCY_PUSH_{code.replace('-', '_')}": f"http://:demo-only-push-secret@{origin}/agency/v1/{code}/inbox"
+        for code in SUBSCRIBERS
+    }
     env = airflow_environment(tmp_path, {"LGSP_DATABASE_URL": url, **connections})
     migrate_metadata_db(env)
 

@@ -62,14 +62,23 @@ def stats(server: Any, code: str) -> dict[str, int]:
 
 def states(engine: Engine, code: str) -> dict[str, int]:
     with engine.connect() as conn:
-        return dict(conn.execute(select(outbox.c.state, func.count()).where(outbox.c.topic == f"push.{code}")
-                                 .group_by(outbox.c.state)).tuples().all())
+        return dict(
+            conn.execute(
+                select(outbox.c.state, func.count()).where(outbox.c.topic == f"push.{code}").group_by(outbox.c.state)
+            )
+            .tuples()
+            .all()
+        )
 
 
 def push_entries(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(
-            select(audit_ledger).where(audit_ledger.c.action == "push").order_by(audit_ledger.c.seq)).mappings()]
+        return [
+            dict(row)
+            for row in conn.execute(
+                select(audit_ledger).where(audit_ledger.c.action == "push").order_by(audit_ledger.c.seq)
+            ).mappings()
+        ]
 
 
 def assert_ledger_intact_and_anonymous(engine: Engine) -> None:
@@ -94,7 +103,8 @@ def test_every_change_reaches_each_subscriber_once_with_exactly_its_fields(
 
     total = len(store)
     assert {code: s.as_dict() for code, s in summaries.items()} == {
-        code: {"sent": total, "acknowledged": total, "retried": 0, "dead": 0, "blocked": 0} for code in SUBSCRIBERS}
+        code: {"sent": total, "acknowledged": total, "retried": 0, "dead": 0, "blocked": 0} for code in SUBSCRIBERS
+    }
     granted = agreed_fields()
     for code in SUBSCRIBERS:
         arrived = received(server, code)
@@ -103,16 +113,21 @@ def test_every_change_reaches_each_subscriber_once_with_exactly_its_fields(
             assert_carries_the_golden_record(item["payload"], store[item["payload"]["key"]], granted[code])
         assert stats(server, code)["replays"] == 0 and stats(server, code)["rejected_401"] == 0
         with engine.connect() as conn:
-            acks = dict(conn.execute(select(outbox.c.idempotency_key, outbox.c.ack_id)
-                                     .where(outbox.c.topic == f"push.{code}")).tuples().all())
+            acks = dict(
+                conn.execute(select(outbox.c.idempotency_key, outbox.c.ack_id).where(outbox.c.topic == f"push.{code}"))
+                .tuples()
+                .all()
+            )
         assert acks == {item["idempotency_key"]: item["MaXacNhan"] for item in arrived}
-    assert not {"residence_detail", "father_id"} & {name for item in received(server, "BHXH")
-                                                     for name in item["payload"]["fields"]}
+    assert not {"residence_detail", "father_id"} & {
+        name for item in received(server, "BHXH") for name in item["payload"]["fields"]
+    }
     entries = push_entries(engine)
     assert len(entries) == 2 * total and {entry["outcome"] for entry in entries} == {ACKNOWLEDGED}
     bhxh = [entry for entry in entries if entry["agency_code"] == "BHXH"]
     assert {(e["purpose"], e["dataset"], e["fields"], e["record_count"]) for e in bhxh} == {
-        ("health_insurance", "citizen", ",".join(sorted(granted["BHXH"])), 1)}
+        ("health_insurance", "citizen", ",".join(sorted(granted["BHXH"])), 1)
+    }
     assert_ledger_intact_and_anonymous(engine)
 
     # A re-run of both sends nothing twice.
@@ -132,9 +147,11 @@ def test_503s_and_429s_are_retried_until_every_push_is_through(
     connect(monkeypatch, server)
     population_sync.sync("p1", settings, engine)
     total = len(golden(engine))
-    for rule in ({"fault": "http_429", "count": 2, "system": "agency", "seconds": 0, "after": 5},
-                 {"fault": "http_503", "count": 3, "system": "agency", "operation": "receive.BHXH", "after": 20},
-                 {"fault": "connection_reset", "count": 1, "system": "agency", "after": 40}):
+    for rule in (
+        {"fault": "http_429", "count": 2, "system": "agency", "seconds": 0, "after": 5},
+        {"fault": "http_503", "count": 3, "system": "agency", "operation": "receive.BHXH", "after": 20},
+        {"fault": "connection_reset", "count": 1, "system": "agency", "after": 40},
+    ):
         httpx.post(f"{server.base_url}/_admin/faults", json=rule).raise_for_status()
     now = runs.utcnow()
 
@@ -268,13 +285,12 @@ def test_a_death_from_the_civil_status_register_reaches_bhxh(
         assert latest[personal_id]["fields"]["death_date"]["value"] == record["death_date"].isoformat()
         assert latest[personal_id]["fields"]["death_date"]["source"] == "civil_status"
     assert {pid: len(m) for pid, m in pushes(engine, "BHXH").items()} == Counter(
-        item["payload"]["key"] for item in arrived)
+        item["payload"]["key"] for item in arrived
+    )
     engine.dispose()
 
 
-def test_the_push_endpoint_comes_from_the_agency_connection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_push_endpoint_comes_from_the_agency_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_AGENCY_PUSH_TU_PHAP", raising=False)
     settings = load_settings(home=tmp_path)
     assert agency_push_endpoint(settings, "TU-PHAP", "https://tuphap.example.vn/inbox") is None  # no secret: wait

@@ -78,17 +78,25 @@ def test_deny_by_default_and_every_rule_named(store_engine: Engine) -> None:
             with pytest.raises(AccessDenied) as denied:
                 require_grant(conn, *args)
             assert denied.value.rule == rule, args
-        assert ("SO-Y-TE", "vaccination") not in {(g.agency_code, g.purpose) for g in
-                                                   active_grants(conn, "citizen", TODAY)}
+        assert ("SO-Y-TE", "vaccination") not in {
+            (g.agency_code, g.purpose) for g in active_grants(conn, "citizen", TODAY)
+        }
 
 
 def test_two_valid_agreements_for_one_purpose_add_up(store_engine: Engine, config: Path) -> None:
     def add(document: dict[str, list[dict[str, object]]]) -> None:
-        document["agreements"].append({
-            "id": "TTDL-2026-900", "agency": "BHXH", "dataset": "citizen", "purpose": "health_insurance",
-            "legal_basis": "Nghị định 47/2020/NĐ-CP", "fields": ["residence_detail"],
-            "valid_from": date(2026, 1, 1), "valid_until": None,
-        })
+        document["agreements"].append(
+            {
+                "id": "TTDL-2026-900",
+                "agency": "BHXH",
+                "dataset": "citizen",
+                "purpose": "health_insurance",
+                "legal_basis": "Nghị định 47/2020/NĐ-CP",
+                "fields": ["residence_detail"],
+                "valid_from": date(2026, 1, 1),
+                "valid_until": None,
+            }
+        )
 
     edit(config, "agreements.yaml", add)
     load_registry(store_engine, config, ledger_key=KEY, now=NOW)
@@ -115,21 +123,35 @@ def test_an_agency_removed_from_the_files_loses_access_at_the_next_load(store_en
 @pytest.mark.parametrize(
     ("file", "change", "message"),
     [
-        ("agreements.yaml", lambda d: d["agreements"][0].update(fields=["full_name", "salary"]),
-         "agreement 1 (TTDL-2025-001): citizen has no field(s) salary"),
-        ("agreements.yaml", lambda d: d["agreements"][1].update(agency="NOBODY"),
-         "agreement 2 (TTDL-2025-002): agency NOBODY is not declared"),
-        ("agreements.yaml", lambda d: d["agreements"][0].update(valid_from="soon"),
-         "'valid_from' must be a date"),
-        ("agreements.yaml", lambda d: d["agreements"][0].update(valid_until=date(2020, 1, 1)),
-         "valid_until is before valid_from"),
+        (
+            "agreements.yaml",
+            lambda d: d["agreements"][0].update(fields=["full_name", "salary"]),
+            "agreement 1 (TTDL-2025-001): citizen has no field(s) salary",
+        ),
+        (
+            "agreements.yaml",
+            lambda d: d["agreements"][1].update(agency="NOBODY"),
+            "agreement 2 (TTDL-2025-002): agency NOBODY is not declared",
+        ),
+        ("agreements.yaml", lambda d: d["agreements"][0].update(valid_from="soon"), "'valid_from' must be a date"),
+        (
+            "agreements.yaml",
+            lambda d: d["agreements"][0].update(valid_until=date(2020, 1, 1)),
+            "valid_until is before valid_from",
+        ),
         ("agreements.yaml", lambda d: d["agreements"][0].update(dataset="taxes"), "dataset must be one of"),
-        ("agencies.yaml", lambda d: d["agencies"][0]["clients"][0].update(secret_hash="demo-only-secret"),
-         "secret_hash is not a pbkdf2_sha256 hash"),
+        (
+            "agencies.yaml",
+            lambda d: d["agencies"][0]["clients"][0].update(secret_hash="demo-only-secret"),
+            "secret_hash is not a pbkdf2_sha256 hash",
+        ),
         ("agencies.yaml", lambda d: d["agencies"][0]["clients"][0].update(scopes=["consent"]), "scopes must be"),
         ("agencies.yaml", lambda d: d["agencies"][1].update(code="TU-PHAP"), "agency 2 repeats code TU-PHAP"),
-        ("agencies.yaml", lambda d: d["agencies"][0]["subscriptions"].append(
-            {"dataset": "citizen", "purpose": "marketing"}), "no agreement in agreements.yaml covers it"),
+        (
+            "agencies.yaml",
+            lambda d: d["agencies"][0]["subscriptions"].append({"dataset": "citizen", "purpose": "marketing"}),
+            "no agreement in agreements.yaml covers it",
+        ),
     ],
 )
 def test_a_malformed_declaration_names_what_to_fix_and_changes_nothing(

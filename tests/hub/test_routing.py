@@ -23,13 +23,18 @@ def routings(engine: Engine) -> dict[str, Any]:
 def waiting_at(server: Any, clock: int) -> set[str]:
     """Ground truth: dossiers that must be routed and wait in DangXuLy at ``clock``."""
     truth = server.one_stop.dataset
-    return {item["MaHoSo"] for item in truth.snapshot(clock)
-            if item["MaHoSo"] in truth.routing and item["TrangThai"] == "DangXuLy"}
+    return {
+        item["MaHoSo"]
+        for item in truth.snapshot(clock)
+        if item["MaHoSo"] in truth.routing and item["TrangThai"] == "DangXuLy"
+    }
 
 
 def fault(server: Any, kind: str, operation: str) -> None:
-    httpx.post(f"{server.base_url}/_admin/faults", json={
-        "fault": kind, "count": 1, "system": "one_stop", "operation": operation}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/_admin/faults",
+        json={"fault": kind, "count": 1, "system": "one_stop", "operation": operation},
+    ).raise_for_status()
 
 
 def test_round_trip_routes_to_the_applicants_commune_once_and_returns_the_results(
@@ -75,12 +80,26 @@ def test_round_trip_routes_to_the_applicants_commune_once_and_returns_the_result
     assert balanced(dossier_sync.sync("d2", settings, engine))
     with engine.connect() as conn:
         held = {row.dossier_id: row for row in conn.execute(select(dossier).where(dossier.c.dossier_id.in_(expected)))}
-        history = {code: [status for (status,) in conn.execute(
-            select(dossier_status.c.status).where(dossier_status.c.dossier_id == code).order_by(dossier_status.c.seq))]
-            for code in expected}
-        queued = {code: [payload for (payload,) in conn.execute(
-            select(outbox.c.payload).where(outbox.c.aggregate_id == code).order_by(outbox.c.sequence))]
-            for code in expected}
+        history = {
+            code: [
+                status
+                for (status,) in conn.execute(
+                    select(dossier_status.c.status)
+                    .where(dossier_status.c.dossier_id == code)
+                    .order_by(dossier_status.c.seq)
+                )
+            ]
+            for code in expected
+        }
+        queued = {
+            code: [
+                payload
+                for (payload,) in conn.execute(
+                    select(outbox.c.payload).where(outbox.c.aggregate_id == code).order_by(outbox.c.sequence)
+                )
+            ]
+            for code in expected
+        }
     for code in expected:
         decision = routings(engine)[code].result
         moved_to = "CoKetQua" if decision == "ChapThuan" else "TuChoi"
@@ -116,9 +135,11 @@ def test_a_refusal_is_counted_not_fatal(mock_server: Callable[..., Any], tmp_pat
     expected = waiting_at(server, advance(server, 0))
     taken = sorted(expected)[0]  # another desk routes this one first
     truth = server.one_stop.dataset.routing
-    httpx.post(f"{server.base_url}/one-stop/v1/units/{truth[taken]}/inbox",
-               json={"MaHoSo": taken, "MaDonViGui": "TINH"},
-               headers={"X-API-Key": "demo-only-key", "Idempotency-Key": "someone-else"}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/one-stop/v1/units/{truth[taken]}/inbox",
+        json={"MaHoSo": taken, "MaDonViGui": "TINH"},
+        headers={"X-API-Key": "demo-only-key", "Idempotency-Key": "someone-else"},
+    ).raise_for_status()
     summary = dossier_sync.route("r1", settings, engine)
     assert (summary.routed, summary.refused) == (len(expected) - 1, 1)
     assert taken not in routings(engine)

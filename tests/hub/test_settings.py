@@ -12,8 +12,15 @@ from hub.settings import load_settings, population_endpoint
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("LGSP_POPULATION_URL", "LGSP_POPULATION_USERNAME", "LGSP_POPULATION_PASSWORD",
-                 "AIRFLOW_CONN_NATIONAL_POPULATION", "LGSP_DEMO", "LGSP_PAGE_SIZE", "AIRFLOW_CTX_DAG_ID"):
+    for name in (
+        "LGSP_POPULATION_URL",
+        "LGSP_POPULATION_USERNAME",
+        "LGSP_POPULATION_PASSWORD",
+        "AIRFLOW_CONN_NATIONAL_POPULATION",
+        "LGSP_DEMO",
+        "LGSP_PAGE_SIZE",
+        "AIRFLOW_CTX_DAG_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -26,9 +33,19 @@ def test_airflow_connection_uri(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_airflow_connection_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", json.dumps(
-        {"conn_type": "https", "host": "nbd.example", "port": 443, "schema": "population", "login": "u",
-         "password": "s"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NATIONAL_POPULATION",
+        json.dumps(
+            {
+                "conn_type": "https",
+                "host": "nbd.example",
+                "port": 443,
+                "schema": "population",
+                "login": "u",
+                "password": "s",
+            }
+        ),
+    )
     assert population_endpoint(load_settings()).url == "https://nbd.example:443/population"
 
 
@@ -37,7 +54,8 @@ def test_environment_beats_the_connection_and_arguments_beat_both(monkeypatch: p
     monkeypatch.setenv("LGSP_POPULATION_URL", "http://127.0.0.1:2/population")
     assert population_endpoint(load_settings()).url.endswith(":2/population")
     assert population_endpoint(load_settings(population_url="http://127.0.0.1:3/population")).url.endswith(
-        ":3/population")
+        ":3/population"
+    )
 
 
 def test_demo_password_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

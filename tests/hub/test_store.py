@@ -35,11 +35,23 @@ def test_downgrade_removes_everything(database_url: str) -> None:
 def test_database_errors_do_not_echo_personal_values(database_url: str) -> None:
     engine = open_store(database_url)
     row = {
-        "personal_id": "001199000042", "full_name": "Trần Thị Bí Mật", "birth_date": date(1990, 1, 1),
-        "gender": "female", "nationality": "VN", "ethnicity": "01", "religion": "00", "hometown": "Hà Nội",
-        "residence_province": "01", "residence_commune": "00070", "residence_detail": "Số 9",
-        "marital_status": "single", "source_updated_at": datetime(2025, 1, 1), "content_hash": "x",
-        "provenance": "{}", "published_run_id": "r", "published_at": datetime(2025, 1, 1),
+        "personal_id": "001199000042",
+        "full_name": "Trần Thị Bí Mật",
+        "birth_date": date(1990, 1, 1),
+        "gender": "female",
+        "nationality": "VN",
+        "ethnicity": "01",
+        "religion": "00",
+        "hometown": "Hà Nội",
+        "residence_province": "01",
+        "residence_commune": "00070",
+        "residence_detail": "Số 9",
+        "marital_status": "single",
+        "source_updated_at": datetime(2025, 1, 1),
+        "content_hash": "x",
+        "provenance": "{}",
+        "published_run_id": "r",
+        "published_at": datetime(2025, 1, 1),
     }
     with engine.begin() as conn:
         conn.execute(insert(citizen), [row])

@@ -24,8 +24,12 @@ def population() -> PopulationDataset:
 def mock_settings() -> MockSettings:
     """Settings matching the `population` fixture, with short fault durations."""
     return MockSettings(
-        citizens=CITIZENS, seed=SEED, feed_days=FEED_DAYS,
-        latency_seconds=0.3, timeout_seconds=3.0, retry_after_seconds=7,
+        citizens=CITIZENS,
+        seed=SEED,
+        feed_days=FEED_DAYS,
+        latency_seconds=0.3,
+        timeout_seconds=3.0,
+        retry_after_seconds=7,
     )
 
 

@@ -19,16 +19,25 @@ INBOX = "/agency/v1/TU-PHAP/inbox"
 
 
 def push(key: str = "push-1", name: str = "Nguyễn Văn An") -> bytes:
-    payload = {"dataset": "citizen", "key": "001099000001", "purpose": "civil_status_registration",
-               "fields": {"full_name": {"value": name, "source": "national_population", "last_updated": None,
-                                        "verified": True}}}
+    payload = {
+        "dataset": "citizen",
+        "key": "001099000001",
+        "purpose": "civil_status_registration",
+        "fields": {
+            "full_name": {"value": name, "source": "national_population", "last_updated": None, "verified": True}
+        },
+    }
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def signed(body: bytes, key: str = "push-1", secret: bytes = SECRET, at: int | None = None) -> dict[str, str]:
     stamp = int(time.time()) if at is None else at
-    return {"Idempotency-Key": key, "X-Lgsp-Timestamp": str(stamp), "Content-Type": "application/json",
-            "X-Lgsp-Signature": signature(secret, stamp, key, body)}
+    return {
+        "Idempotency-Key": key,
+        "X-Lgsp-Timestamp": str(stamp),
+        "Content-Type": "application/json",
+        "X-Lgsp-Signature": signature(secret, stamp, key, body),
+    }
 
 
 @pytest.fixture
@@ -60,8 +69,9 @@ def test_a_signed_push_is_acknowledged_once_and_recorded_as_sent(agencies: httpx
     assert received(agencies, "BHXH") == []  # inboxes are per agency
 
 
-@pytest.mark.parametrize("forge", ["wrong_secret", "tampered_body", "other_key", "stale", "future", "missing",
-                                   "garbled"])
+@pytest.mark.parametrize(
+    "forge", ["wrong_secret", "tampered_body", "other_key", "stale", "future", "missing", "garbled"]
+)
 def test_a_forged_or_stale_signature_is_refused_and_nothing_recorded(agencies: httpx.Client, forge: str) -> None:
     body = push()
     headers = {

@@ -99,12 +99,22 @@ def test_the_contract_is_served_with_this_servers_url(client: httpx.Client, serv
 def test_the_contract_helper_rejects_a_body_that_breaks_the_schema() -> None:
     from jsonschema import ValidationError
 
-    good = {"MaSuKien": "SK-000001", "LoaiSuKien": "KhaiTu", "SoDinhDanh": "001203012345",
-            "SoDinhDanhVoChong": None, "NgaySuKien": "2026-01-02", "MaXaDangKy": "00004",
-            "ThoiDiemGhiNhan": "2026-01-02T10:00:00Z"}
+    good = {
+        "MaSuKien": "SK-000001",
+        "LoaiSuKien": "KhaiTu",
+        "SoDinhDanh": "001203012345",
+        "SoDinhDanhVoChong": None,
+        "NgaySuKien": "2026-01-02",
+        "MaXaDangKy": "00004",
+        "ThoiDiemGhiNhan": "2026-01-02T10:00:00Z",
+    }
     validate_response(OPENAPI_PATH, "/events/{MaSuKien}", "get", 200, good)
-    for broken in ({**good, "NgaySuKien": "2026-13-02"}, {**good, "ThoiDiemGhiNhan": "2026-01-02T25:00:00Z"},
-                   {k: v for k, v in good.items() if k != "MaXaDangKy"}, {**good, "extra": 1}):
+    for broken in (
+        {**good, "NgaySuKien": "2026-13-02"},
+        {**good, "ThoiDiemGhiNhan": "2026-01-02T25:00:00Z"},
+        {k: v for k, v in good.items() if k != "MaXaDangKy"},
+        {**good, "extra": 1},
+    ):
         with pytest.raises(ValidationError):
             validate_response(OPENAPI_PATH, "/events/{MaSuKien}", "get", 200, broken)
 
@@ -128,8 +138,10 @@ def test_every_kind_of_answer_matches_the_contract(client: httpx.Client) -> None
         assert response.status_code == status
         assert response.headers["content-type"] == "application/problem+json"
         validate_response(OPENAPI_PATH, template, "get", status, response.json())
-    for response, status in ((token(client, grant_type="password"), 400),
-                             (token(client, client_id="lgsp-demo", client_secret="wrong"), 401)):
+    for response, status in (
+        (token(client, grant_type="password"), 400),
+        (token(client, client_id="lgsp-demo", client_secret="wrong"), 401),
+    ):
         assert response.status_code == status
         validate_response(OPENAPI_PATH, "/oauth/token", "post", status, response.json())
 
@@ -147,9 +159,11 @@ def test_a_token_by_basic_or_by_form_fields(client: httpx.Client) -> None:
 
 
 def test_wrong_credentials_are_invalid_client_and_say_nothing_more(client: httpx.Client) -> None:
-    for response in (token(client, client_id="lgsp-demo", client_secret="wrong"),
-                     token(client, client_id="someone", client_secret=CREDENTIALS[1]),
-                     client.post(f"{BASE}/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "y"))):
+    for response in (
+        token(client, client_id="lgsp-demo", client_secret="wrong"),
+        token(client, client_id="someone", client_secret=CREDENTIALS[1]),
+        client.post(f"{BASE}/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "y")),
+    ):
         assert response.status_code == 401
         assert response.json()["error"] == "invalid_client"
         assert "wrong" not in response.text and "someone" not in response.text
@@ -161,11 +175,18 @@ def test_other_grants_and_malformed_requests_are_refused(client: httpx.Client) -
     assert no_grant.status_code == 400 and no_grant.json()["error"] == "invalid_request"
     as_json = client.post(f"{BASE}/oauth/token", json={"grant_type": "client_credentials"}, auth=CREDENTIALS)
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
-    both_ways = client.post(f"{BASE}/oauth/token", auth=CREDENTIALS, data={
-        "grant_type": "client_credentials", "client_id": CREDENTIALS[0], "client_secret": CREDENTIALS[1]})
+    both_ways = client.post(
+        f"{BASE}/oauth/token",
+        auth=CREDENTIALS,
+        data={"grant_type": "client_credentials", "client_id": CREDENTIALS[0], "client_secret": CREDENTIALS[1]},
+    )
     assert both_ways.status_code == 400 and both_ways.json()["error"] == "invalid_request"
-    twice = client.post(f"{BASE}/oauth/token", content="grant_type=client_credentials&grant_type=client_credentials",
-                        headers={"content-type": "application/x-www-form-urlencoded"}, auth=CREDENTIALS)
+    twice = client.post(
+        f"{BASE}/oauth/token",
+        content="grant_type=client_credentials&grant_type=client_credentials",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        auth=CREDENTIALS,
+    )
     assert twice.status_code == 400
 
 
@@ -201,8 +222,13 @@ def test_tokens_expire_in_real_time(population: Any) -> None:
 
 
 def test_other_client_credentials_from_the_settings(population: Any) -> None:
-    settings = MockSettings(citizens=population.citizens, seed=population.seed, feed_days=10,
-                            civil_status_client_id="agency-7", civil_status_client_secret="s3cret-for-tests")
+    settings = MockSettings(
+        citizens=population.citizens,
+        seed=population.seed,
+        feed_days=10,
+        civil_status_client_id="agency-7",
+        civil_status_client_secret="s3cret-for-tests",
+    )
     with MockServer(settings, population=population) as server, httpx.Client(base_url=server.base_url) as http:
         assert token(http).status_code == 401  # the demo credentials no longer work
         form = {"grant_type": "client_credentials"}
@@ -247,11 +273,20 @@ def test_since_is_exclusive_and_any_offset_works(client: httpx.Client, server: M
     assert read_all(client, headers, LATE) == []
 
 
-@pytest.mark.parametrize("query", [
-    {}, {"since": "2031-02-03"}, {"since": "2031-02-03T04:05:06"}, {"since": "2031-13-03T04:05:06Z"},
-    {"since": EARLIEST, "limit": "0"}, {"since": EARLIEST, "limit": "1001"}, {"since": EARLIEST, "limit": "ten"},
-    {"since": EARLIEST, "cursor": ""}, {"since": EARLIEST, "cursor": "bm9wZQ"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"since": "2031-02-03"},
+        {"since": "2031-02-03T04:05:06"},
+        {"since": "2031-13-03T04:05:06Z"},
+        {"since": EARLIEST, "limit": "0"},
+        {"since": EARLIEST, "limit": "1001"},
+        {"since": EARLIEST, "limit": "ten"},
+        {"since": EARLIEST, "cursor": ""},
+        {"since": EARLIEST, "cursor": "bm9wZQ"},
+    ],
+)
 def test_bad_parameters_are_400_problems_that_repeat_nothing(client: httpx.Client, query: dict[str, str]) -> None:
     response = client.get(f"{BASE}/events", params=query, headers=bearer(client))
     assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
@@ -265,12 +300,14 @@ def test_a_cursor_is_bound_to_its_since_and_signed(client: httpx.Client) -> None
     headers = bearer(client)
     first = client.get(f"{BASE}/events", params={"since": EARLIEST, "limit": 5}, headers=headers).json()
     cursor = first["next_cursor"]
-    other_since = client.get(f"{BASE}/events", params={"since": "1950-01-01T00:00:00Z", "cursor": cursor},
-                             headers=headers)
+    other_since = client.get(
+        f"{BASE}/events", params={"since": "1950-01-01T00:00:00Z", "cursor": cursor}, headers=headers
+    )
     assert other_since.status_code == 400
     tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
-    assert client.get(f"{BASE}/events", params={"since": EARLIEST, "cursor": tampered},
-                      headers=headers).status_code == 400
+    assert (
+        client.get(f"{BASE}/events", params={"since": EARLIEST, "cursor": tampered}, headers=headers).status_code == 400
+    )
 
 
 def test_one_event_by_id(client: httpx.Client, server: MockServer) -> None:

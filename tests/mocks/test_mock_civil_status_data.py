@@ -121,8 +121,9 @@ def delivered(server: MockServer) -> list[Item]:
     """Every event, read over HTTP at a clock where all are recorded."""
     with httpx.Client(base_url=server.base_url + BASE) as http:
         http.post(server.base_url + "/population/_admin/clock", json={"to": format_timestamp(LATE)}).raise_for_status()
-        granted = http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=("lgsp-demo", "demo-only-password")).json()
+        granted = http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=("lgsp-demo", "demo-only-password")
+        ).json()
         headers = {"Authorization": f"Bearer {granted['access_token']}"}
         items: list[Item] = []
         query: dict[str, Any] = {"since": "1900-01-01T00:00:00Z", "limit": 1000}
@@ -144,15 +145,16 @@ def test_clean_events_break_nothing_and_defects_exactly_their_type(
 ) -> None:
     truth = server.civil_status.ground_truth
     verdict = judged(delivered, population, LATE)
-    wrong = {ident: (broken, truth.get(ident)) for ident, broken in verdict.items()
-             if broken != ({truth[ident]} if ident in truth else set())}
+    wrong = {
+        ident: (broken, truth.get(ident))
+        for ident, broken in verdict.items()
+        if broken != ({truth[ident]} if ident in truth else set())
+    }
     assert not wrong
     assert set(truth) <= set(verdict)
 
 
-def test_every_defect_type_and_some_disagreements_at_2000_residents(
-    delivered: list[Item], server: MockServer
-) -> None:
+def test_every_defect_type_and_some_disagreements_at_2000_residents(delivered: list[Item], server: MockServer) -> None:
     dataset = server.civil_status
     assert set(dataset.defects.values()) == set(DEFECT_TYPES)
     assert DISAGREEMENT not in dataset.defects.values()
@@ -183,8 +185,9 @@ def _feed_changes(population: PopulationDataset) -> Iterator[tuple[str, CongDan,
 
 def test_every_feed_death_and_marriage_has_its_event(delivered: list[Item], population: PopulationDataset) -> None:
     deaths = {(i["SoDinhDanh"], i["NgaySuKien"]) for i in delivered if i["LoaiSuKien"] == "KhaiTu"}
-    marriages = {frozenset((i["SoDinhDanh"], i["SoDinhDanhVoChong"])): i for i in delivered
-                 if i["LoaiSuKien"] == "KetHon"}
+    marriages = {
+        frozenset((i["SoDinhDanh"], i["SoDinhDanhVoChong"])): i for i in delivered if i["LoaiSuKien"] == "KetHon"
+    }
     changes = list(_feed_changes(population))
     assert {kind for kind, _, _ in changes} == {"death", "marriage"}
     for kind, _, after in changes:
@@ -218,8 +221,13 @@ def test_what_the_clock_shows_agrees_with_the_population(
 def test_new_births_are_children_the_population_data_does_not_hold(
     delivered: list[Item], population: PopulationDataset, server: MockServer
 ) -> None:
-    new = [i for i in delivered if i["LoaiSuKien"] == "KhaiSinh" and i["NgaySuKien"] >= "2026-01-01"
-           and i["MaSuKien"] not in server.civil_status.defects]
+    new = [
+        i
+        for i in delivered
+        if i["LoaiSuKien"] == "KhaiSinh"
+        and i["NgaySuKien"] >= "2026-01-01"
+        and i["MaSuKien"] not in server.civil_status.defects
+    ]
     assert 1 <= len(new) <= round(CITIZENS * 0.002 * FEED_DAYS / 30)
     assert all(population.citizen(i["SoDinhDanh"], NEVER) is None for i in new)
     assert len({i["SoDinhDanh"] for i in new}) == len(new)
@@ -258,8 +266,14 @@ def test_impossible_event_counts_name_the_setting(population: PopulationDataset,
 
 
 def test_settings_reach_the_server(population: PopulationDataset) -> None:
-    settings = MockSettings(citizens=CITIZENS, seed=SEED, feed_days=FEED_DAYS, civil_status_events=1000,
-                            defect_rate=0.05, civil_status_disagreement_rate=0.01)
+    settings = MockSettings(
+        citizens=CITIZENS,
+        seed=SEED,
+        feed_days=FEED_DAYS,
+        civil_status_events=1000,
+        defect_rate=0.05,
+        civil_status_disagreement_rate=0.01,
+    )
     with MockServer(settings, population=population) as running:
         dataset = running.civil_status
         assert len({e.ma_su_kien for e in dataset.events}) == 1000

@@ -140,13 +140,20 @@ def test_a_cursor_is_bound_to_its_query_and_cannot_be_forged(client: httpx.Clien
 
 @pytest.mark.parametrize(
     "params",
-    [{"updated_since": None}, {"updated_since": "2026-01-01"}, {"updated_since": "2026-01-01T00:00:00"},
-     {"limit": 0}, {"limit": 1001}, {"limit": "ten"}],
+    [
+        {"updated_since": None},
+        {"updated_since": "2026-01-01"},
+        {"updated_since": "2026-01-01T00:00:00"},
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": "ten"},
+    ],
 )
 def test_bad_parameters_are_422_and_not_echoed(client: httpx.Client, params: dict[str, Any]) -> None:
     query = {"updated_since": LONG_AGO, **params}
-    response = client.get("/one-stop/v1/dossiers", params={k: v for k, v in query.items() if v is not None},
-                          headers=KEY)
+    response = client.get(
+        "/one-stop/v1/dossiers", params={k: v for k, v in query.items() if v is not None}, headers=KEY
+    )
     assert response.status_code == 422
     validate_response(OPENAPI_PATH, "/dossiers", "get", 422, response.json())
     assert "2026-01-01" not in response.text and "ten" not in response.json()["detail"].split()

@@ -133,8 +133,9 @@ def test_defects_are_spread_evenly_and_counted_as_delivered(one_stop: OneStopDat
         by_code.setdefault(dossier["MaHoSo"], []).append(dossier)
     for first, second in by_code.values():
         assert first["NgayCapNhat"] == second["NgayCapNhat"] and first["KenhNop"] != second["KenhNop"]
-    assert all(d["HanXuLy"] < d["NgayTiepNhan"] for d in snapshot
-               if one_stop.defects.get(d["MaHoSo"]) == "due_before_received")
+    assert all(
+        d["HanXuLy"] < d["NgayTiepNhan"] for d in snapshot if one_stop.defects.get(d["MaHoSo"]) == "due_before_received"
+    )
 
 
 def test_defective_dossiers_need_no_routing(one_stop: OneStopDataset) -> None:
@@ -156,8 +157,11 @@ def _result_time(dossier: dict[str, Any]) -> int:
 
 
 def test_in_person_dossiers_arrive_on_weekdays_in_office_hours(one_stop: OneStopDataset) -> None:
-    in_person = [datetime.fromisoformat(d["NgayTiepNhan"]) for d in one_stop.snapshot(LATE_CLOCK)
-                 if d["KenhNop"] == "TrucTiep" and one_stop.defects.get(d["MaHoSo"]) != "duplicate_conflict"]
+    in_person = [
+        datetime.fromisoformat(d["NgayTiepNhan"])
+        for d in one_stop.snapshot(LATE_CLOCK)
+        if d["KenhNop"] == "TrucTiep" and one_stop.defects.get(d["MaHoSo"]) != "duplicate_conflict"
+    ]
     assert all(t.weekday() < 5 and (7, 30) <= (t.hour, t.minute) < (17, 0) for t in in_person)
     assert all(t.utcoffset() is not None and t.utcoffset().total_seconds() == 7 * 3600 for t in in_person)
 

@@ -38,8 +38,11 @@ def waiting(server: MockServer) -> Iterator[tuple[str, str]]:
     """Hands out (MaHoSo, competent commune) of dossiers waiting at EPOCH, one per call, never twice."""
     dataset: OneStopDataset = server.one_stop.dataset
     at_epoch = {d["MaHoSo"]: d for d in dataset.snapshot(EPOCH)}
-    ready = [(code, commune) for code, commune in dataset.routing.items()
-             if code in at_epoch and at_epoch[code]["TrangThai"] == "DangXuLy"]
+    ready = [
+        (code, commune)
+        for code, commune in dataset.routing.items()
+        if code in at_epoch and at_epoch[code]["TrangThai"] == "DangXuLy"
+    ]
     assert len(ready) >= 10
     return iter(ready)
 
@@ -62,8 +65,9 @@ def give_back(client: httpx.Client, body: dict[str, Any], key: str, unit: str = 
 
 
 def results(client: httpx.Client, commune: str, **params: Any) -> httpx.Response:
-    response = client.get(f"{BASE}/units/{commune}/results", params={"since": "2025-01-01T00:00:00Z", **params},
-                          headers=KEY)
+    response = client.get(
+        f"{BASE}/units/{commune}/results", params={"since": "2025-01-01T00:00:00Z", **params}, headers=KEY
+    )
     validate_response(OPENAPI_PATH, "/units/{MaDonVi}/results", "get", response.status_code, response.json())
     return response
 
@@ -107,8 +111,9 @@ def test_round_trip_inbox_results_returns_then_the_dossier_moves_on(
     assert final["TrangThai"] == ("DaTraKetQua" if outcome == "ChapThuan" else "TuChoi")
     assert [e["TrangThai"] for e in final["LichSu"]][:3] == ["TiepNhan", "DangXuLy", "ChuyenXuLy"]
     assert final["MaDonViXuLy"] == commune  # the unit that decided
-    listed = client.get(f"{BASE}/dossiers", params={"updated_since": "2025-01-01T00:00:00Z", "limit": 1000},
-                        headers=KEY).json()["items"]
+    listed = client.get(
+        f"{BASE}/dossiers", params={"updated_since": "2025-01-01T00:00:00Z", "limit": 1000}, headers=KEY
+    ).json()["items"]
     assert [d for d in listed if d["MaHoSo"] == code] == [final]
 
 
@@ -149,17 +154,18 @@ def test_only_the_competent_commune_may_receive_a_dossier(
     assert route(client, code, commune, "right").status_code == 201
 
 
-def test_dossiers_that_need_no_routing_or_do_not_exist_are_refused(
-    client: httpx.Client, server: MockServer
-) -> None:
+def test_dossiers_that_need_no_routing_or_do_not_exist_are_refused(client: httpx.Client, server: MockServer) -> None:
     dataset: OneStopDataset = server.one_stop.dataset
     settled = next(d for d in dataset.snapshot(EPOCH) if d["MaHoSo"] not in dataset.routing)
     commune = next(iter(dataset.routing.values()))
     body = {"MaHoSo": settled["MaHoSo"], "MaDonViGui": settled["MaDonViTiepNhan"]}
     assert post(client, f"/units/{commune}/inbox", body, "no-need").status_code == 409
     assert route(client, "H00.01-000000-0000", commune, "nope").status_code == 404
-    future = next(d for d in dataset.snapshot(EPOCH + 30 * DAY) if d["MaHoSo"] in dataset.routing
-                  and d["NgayTiepNhan"] > "2026-01-02")
+    future = next(
+        d
+        for d in dataset.snapshot(EPOCH + 30 * DAY)
+        if d["MaHoSo"] in dataset.routing and d["NgayTiepNhan"] > "2026-01-02"
+    )
     assert route(client, future["MaHoSo"], commune, "later").status_code == 404  # not received yet at the clock
 
 

@@ -82,8 +82,9 @@ def test_families_reference_existing_older_parents_and_married_couples(populatio
         mother = by_id[child.so_dinh_danh_me or ""]
         assert mother.gioi_tinh == "2" and int(child.ngay_sinh[:4]) - int(mother.ngay_sinh[:4]) >= 17
     married = [r for r in records if r.tinh_trang_hon_nhan == "2" and r.ngay_mat is None]
-    assert married and all(by_id[r.so_dinh_danh_vo_chong or ""].so_dinh_danh_vo_chong == r.so_dinh_danh
-                           for r in married)
+    assert married and all(
+        by_id[r.so_dinh_danh_vo_chong or ""].so_dinh_danh_vo_chong == r.so_dinh_danh for r in married
+    )
     statuses = Counter(r.tinh_trang_hon_nhan for r in records)
     assert statuses.keys() == {"1", "2", "3", "4"}
     assert any(r.ngay_mat for r in records)

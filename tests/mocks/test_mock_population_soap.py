@@ -239,9 +239,8 @@ def test_authentication_failures_fault_and_leak_nothing(
         assert b"CongDan" not in response.content and personal_id.encode() not in response.content
 
 
-XXE = (
-    b'<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-    + envelope(get_citizen("&xxe;"))
+XXE = b'<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + envelope(
+    get_citizen("&xxe;")
 )
 LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

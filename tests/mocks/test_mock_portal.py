@@ -19,8 +19,13 @@ from schemas.portal import OPENAPI_PATH
 
 KEY = {"X-API-Key": "demo-only-key"}
 CODE = "H38.01-260101-0001"
-UPDATE = {"TrangThai": "TiepNhan", "ThoiDiem": "2026-01-01T08:00:00+07:00", "MaThuTuc": "TT-KS-01",
-          "MaDonViXuLy": "TINH", "KenhNop": "TrucTuyen"}
+UPDATE = {
+    "TrangThai": "TiepNhan",
+    "ThoiDiem": "2026-01-01T08:00:00+07:00",
+    "MaThuTuc": "TT-KS-01",
+    "MaDonViXuLy": "TINH",
+    "KenhNop": "TrucTuyen",
+}
 
 
 @pytest.fixture
@@ -63,8 +68,12 @@ def test_an_update_is_acknowledged_and_held(portal: httpx.Client) -> None:
     assert accepted.status_code == 202
     ack = accepted.json()["MaXacNhan"]
     view = held(portal).json()
-    assert view == {"MaHoSo": CODE, **UPDATE, "MaXacNhan": ack,
-                    "LichSu": [{"TrangThai": "TiepNhan", "ThoiDiem": UPDATE["ThoiDiem"], "MaXacNhan": ack}]}
+    assert view == {
+        "MaHoSo": CODE,
+        **UPDATE,
+        "MaXacNhan": ack,
+        "LichSu": [{"TrangThai": "TiepNhan", "ThoiDiem": UPDATE["ThoiDiem"], "MaXacNhan": ack}],
+    }
 
 
 def test_the_same_key_gives_the_same_ack_and_another_body_under_it_is_422(portal: httpx.Client) -> None:
@@ -76,8 +85,16 @@ def test_the_same_key_gives_the_same_ack_and_another_body_under_it_is_422(portal
     duplicate = put(portal, UPDATE, "k1-new")  # the update held, under a new key
     assert duplicate.status_code == 200 and duplicate.json() == first.json()
     assert len(held(portal).json()["LichSu"]) == 1
-    assert stats(portal) == {"accepted": 1, "duplicates": 2, "rejected_400": 0, "rejected_409": 0,
-                             "rejected_422": 2, "throttled_429": 0, "dossiers": 1, "updates": 1}
+    assert stats(portal) == {
+        "accepted": 1,
+        "duplicates": 2,
+        "rejected_400": 0,
+        "rejected_409": 0,
+        "rejected_422": 2,
+        "throttled_429": 0,
+        "dossiers": 1,
+        "updates": 1,
+    }
 
 
 def test_a_status_that_would_go_backwards_is_409_and_nothing_is_stored(portal: httpx.Client) -> None:

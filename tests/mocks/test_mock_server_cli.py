@@ -32,7 +32,12 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_defaults_and_refusals() -> None:
     settings = MockSettings()
     assert (settings.username, settings.citizens, settings.seed, settings.defect_rate, settings.feed_days) == (
-        "lgsp-demo", 20_000, 42, 0.02, 30)
+        "lgsp-demo",
+        20_000,
+        42,
+        0.02,
+        30,
+    )
     assert settings.fault_rates == {}
     for bad in ({"citizens": 0}, {"defect_rate": 2.0}, {"fault_rates": {"http_503": 1.5}}, {"fault_rates": {"x": 0.1}}):
         with pytest.raises(ValidationError):
@@ -50,8 +55,18 @@ def test_population_answers_on_the_bare_path_and_with_a_slash(
 
 
 def test_cli_serves_until_stopped_and_never_prints_the_password() -> None:
-    command = [sys.executable, "-c", "from mocks.cli import mocks_app; mocks_app()",
-               "serve", "--citizens", "300", "--seed", "3", "--port", "0"]
+    command = [
+        sys.executable,
+        "-c",
+        "from mocks.cli import mocks_app; mocks_app()",
+        "serve",
+        "--citizens",
+        "300",
+        "--seed",
+        "3",
+        "--port",
+        "0",
+    ]
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None

@@ -18,8 +18,9 @@ def synced_store(server: Any, database_url: str, home: Path, *, runs: int = 2) -
     """Run every inbound flow ``runs`` times against the mock (the mock's clock moves between runs)."""
     from hub.sharing.registry import load_configured
 
-    settings = settings_for(server, database_url, home, portal_url=f"{server.base_url}/portal/v1",
-                            portal_api_key="demo-only-key")
+    settings = settings_for(
+        server, database_url, home, portal_url=f"{server.base_url}/portal/v1", portal_api_key="demo-only-key"
+    )
     engine = open_store(database_url)
     load_configured(engine, settings)
     for n in range(1, runs + 1):

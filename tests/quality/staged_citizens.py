@@ -27,7 +27,6 @@ AS_OF = date(2026, 3, 1)
 _UNSET = object()
 
 
-
 @lru_cache(maxsize=1)
 def commune() -> tuple[str, str]:
     """A real (province, commune) pair from today's units."""

@@ -26,13 +26,14 @@ from quality.report.guidance import Guidance, RuleGuidance, StreamGuidance, Text
 from quality.verdicts import Suite
 
 # Letters only Vietnamese writes (tone marks, ă â ê ô ơ ư, đ): a text in vi without one was not written in Vietnamese.
-_VIETNAMESE = set(
-    "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ"
-)
+_VIETNAMESE = set("àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ")
 _COMMAND = re.compile(r"`(lgsp [^`]+)`")
 # `lgsp sync <flow>` -> the stream that flow reads (hub/cli.py's sync commands).
-_SYNC_STREAM = {"population": "population.citizens", "civil-status": "civil_status.events",
-                "dossiers": "one_stop.dossiers"}
+_SYNC_STREAM = {
+    "population": "population.citizens",
+    "civil-status": "civil_status.events",
+    "dossiers": "one_stop.dossiers",
+}
 
 
 def _modules(package: str, beside: Any) -> list[Any]:
@@ -42,19 +43,30 @@ def _modules(package: str, beside: Any) -> list[Any]:
     tests/hub can then shadow the real packages as namespace portions.
     """
     folder = Path(beside.__file__).parent
-    return [importlib.import_module(f"{package}.{info.name}")
-            for info in pkgutil.iter_modules([str(folder)]) if not info.ispkg]
+    return [
+        importlib.import_module(f"{package}.{info.name}")
+        for info in pkgutil.iter_modules([str(folder)])
+        if not info.ispkg
+    ]
 
 
 def _suites() -> list[Suite]:
-    suites = {id(value): value for module in _modules("quality", verdicts) for value in vars(module).values()
-              if isinstance(value, Suite)}
+    suites = {
+        id(value): value
+        for module in _modules("quality", verdicts)
+        for value in vars(module).values()
+        if isinstance(value, Suite)
+    }
     return list(suites.values())
 
 
 def _specs() -> list[StreamSpec]:
-    specs = {id(value): value for module in _modules("hub.pipeline", stages) for value in vars(module).values()
-             if isinstance(value, StreamSpec)}
+    specs = {
+        id(value): value
+        for module in _modules("hub.pipeline", stages)
+        for value in vars(module).values()
+        if isinstance(value, StreamSpec)
+    }
     return list(specs.values())
 
 
@@ -65,10 +77,16 @@ SUITE_RULES = {(suite.name, rule.name) for suite in SUITES for rule in suite.rul
 
 def _texts(guidance: Guidance) -> list[tuple[str, Text]]:
     """Every text with where it sits, rules then streams."""
-    found = [(f"{key[0]}/{key[1]}.{field}", getattr(rule, field))
-             for key, rule in guidance.rules.items() for field in ("title", "meaning", "action")]
-    found += [(f"stream {name}.{field}", getattr(stream, field))
-              for name, stream in guidance.streams.items() for field in ("system", "operator")]
+    found = [
+        (f"{key[0]}/{key[1]}.{field}", getattr(rule, field))
+        for key, rule in guidance.rules.items()
+        for field in ("title", "meaning", "action")
+    ]
+    found += [
+        (f"stream {name}.{field}", getattr(stream, field))
+        for name, stream in guidance.streams.items()
+        for field in ("system", "operator")
+    ]
     return found
 
 
@@ -199,13 +217,23 @@ def _both(vi: str, en: str) -> dict[str, str]:
 def _document() -> dict[str, Any]:
     """A minimal valid guidance document."""
     return {
-        "streams": [{"stream": "population.citizens", "dataset": "citizen",
-                     "system": _both("Cơ sở dữ liệu quốc gia về dân cư", "National Population Database"),
-                     "operator": _both("Công an tỉnh", "The provincial police")}],
-        "rules": [{"rule": "full_name.not_empty", "dataset": "citizen",
-                   "title": _both("Thiếu họ và tên", "Missing full name"),
-                   "meaning": _both("Họ và tên để trống.", "The name is empty."),
-                   "action": _both("Chuyển Công an tỉnh.", "Refer it to the police.")}],
+        "streams": [
+            {
+                "stream": "population.citizens",
+                "dataset": "citizen",
+                "system": _both("Cơ sở dữ liệu quốc gia về dân cư", "National Population Database"),
+                "operator": _both("Công an tỉnh", "The provincial police"),
+            }
+        ],
+        "rules": [
+            {
+                "rule": "full_name.not_empty",
+                "dataset": "citizen",
+                "title": _both("Thiếu họ và tên", "Missing full name"),
+                "meaning": _both("Họ và tên để trống.", "The name is empty."),
+                "action": _both("Chuyển Công an tỉnh.", "Refer it to the police."),
+            }
+        ],
     }
 
 

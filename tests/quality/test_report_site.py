@@ -35,8 +35,9 @@ from hub.store.tables import audit_ledger, outbox, quality_result, quarantine, s
 from quality.report import labels
 from quality.report.build import build_site
 
-ARTIFACTS = Path(os.environ.get("LGSP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" /
-                                "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("LGSP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts")
+)
 
 
 @dataclass
@@ -73,8 +74,16 @@ def _people(server: Any) -> dict[str, set[str]]:
     """Every personal value the mocks hold: each citizen version and each civil event's subject."""
     found: dict[str, set[str]] = {"ids": set(), "names": set(), "dates": set(), "addresses": set()}
     for person in server.dataset.versions:
-        found["ids"].update(v for v in (person.so_dinh_danh, person.so_dinh_danh_cha, person.so_dinh_danh_me,
-                                        person.so_dinh_danh_vo_chong) if v)
+        found["ids"].update(
+            v
+            for v in (
+                person.so_dinh_danh,
+                person.so_dinh_danh_cha,
+                person.so_dinh_danh_me,
+                person.so_dinh_danh_vo_chong,
+            )
+            if v
+        )
         found["names"].add(person.ho_va_ten)
         found["dates"].update(v for v in (person.ngay_sinh, person.ngay_mat) if v)
         found["addresses"].add(person.chi_tiet)
@@ -89,18 +98,25 @@ def _people(server: Any) -> dict[str, set[str]]:
 def _agency_reads(base_url: str, personal_id: str) -> None:
     """One granted read and one refused (a purpose the agency has no agreement for): both reach the ledger."""
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        token = http.post("/v1/token", data={"grant_type": "client_credentials", "client_id": "tu-phap-app",
-                                             "client_secret": DEMO_CLIENT_SECRET}).json()["access_token"]
+        token = http.post(
+            "/v1/token",
+            data={"grant_type": "client_credentials", "client_id": "tu-phap-app", "client_secret": DEMO_CLIENT_SECRET},
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        assert http.get(f"/v1/citizens/{personal_id}", params={"purpose": "judicial_record"},
-                        headers=headers).status_code in (200, 404)
-        assert http.get(f"/v1/citizens/{personal_id}", params={"purpose": "tax_collection"},
-                        headers=headers).status_code == 403
+        assert http.get(
+            f"/v1/citizens/{personal_id}", params={"purpose": "judicial_record"}, headers=headers
+        ).status_code in (200, 404)
+        assert (
+            http.get(f"/v1/citizens/{personal_id}", params={"purpose": "tax_collection"}, headers=headers).status_code
+            == 403
+        )
 
 
 def _cells(dom: Any, table: str) -> list[list[str]]:
-    return [[cell.text_content().strip() for cell in row.findall("td")]
-            for row in dom.xpath(f'//table[@data-table="{table}"]/tbody/tr')]
+    return [
+        [cell.text_content().strip() for cell in row.findall("td")]
+        for row in dom.xpath(f'//table[@data-table="{table}"]/tbody/tr')
+    ]
 
 
 def _figure(dom: Any, key: str) -> str:
@@ -112,15 +128,24 @@ def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> Non
     rows = {row[0]: row for row in _cells(dom, "flows")}
     assert set(rows) == {"population_sync", "civil_status_sync", "dossier_sync", "agency_push"}
     with site.engine.connect() as conn:
-        for flow, stream in (("population_sync", "population.citizens"), ("civil_status_sync", "civil_status.events"),
-                             ("dossier_sync", "one_stop.dossiers")):
-            last = conn.execute(select(sync_run).where(sync_run.c.stream == stream)
-                                .order_by(sync_run.c.started_at.desc()).limit(1)).mappings().one()
+        for flow, stream in (
+            ("population_sync", "population.citizens"),
+            ("civil_status_sync", "civil_status.events"),
+            ("dossier_sync", "one_stop.dossiers"),
+        ):
+            last = (
+                conn.execute(
+                    select(sync_run).where(sync_run.c.stream == stream).order_by(sync_run.c.started_at.desc()).limit(1)
+                )
+                .mappings()
+                .one()
+            )
             assert rows[flow][6:9] == [labels.number(last[k], "vi") for k in ("read", "published", "quarantined")]
             assert rows[flow][3] == "Công bố" and rows[flow][5] == "Đúng lịch"
         pending = conn.execute(select(func.count()).where(outbox.c.state == "pending")).scalar_one()
-        portal_acked = conn.execute(select(func.count()).where(outbox.c.topic == "portal.dossier_status",
-                                                               outbox.c.state == "acknowledged")).scalar_one()
+        portal_acked = conn.execute(
+            select(func.count()).where(outbox.c.topic == "portal.dossier_status", outbox.c.state == "acknowledged")
+        ).scalar_one()
     assert rows["agency_push"][5] == "Chưa chạy thành công"  # nobody delivered the queued pushes
     assert _figure(dom, "outbox_pending") == labels.number(pending, "vi") and pending > 0
     outbox_rows = {row[0]: row for row in _cells(dom, "outbox")}
@@ -148,13 +173,21 @@ def test_the_english_site_has_the_same_figures_in_english(site: Site) -> None:
 def test_every_rule_of_a_dataset_shows_its_failures_per_run(site: Site) -> None:
     dom = site.dom("datasets/dossier.html")
     with site.engine.connect() as conn:
-        latest = conn.execute(select(sync_run.c.run_id).where(sync_run.c.stream == "one_stop.dossiers")
-                              .order_by(sync_run.c.started_at.desc()).limit(1)).scalar_one()
-        results = {row.rule: row for row in conn.execute(select(quality_result)
-                                                         .where(quality_result.c.run_id == latest))}
-        matrix = conn.execute(select(func.count()).select_from(quality_result).join(
-            sync_run, sync_run.c.run_id == quality_result.c.run_id).where(
-            sync_run.c.stream == "one_stop.dossiers")).scalar_one()
+        latest = conn.execute(
+            select(sync_run.c.run_id)
+            .where(sync_run.c.stream == "one_stop.dossiers")
+            .order_by(sync_run.c.started_at.desc())
+            .limit(1)
+        ).scalar_one()
+        results = {
+            row.rule: row for row in conn.execute(select(quality_result).where(quality_result.c.run_id == latest))
+        }
+        matrix = conn.execute(
+            select(func.count())
+            .select_from(quality_result)
+            .join(sync_run, sync_run.c.run_id == quality_result.c.run_id)
+            .where(sync_run.c.stream == "one_stop.dossiers")
+        ).scalar_one()
     rules = {row[0]: row for row in _cells(dom, "dossier_rules")}
     assert set(rules) == set(results)
     for rule, result in results.items():
@@ -188,8 +221,9 @@ def test_quarantine_is_broken_down_by_rule_and_source_with_masked_keys(site: Sit
     assert len(records) == len(rows)  # the CSV has every row, the page the first 200
     masked = [record[2] for record in records]
     assert all(re.fullmatch(r"[0-9]{3}\*{4,}[0-9]{2}|\*+|<empty>", key) for key in masked)
-    assert {key for key in masked if key[:1].isdigit()} <= {f"{pid[:3]}{'*' * (len(pid) - 5)}{pid[-2:]}"
-                                                          for _, _, pid in rows if pid}
+    assert {key for key in masked if key[:1].isdigit()} <= {
+        f"{pid[:3]}{'*' * (len(pid) - 5)}{pid[-2:]}" for _, _, pid in rows if pid
+    }
 
 
 def test_exchanges_show_volumes_denials_and_the_ledger(site: Site) -> None:
@@ -232,8 +266,9 @@ def test_every_table_has_a_csv_with_its_columns(site: Site) -> None:
 
 
 def test_no_personal_value_appears_anywhere_in_the_site(site: Site) -> None:
-    text = "\n".join(path.read_text(encoding="utf-8", errors="replace")
-                     for path in site.root.rglob("*") if path.is_file())
+    text = "\n".join(
+        path.read_text(encoding="utf-8", errors="replace") for path in site.root.rglob("*") if path.is_file()
+    )
     assert len(text) > 100_000 and len(site.people["ids"]) > 600
     dates = set(re.findall(r"\d{4}-\d{2}-\d{2}", text))
     vietnamese = set(re.findall(r"\d{2}/\d{2}/\d{4}", text))

@@ -18,8 +18,14 @@ def test_build_follows_the_legal_structure() -> None:
 
 @pytest.mark.parametrize(
     ("year", "gender", "digit"),
-    [(1950, "male", "0"), (1950, "female", "1"), (2004, "male", "2"), (2004, "female", "3"),
-     (2100, "male", "4"), (2100, "female", "5")],
+    [
+        (1950, "male", "0"),
+        (1950, "female", "1"),
+        (2004, "male", "2"),
+        (2004, "female", "3"),
+        (2100, "male", "4"),
+        (2100, "female", "5"),
+    ],
 )
 def test_century_gender_digit(year: int, gender: personal_id.Gender, digit: str) -> None:
     assert personal_id.century_gender_digit(year, gender) == digit

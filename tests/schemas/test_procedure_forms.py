@@ -13,8 +13,12 @@ from schemas.procedures import Procedure, load_catalogue
 from schemas.procedures.forms import FormField, Source, load_forms
 
 ESSENTIAL = {"TT-KS-01", "TT-KH-01", "TT-KT-01", "TT-TR-01", "TT-LL-01"}
-GOOD_FIELD = {"key": "full_name", "label_vi": "Họ, chữ đệm, tên", "label_en": "Full name",
-              "source": "applicant.full_name"}
+GOOD_FIELD = {
+    "key": "full_name",
+    "label_vi": "Họ, chữ đệm, tên",
+    "label_en": "Full name",
+    "source": "applicant.full_name",
+}
 
 
 def test_the_catalogue_carries_residence_and_judicial_record_procedures() -> None:
@@ -77,15 +81,21 @@ def form_with(*fields: dict[str, Any], procedure: str = "TT-KS-01") -> dict[str,
         (form_with(GOOD_FIELD, procedure="TT-ZZ-01"), r"form 1: procedure 'TT-ZZ-01' is not a code of the catalogue"),
         ({"forms": [{"procedure": "TT-KS-01", "title": "", "fields": [GOOD_FIELD]}]}, r"\(TT-KS-01\): title"),
         ({"forms": [{"procedure": "TT-KS-01", "title": "T", "fields": []}]}, "fields must be a non-empty list"),
-        (form_with({**GOOD_FIELD, "source": "applicant.nickname"}),
-         r"TT-KS-01\): field 1 \(full_name\): source applicant.nickname: nickname is not a canonical citizen field"),
-        (form_with({**GOOD_FIELD, "source": "applicant.uncle.full_name"}),
-         "source applicant.uncle.full_name: relation must be one of father, mother, spouse"),
+        (
+            form_with({**GOOD_FIELD, "source": "applicant.nickname"}),
+            r"TT-KS-01\): field 1 \(full_name\): source applicant.nickname: nickname is not a canonical citizen field",
+        ),
+        (
+            form_with({**GOOD_FIELD, "source": "applicant.uncle.full_name"}),
+            "source applicant.uncle.full_name: relation must be one of father, mother, spouse",
+        ),
         (form_with({**GOOD_FIELD, "source": "citizen.full_name"}), "source must be applicant.<field>"),
         (form_with({**GOOD_FIELD, "source": "applicant.father.mother.full_name"}), "source must be applicant.<field>"),
         (form_with({**GOOD_FIELD, "source": 7}), "source must be applicant.<field>"),
-        (form_with({key: value for key, value in GOOD_FIELD.items() if key != "source"}),
-         r"field 1: unknown key\(s\) none, missing key\(s\) \['source'\]"),
+        (
+            form_with({key: value for key, value in GOOD_FIELD.items() if key != "source"}),
+            r"field 1: unknown key\(s\) none, missing key\(s\) \['source'\]",
+        ),
         (form_with({**GOOD_FIELD, "sorce": None}), r"unknown key\(s\) \['sorce'\]"),
         (form_with(GOOD_FIELD, {**GOOD_FIELD, "label_en": "Name"}), r"field key\(s\) repeated: full_name"),
         (form_with({**GOOD_FIELD, "label_en": " "}), r"field 1 \(full_name\): label_vi and label_en"),
@@ -103,4 +113,7 @@ def test_a_well_formed_file_of_ones_own_loads(tmp_path: Path) -> None:
     spouse = {**GOOD_FIELD, "key": "spouse_id", "source": "applicant.spouse.personal_id"}
     forms = load_forms(write(tmp_path, form_with(GOOD_FIELD, spouse, {**GOOD_FIELD, "key": "why", "source": None})))
     assert [item.source.path if item.source else None for item in forms["TT-KS-01"].fields] == [
-        "applicant.full_name", "applicant.spouse.personal_id", None]
+        "applicant.full_name",
+        "applicant.spouse.personal_id",
+        None,
+    ]

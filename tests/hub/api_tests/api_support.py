@@ -25,11 +25,32 @@ SECRET_RELIGION, SECRET_HOMETOWN = "TGBIMAT7", "Làng Bí Mật, Hà Nam"
 ADDRESS = "Số 9, ngõ 12 Hàng Bạc"
 NAMES = ("Nguyễn Văn An", "Nguyễn Văn Bình", "Trần Thị Cúc", "Lê Thị Dung")
 # The demo agreements (config/sharing/agreements.yaml).
-BHXH_FIELDS = {"personal_id", "full_name", "birth_date", "gender", "residence_province", "residence_commune",
-               "death_date"}
-CONG_AN_FIELDS = {"personal_id", "full_name", "birth_date", "gender", "nationality", "ethnicity", "religion",
-                  "hometown", "residence_province", "residence_commune", "residence_detail", "father_id",
-                  "mother_id", "spouse_id", "marital_status"}
+BHXH_FIELDS = {
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "gender",
+    "residence_province",
+    "residence_commune",
+    "death_date",
+}
+CONG_AN_FIELDS = {
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "gender",
+    "nationality",
+    "ethnicity",
+    "religion",
+    "hometown",
+    "residence_province",
+    "residence_commune",
+    "residence_detail",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "marital_status",
+}
 SHARING_CONFIG = Path(__file__).resolve().parents[3] / "config" / "sharing"
 
 
@@ -49,16 +70,37 @@ class Clock:
 def person(personal_id: str, *, systems: dict[str, str] | None = None, **values: Any) -> dict[str, Any]:
     """A golden row: every field from the population database unless ``systems`` says otherwise."""
     row: dict[str, Any] = {
-        "personal_id": personal_id, "full_name": NAMES[0], "birth_date": date(1990, 5, 17),
-        "gender": "male", "nationality": "VN", "ethnicity": "01", "religion": SECRET_RELIGION,
-        "hometown": SECRET_HOMETOWN, "residence_province": "01", "residence_commune": "00070",
-        "residence_detail": ADDRESS, "father_id": None, "mother_id": None, "spouse_id": None,
-        "marital_status": "single", "death_date": None, "source_updated_at": UPDATED, "content_hash": "x",
-        "published_run_id": "r", "published_at": PUBLISHED, **values,
+        "personal_id": personal_id,
+        "full_name": NAMES[0],
+        "birth_date": date(1990, 5, 17),
+        "gender": "male",
+        "nationality": "VN",
+        "ethnicity": "01",
+        "religion": SECRET_RELIGION,
+        "hometown": SECRET_HOMETOWN,
+        "residence_province": "01",
+        "residence_commune": "00070",
+        "residence_detail": ADDRESS,
+        "father_id": None,
+        "mother_id": None,
+        "spouse_id": None,
+        "marital_status": "single",
+        "death_date": None,
+        "source_updated_at": UPDATED,
+        "content_hash": "x",
+        "published_run_id": "r",
+        "published_at": PUBLISHED,
+        **values,
     }
-    stamps = {name: {"system": (systems or {}).get(name, "national_population"),
-                     "source_updated_at": UPDATED.isoformat(), "fetched_at": UPDATED.isoformat(), "run_id": "r"}
-              for name in CONTENT_FIELDS}
+    stamps = {
+        name: {
+            "system": (systems or {}).get(name, "national_population"),
+            "source_updated_at": UPDATED.isoformat(),
+            "fetched_at": UPDATED.isoformat(),
+            "run_id": "r",
+        }
+        for name in CONTENT_FIELDS
+    }
     return {**row, "provenance": json.dumps(stamps, ensure_ascii=False)}
 
 
@@ -68,8 +110,14 @@ def family() -> list[dict[str, Any]]:
         person(APPLICANT, father_id=FATHER, mother_id=MOTHER, spouse_id=SPOUSE, marital_status="married"),
         person(FATHER, full_name=NAMES[1], birth_date=date(1960, 2, 1)),
         person(MOTHER, full_name=NAMES[2], birth_date=date(1962, 3, 4), gender="female"),
-        person(SPOUSE, full_name=NAMES[3], birth_date=date(1991, 7, 8), gender="female", spouse_id=APPLICANT,
-               marital_status="married"),
+        person(
+            SPOUSE,
+            full_name=NAMES[3],
+            birth_date=date(1991, 7, 8),
+            gender="female",
+            spouse_id=APPLICANT,
+            marital_status="married",
+        ),
     ]
 
 
@@ -78,19 +126,41 @@ def seed(engine: Engine, rows: Iterable[dict[str, Any]], conflicts: Iterable[tup
     with engine.begin() as conn:
         conn.execute(insert(citizen), list(rows))
         for personal_id, name in conflicts:
-            conn.execute(insert(field_conflict).values(
-                personal_id=personal_id, field=name, kept_value="x", kept_source="civil_status",
-                kept_updated_at=UPDATED, other_value="y", other_source="national_population",
-                other_updated_at=UPDATED, run_id="r", detected_at=UPDATED, status="open"))
+            conn.execute(
+                insert(field_conflict).values(
+                    personal_id=personal_id,
+                    field=name,
+                    kept_value="x",
+                    kept_source="civil_status",
+                    kept_updated_at=UPDATED,
+                    other_value="y",
+                    other_source="national_population",
+                    other_updated_at=UPDATED,
+                    run_id="r",
+                    detected_at=UPDATED,
+                    status="open",
+                )
+            )
 
 
 def seed_event(engine: Engine, event_id: str, personal_id: str, published_at: datetime) -> None:
     """One civil-status event (a birth) published at ``published_at``."""
     with engine.begin() as conn:
-        conn.execute(insert(civil_event).values(
-            event_id=event_id, event_type="birth", personal_id=personal_id, spouse_id=None,
-            event_date=date(2026, 1, 2), commune="00070", recorded_at=datetime(2026, 1, 3, 10, 0),
-            content_hash="x", outcome="linked", run_id="r", published_at=published_at))
+        conn.execute(
+            insert(civil_event).values(
+                event_id=event_id,
+                event_type="birth",
+                personal_id=personal_id,
+                spouse_id=None,
+                event_date=date(2026, 1, 2),
+                commune="00070",
+                recorded_at=datetime(2026, 1, 3, 10, 0),
+                content_hash="x",
+                outcome="linked",
+                run_id="r",
+                published_at=published_at,
+            )
+        )
 
 
 def ledger_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -120,8 +190,12 @@ class Api:
     def token(self, client_id: str, scope: str | None = None) -> str:
         key = (client_id, scope)
         if key not in self._tokens:
-            form = {"grant_type": "client_credentials", "client_id": client_id,
-                    "client_secret": DEMO_CLIENT_SECRET, **({"scope": scope} if scope else {})}
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": DEMO_CLIENT_SECRET,
+                **({"scope": scope} if scope else {}),
+            }
             response = self.http.post("/v1/token", data=form)
             assert response.status_code == 200, response.text
             self._tokens[key] = response.json()["access_token"]
@@ -139,12 +213,26 @@ class Api:
     def delete(self, path: str, client_id: str | None, **kwargs: Any) -> httpx.Response:
         return self.http.delete(path, headers=self.headers(client_id, **kwargs.pop("headers", {})), **kwargs)
 
-    def consent(self, agency: str = "CONG-AN", procedure: str = "TT-TR-01", purpose: str = "residence_registration",
-                citizen_id: str = APPLICANT, days: float = 30) -> str:
+    def consent(
+        self,
+        agency: str = "CONG-AN",
+        procedure: str = "TT-TR-01",
+        purpose: str = "residence_registration",
+        citizen_id: str = APPLICANT,
+        days: float = 30,
+    ) -> str:
         """Record a consent through the citizens' channel; returns its id."""
-        response = self.post("/v1/consents", "cong-dvc-consent", json={
-            "citizen_id": citizen_id, "agency": agency, "procedure": procedure, "purpose": purpose,
-            "expires_at": (self.clock() + timedelta(days=days)).isoformat()})
+        response = self.post(
+            "/v1/consents",
+            "cong-dvc-consent",
+            json={
+                "citizen_id": citizen_id,
+                "agency": agency,
+                "procedure": procedure,
+                "purpose": purpose,
+                "expires_at": (self.clock() + timedelta(days=days)).isoformat(),
+            },
+        )
         assert response.status_code == 201, response.text
         return str(response.json()["consent_id"])
 

@@ -20,11 +20,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_api(store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             clock: Clock) -> Iterator[Callable[..., Api]]:
+def make_api(
+    store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> Iterator[Callable[..., Api]]:
     """``make_api(sharing_config=None, engine=None)``: an Api over a TestClient of a freshly built app."""
-    for name in ("LGSP_API_SIGNING_KEY", "LGSP_LEDGER_KEY", "LGSP_SHARING_CONFIG", "LGSP_DEMO",
-                 "LGSP_API_TOKEN_SECONDS"):
+    for name in (
+        "LGSP_API_SIGNING_KEY",
+        "LGSP_LEDGER_KEY",
+        "LGSP_SHARING_CONFIG",
+        "LGSP_DEMO",
+        "LGSP_API_TOKEN_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     clients: list[TestClient] = []
 
@@ -60,8 +66,13 @@ def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with engine.begin() as conn:
         seed_admin_units(conn)
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("LGSP_API_SIGNING_KEY", "LGSP_LEDGER_KEY", "LGSP_SHARING_CONFIG", "LGSP_DEMO",
-                     "LGSP_API_TOKEN_SECONDS"):
+        for name in (
+            "LGSP_API_SIGNING_KEY",
+            "LGSP_LEDGER_KEY",
+            "LGSP_SHARING_CONFIG",
+            "LGSP_DEMO",
+            "LGSP_API_TOKEN_SECONDS",
+        ):
             patch.delenv(name, raising=False)
         clock = Clock()
         with TestClient(build_app(load_settings(home=home / "home"), engine, clock=clock)) as client:

@@ -34,8 +34,12 @@ def test_each_agency_gets_its_agreements_fields_with_provenance(api: Api) -> Non
     body = bhxh.json()
     assert set(body["fields"]) == BHXH_FIELDS
     assert body["agreement_ids"] == ["TTDL-2025-005"] and "Bảo hiểm y tế" in body["legal_basis"]
-    assert body["fields"]["full_name"] == {"value": "Nguyễn Văn An", "source": "national_population",
-                                           "last_updated": "2025-11-03T08:30:00", "verified": True}
+    assert body["fields"]["full_name"] == {
+        "value": "Nguyễn Văn An",
+        "source": "national_population",
+        "last_updated": "2025-11-03T08:30:00",
+        "verified": True,
+    }
     assert body["fields"]["birth_date"]["verified"] is False  # an open conflict hangs over it
     for secret in (SECRET_RELIGION, SECRET_HOMETOWN, ADDRESS, SPOUSE):
         assert secret not in bhxh.text  # CONG-AN's fields, not BHXH's
@@ -46,13 +50,19 @@ def test_each_agency_gets_its_agreements_fields_with_provenance(api: Api) -> Non
     assert cong_an.json()["fields"]["religion"]["value"] == SECRET_RELIGION
 
 
-@pytest.mark.parametrize(("client_id", "path", "rule"), [
-    ("bhxh-app", f"/v1/citizens/{APPLICANT}?purpose=residence_registration", "purpose_not_agreed"),
-    ("so-y-te-app", f"/v1/citizens/{APPLICANT}?purpose=vaccination", "agreement_expired"),
-    ("cong-dvc-consent", f"/v1/citizens/{APPLICANT}?purpose=residence_registration", "wrong_role"),
-    ("bhxh-app", "/v1/changes?dataset=civil_event&purpose=health_insurance&since=2026-01-01T00:00:00",
-     "scope_missing"),
-])
+@pytest.mark.parametrize(
+    ("client_id", "path", "rule"),
+    [
+        ("bhxh-app", f"/v1/citizens/{APPLICANT}?purpose=residence_registration", "purpose_not_agreed"),
+        ("so-y-te-app", f"/v1/citizens/{APPLICANT}?purpose=vaccination", "agreement_expired"),
+        ("cong-dvc-consent", f"/v1/citizens/{APPLICANT}?purpose=residence_registration", "wrong_role"),
+        (
+            "bhxh-app",
+            "/v1/changes?dataset=civil_event&purpose=health_insurance&since=2026-01-01T00:00:00",
+            "scope_missing",
+        ),
+    ],
+)
 def test_a_refusal_names_its_rule_and_is_in_the_ledger(api: Api, client_id: str, path: str, rule: str) -> None:
     seed(api.engine, family())
     before = len(api.ledger())
@@ -67,7 +77,11 @@ def test_a_refusal_names_its_rule_and_is_in_the_ledger(api: Api, client_id: str,
     assert len(entries) == 1
     entry = entries[0]
     assert (entry["outcome"], entry["detail"], entry["correlation_id"], entry["client"]) == (
-        "denied", rule, "refusal-1", client_id)
+        "denied",
+        rule,
+        "refusal-1",
+        client_id,
+    )
     assert entry["fields"] == ""
 
 
@@ -77,7 +91,11 @@ def test_a_citizen_read_is_in_the_ledger_with_hashed_key(api: Api, tmp_path: Pat
     entry = api.ledger()[-1]
     key = hub_key(load_settings(home=tmp_path / "home"), LEDGER_KEY)
     assert (entry["action"], entry["outcome"], entry["agency_code"], entry["purpose"]) == (
-        "api_read", "ok", "BHXH", "health_insurance")
+        "api_read",
+        "ok",
+        "BHXH",
+        "health_insurance",
+    )
     assert entry["dataset"] == "citizen" and set(entry["fields"].split(",")) == BHXH_FIELDS
     assert entry["record_keys"] == ledger.hash_key(key, APPLICANT) and entry["record_count"] == 1
     assert "Bảo hiểm y tế" in entry["legal_basis"] and entry["correlation_id"] == "read-1"
@@ -100,8 +118,9 @@ def test_no_agreement_for_a_dataset_is_its_own_rule(make_api: Any, tmp_path: Pat
                 agency["clients"][0]["scopes"] = ["citizen", "civil_event"]
 
     api = make_api(sharing_config(tmp_path / "config", cong_an_may_ask_for_events))
-    response = api.get("/v1/changes?dataset=civil_event&purpose=residence_registration&since=2026-01-01T00:00:00",
-                       "cong-an-app")
+    response = api.get(
+        "/v1/changes?dataset=civil_event&purpose=residence_registration&since=2026-01-01T00:00:00", "cong-an-app"
+    )
     assert response.status_code == 403 and response.json()["rule"] == "no_agreement"
     assert api.ledger()[-1]["detail"] == "no_agreement"
 
@@ -138,8 +157,11 @@ def seeded_api(shared_api: Api) -> Api:
 @pytest.mark.parametrize("phrasing", PHRASINGS)
 def test_fields_outside_the_agreement_never_appear(seeded_api: Api, phrasing: str) -> None:
     api = seeded_api
-    response = api.get(f"/v1/citizens/{APPLICANT}{phrasing}", "bhxh-app",
-                       headers={"X-Fields": "religion", "X-Purpose": "residence_registration"})
+    response = api.get(
+        f"/v1/citizens/{APPLICANT}{phrasing}",
+        "bhxh-app",
+        headers={"X-Fields": "religion", "X-Purpose": "residence_registration"},
+    )
     assert response.status_code in (200, 307, 404, 422), response.text
     for secret in (SECRET_RELIGION, SECRET_HOMETOWN, ADDRESS, SPOUSE):
         assert secret not in response.text

@@ -24,8 +24,7 @@ def people(count: int) -> list[str]:
     """Ids published three at a time (several rows share a publication instant)."""
     ids = [f"0010900{n:05d}" for n in range(count)]
     seed_rows = [person(pid, published_at=T0 + timedelta(minutes=n // 3)) for n, pid in enumerate(ids)]
-    return [row["personal_id"] for row in sorted(seed_rows, key=lambda row: (row["published_at"],
-                                                                              row["personal_id"]))]
+    return [row["personal_id"] for row in sorted(seed_rows, key=lambda row: (row["published_at"], row["personal_id"]))]
 
 
 def walk(api: Api, first: str, client_id: str = "bhxh-app") -> tuple[list[str], list[dict[str, Any]]]:
@@ -69,8 +68,9 @@ def test_since_is_inclusive_and_a_changed_record_comes_again(api: Api) -> None:
     assert [item["fields"]["personal_id"]["value"] for item in page["items"]] == ids[3:]
     assert page["items"][0]["published_at"] == "2026-01-10T06:01:00Z"
     with api.engine.begin() as conn:
-        conn.execute(update(citizen).where(citizen.c.personal_id == ids[0])
-                     .values(published_at=T0 + timedelta(hours=1)))
+        conn.execute(
+            update(citizen).where(citizen.c.personal_id == ids[0]).values(published_at=T0 + timedelta(hours=1))
+        )
     later = api.get(f"{FEED}&cursor={page['next_cursor']}", "bhxh-app").json()
     assert [item["fields"]["personal_id"]["value"] for item in later["items"]] == [ids[0]]
 
@@ -84,8 +84,9 @@ def test_a_cursor_is_opaque_and_bound_to_its_feed(api: Api) -> None:
     tampered = cursor[:-6] + ("A" if cursor[-6] != "A" else "B") + cursor[-5:]
     refusals = {
         "tampered": api.get(f"{FEED}&cursor={tampered}", "bhxh-app"),
-        "another purpose": api.get(f"/v1/changes?dataset=citizen&purpose=residence_registration&cursor={cursor}",
-                                   "cong-an-app"),
+        "another purpose": api.get(
+            f"/v1/changes?dataset=citizen&purpose=residence_registration&cursor={cursor}", "cong-an-app"
+        ),
         "another agency": api.get(f"{FEED}&cursor={cursor}", "cong-an-app"),
         "with since": api.get(f"{FEED}&cursor={cursor}&since=2026-01-01T00:00:00", "bhxh-app"),
         "neither": api.get(FEED, "bhxh-app"),
@@ -108,13 +109,18 @@ def test_civil_events_have_their_feed(api: Api) -> None:
     seed_event(api.engine, "KS-0002", "001090000011", T0 + timedelta(minutes=1))
     seed_event(api.engine, "KS-0001", "001090000022", T0 + timedelta(minutes=1))
     seed_event(api.engine, "KS-0000", "001090000033", T0)
-    response = api.get("/v1/changes?dataset=civil_event&purpose=civil_status_registration"
-                       "&since=2026-01-01T00:00:00", "tu-phap-app")
+    response = api.get(
+        "/v1/changes?dataset=civil_event&purpose=civil_status_registration&since=2026-01-01T00:00:00", "tu-phap-app"
+    )
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert [item["fields"]["event_id"]["value"] for item in items] == ["KS-0000", "KS-0001", "KS-0002"]
-    assert items[0]["fields"]["event_type"] == {"value": "birth", "source": "civil_status",
-                                                "last_updated": "2026-01-03T10:00:00", "verified": True}
+    assert items[0]["fields"]["event_type"] == {
+        "value": "birth",
+        "source": "civil_status",
+        "last_updated": "2026-01-03T10:00:00",
+        "verified": True,
+    }
     assert api.ledger()[-1]["dataset"] == "civil_event" and api.ledger()[-1]["record_count"] == 3
 
 

@@ -25,10 +25,10 @@ from hub import ledger
 PREFILL = "/v1/prefill"
 
 
-def prefill(api: Api, client_id: str, consent_id: str, procedure: str = "TT-TR-01",
-            citizen_id: str = APPLICANT) -> Any:
-    return api.post(PREFILL, client_id, json={"procedure": procedure, "citizen_id": citizen_id,
-                                              "consent_id": consent_id})
+def prefill(api: Api, client_id: str, consent_id: str, procedure: str = "TT-TR-01", citizen_id: str = APPLICANT) -> Any:
+    return api.post(
+        PREFILL, client_id, json={"procedure": procedure, "citizen_id": citizen_id, "consent_id": consent_id}
+    )
 
 
 def by_key(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -45,19 +45,41 @@ def test_a_consented_prefill_fills_what_the_platform_holds_and_asks_the_rest(api
     assert document["agreement_ids"] == ["TTDL-2025-004"]
     fields = by_key(document)
     assert fields["full_name"] == {
-        "key": "full_name", "label_vi": "Họ, chữ đệm và tên", "label_en": "Full name",
-        "source_path": "applicant.full_name", "status": "filled", "value": NAMES[0],
-        "source": "national_population", "last_updated": "2025-11-03T08:30:00", "verified": True}
+        "key": "full_name",
+        "label_vi": "Họ, chữ đệm và tên",
+        "label_en": "Full name",
+        "source_path": "applicant.full_name",
+        "status": "filled",
+        "value": NAMES[0],
+        "source": "national_population",
+        "last_updated": "2025-11-03T08:30:00",
+        "verified": True,
+    }
     assert fields["current_residence"]["value"] == ADDRESS
-    assert fields["new_address"] == {"key": "new_address", "label_vi": "Địa chỉ đề nghị đăng ký thường trú",
-                                     "label_en": "Address to register as permanent residence",
-                                     "source_path": None, "status": "must_supply", "reason": "no_source"}
+    assert fields["new_address"] == {
+        "key": "new_address",
+        "label_vi": "Địa chỉ đề nghị đăng ký thường trú",
+        "label_en": "Address to register as permanent residence",
+        "source_path": None,
+        "status": "must_supply",
+        "reason": "no_source",
+    }
     entry = api.ledger()[-1]
     assert (entry["action"], entry["outcome"], entry["purpose"], entry["agency_code"]) == (
-        "prefill", "ok", "residence_registration", "CONG-AN")
+        "prefill",
+        "ok",
+        "residence_registration",
+        "CONG-AN",
+    )
     assert "procedure TT-TR-01" in entry["detail"] and consent_id not in entry["detail"]
-    assert set(entry["fields"].split(",")) == {"personal_id", "full_name", "birth_date", "gender", "residence_detail",
-                                               "residence_commune"}
+    assert set(entry["fields"].split(",")) == {
+        "personal_id",
+        "full_name",
+        "birth_date",
+        "gender",
+        "residence_detail",
+        "residence_commune",
+    }
 
 
 def test_prefill_reads_only_what_the_consents_purpose_grants(api: Api) -> None:
@@ -99,17 +121,24 @@ def _expired(api: Api) -> str:
     return consent_id
 
 
-@pytest.mark.parametrize(("setup", "client_id", "overrides", "rule"), [
-    (lambda api: secrets.token_urlsafe(24), "cong-an-app", {}, "no_consent"),
-    (_revoked, "cong-an-app", {}, "consent_revoked"),
-    (_expired, "cong-an-app", {}, "consent_expired"),
-    (lambda api: api.consent(), "bhxh-app", {}, "consent_mismatch"),
-    (lambda api: api.consent(), "cong-an-app", {"citizen_id": SPOUSE}, "consent_mismatch"),
-    (lambda api: api.consent(), "cong-an-app", {"procedure": "TT-LL-01"}, "consent_mismatch"),
-    (lambda api: api.consent(), "cong-dvc-consent", {}, "wrong_role"),
-])
+@pytest.mark.parametrize(
+    ("setup", "client_id", "overrides", "rule"),
+    [
+        (lambda api: secrets.token_urlsafe(24), "cong-an-app", {}, "no_consent"),
+        (_revoked, "cong-an-app", {}, "consent_revoked"),
+        (_expired, "cong-an-app", {}, "consent_expired"),
+        (lambda api: api.consent(), "bhxh-app", {}, "consent_mismatch"),
+        (lambda api: api.consent(), "cong-an-app", {"citizen_id": SPOUSE}, "consent_mismatch"),
+        (lambda api: api.consent(), "cong-an-app", {"procedure": "TT-LL-01"}, "consent_mismatch"),
+        (lambda api: api.consent(), "cong-dvc-consent", {}, "wrong_role"),
+    ],
+)
 def test_without_a_valid_consent_prefill_is_refused_and_recorded(
-    api: Api, setup: Any, client_id: str, overrides: dict[str, str], rule: str,
+    api: Api,
+    setup: Any,
+    client_id: str,
+    overrides: dict[str, str],
+    rule: str,
 ) -> None:
     seed(api.engine, family())
     consent_id = setup(api)
@@ -120,8 +149,7 @@ def test_without_a_valid_consent_prefill_is_refused_and_recorded(
     for secret in (NAMES[0], ADDRESS, APPLICANT, SPOUSE, consent_id):
         assert secret not in response.text
     entries = api.ledger()[before:]
-    assert [(entry["action"], entry["outcome"], entry["detail"]) for entry in entries] == [
-        ("prefill", "denied", rule)]
+    assert [(entry["action"], entry["outcome"], entry["detail"]) for entry in entries] == [("prefill", "denied", rule)]
 
 
 def test_an_unknown_citizen_is_a_404(api: Api) -> None:
@@ -130,38 +158,68 @@ def test_an_unknown_citizen_is_a_404(api: Api) -> None:
     assert response.status_code == 404 and api.ledger()[-1]["outcome"] == "not_found"
 
 
-@pytest.mark.parametrize(("agency", "purpose", "rule"), [
-    ("BHXH", "residence_registration", "purpose_not_agreed"),
-    ("SO-Y-TE", "vaccination", "agreement_expired"),
-    ("NOBODY", "residence_registration", "no_agreement"),
-])
-def test_a_consent_names_an_agency_with_an_agreement_for_the_purpose(api: Api, agency: str, purpose: str,
-                                                                   rule: str) -> None:
-    response = api.post("/v1/consents", "cong-dvc-consent", json={
-        "citizen_id": APPLICANT, "agency": agency, "procedure": "TT-TR-01", "purpose": purpose,
-        "expires_at": (api.clock() + timedelta(days=10)).isoformat()})
+@pytest.mark.parametrize(
+    ("agency", "purpose", "rule"),
+    [
+        ("BHXH", "residence_registration", "purpose_not_agreed"),
+        ("SO-Y-TE", "vaccination", "agreement_expired"),
+        ("NOBODY", "residence_registration", "no_agreement"),
+    ],
+)
+def test_a_consent_names_an_agency_with_an_agreement_for_the_purpose(
+    api: Api, agency: str, purpose: str, rule: str
+) -> None:
+    response = api.post(
+        "/v1/consents",
+        "cong-dvc-consent",
+        json={
+            "citizen_id": APPLICANT,
+            "agency": agency,
+            "procedure": "TT-TR-01",
+            "purpose": purpose,
+            "expires_at": (api.clock() + timedelta(days=10)).isoformat(),
+        },
+    )
     assert response.status_code == 403 and response.json()["rule"] == rule
     entry = api.ledger()[-1]
     assert (entry["action"], entry["outcome"], entry["detail"]) == ("consent_grant", "denied", rule)
 
 
-@pytest.mark.parametrize(("expires", "procedure"), [
-    (timedelta(days=91), "TT-TR-01"), (timedelta(seconds=-1), "TT-TR-01"), (timedelta(0), "TT-TR-01"),
-    (timedelta(days=10), "TT-GP-01"),  # in the catalogue, but no form to prefill
-    (timedelta(days=10), "XX-YY-99"),
-])
+@pytest.mark.parametrize(
+    ("expires", "procedure"),
+    [
+        (timedelta(days=91), "TT-TR-01"),
+        (timedelta(seconds=-1), "TT-TR-01"),
+        (timedelta(0), "TT-TR-01"),
+        (timedelta(days=10), "TT-GP-01"),  # in the catalogue, but no form to prefill
+        (timedelta(days=10), "XX-YY-99"),
+    ],
+)
 def test_a_consent_must_end_within_90_days_and_name_a_form(api: Api, expires: timedelta, procedure: str) -> None:
-    response = api.post("/v1/consents", "cong-dvc-consent", json={
-        "citizen_id": APPLICANT, "agency": "CONG-AN", "procedure": procedure, "purpose": "residence_registration",
-        "expires_at": (api.clock() + expires).isoformat()})
+    response = api.post(
+        "/v1/consents",
+        "cong-dvc-consent",
+        json={
+            "citizen_id": APPLICANT,
+            "agency": "CONG-AN",
+            "procedure": procedure,
+            "purpose": "residence_registration",
+            "expires_at": (api.clock() + expires).isoformat(),
+        },
+    )
     assert response.status_code == 422, response.text
     assert APPLICANT not in response.text
 
 
 def test_only_the_citizens_channel_records_and_revokes(api: Api) -> None:
     consent_id = api.consent()
-    body = {"citizen_id": APPLICANT, "agency": "CONG-AN", "procedure": "TT-TR-01",
-            "purpose": "residence_registration", "expires_at": (api.clock() + timedelta(days=5)).isoformat()}
+    body = {
+        "citizen_id": APPLICANT,
+        "agency": "CONG-AN",
+        "procedure": "TT-TR-01",
+        "purpose": "residence_registration",
+        "expires_at": (api.clock() + timedelta(days=5)).isoformat(),
+    }
     recorded = api.post("/v1/consents", "cong-an-app", json=body)
     assert recorded.status_code == 403 and recorded.json()["rule"] == "wrong_role"
     revoked = api.delete(f"/v1/consents/{consent_id}", "cong-an-app")
@@ -190,9 +248,15 @@ def test_the_preview_shows_sources_and_what_to_supply_but_no_value(api: Api) -> 
         document = response.json()
         assert document["state"] == "active" and document["agency"] == "BHXH"
         fields = by_key(document)
-        assert fields["full_name"] == {"key": "full_name", "label_vi": "Họ, chữ đệm và tên", "label_en": "Full name",
-                                       "source_path": "applicant.full_name", "status": "filled",
-                                       "source": "national_population", "verified": True}
+        assert fields["full_name"] == {
+            "key": "full_name",
+            "label_vi": "Họ, chữ đệm và tên",
+            "label_en": "Full name",
+            "source_path": "applicant.full_name",
+            "status": "filled",
+            "source": "national_population",
+            "verified": True,
+        }
         assert fields["current_residence"]["reason"] == "not_in_agreement"
         assert all("value" not in item and "last_updated" not in item for item in document["fields"])
         for secret in (*NAMES, ADDRESS, APPLICANT, "1990-05-17", FATHER):

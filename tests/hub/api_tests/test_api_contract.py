@@ -42,23 +42,45 @@ def test_real_responses_keep_the_contract(api: Api, contract: Path) -> None:
     seed(api.engine, family())
     consent_id = api.consent()
     checks: list[tuple[str, str, Any]] = [
-        ("/v1/citizens/{personal_id}", "get", api.get(f"/v1/citizens/{APPLICANT}?purpose=health_insurance",
-                                                       "bhxh-app")),
-        ("/v1/citizens/{personal_id}", "get", api.get(f"/v1/citizens/{APPLICANT}?purpose=vaccination",
-                                                       "bhxh-app")),
+        (
+            "/v1/citizens/{personal_id}",
+            "get",
+            api.get(f"/v1/citizens/{APPLICANT}?purpose=health_insurance", "bhxh-app"),
+        ),
+        ("/v1/citizens/{personal_id}", "get", api.get(f"/v1/citizens/{APPLICANT}?purpose=vaccination", "bhxh-app")),
         ("/v1/citizens/{personal_id}", "get", api.get("/v1/citizens/bad?purpose=health_insurance", "bhxh-app")),
         ("/v1/citizens/{personal_id}", "get", api.get(f"/v1/citizens/{APPLICANT}?purpose=health_insurance", None)),
-        ("/v1/changes", "get", api.get("/v1/changes?dataset=citizen&purpose=health_insurance"
-                                       "&since=2026-01-01T00:00:00", "bhxh-app")),
-        ("/v1/prefill", "post", api.post("/v1/prefill", "cong-an-app", json={
-            "procedure": "TT-TR-01", "citizen_id": APPLICANT, "consent_id": consent_id})),
+        (
+            "/v1/changes",
+            "get",
+            api.get("/v1/changes?dataset=citizen&purpose=health_insurance&since=2026-01-01T00:00:00", "bhxh-app"),
+        ),
+        (
+            "/v1/prefill",
+            "post",
+            api.post(
+                "/v1/prefill",
+                "cong-an-app",
+                json={"procedure": "TT-TR-01", "citizen_id": APPLICANT, "consent_id": consent_id},
+            ),
+        ),
         ("/v1/consents/{consent_id}/preview", "get", api.get(f"/v1/consents/{consent_id}/preview", "cong-an-app")),
         ("/v1/consents/{consent_id}", "delete", api.delete(f"/v1/consents/{consent_id}", "cong-dvc-consent")),
-        ("/v1/subscriptions", "post", api.post("/v1/subscriptions", "cong-an-app", json={
-            "dataset": "citizen", "purpose": "residence_registration"})),
+        (
+            "/v1/subscriptions",
+            "post",
+            api.post(
+                "/v1/subscriptions", "cong-an-app", json={"dataset": "citizen", "purpose": "residence_registration"}
+            ),
+        ),
         ("/v1/subscriptions", "get", api.get("/v1/subscriptions", "cong-an-app")),
-        ("/v1/token", "post", api.http.post("/v1/token", data={"grant_type": "client_credentials",
-                                                                "client_id": "bhxh-app", "client_secret": "x"})),
+        (
+            "/v1/token",
+            "post",
+            api.http.post(
+                "/v1/token", data={"grant_type": "client_credentials", "client_id": "bhxh-app", "client_secret": "x"}
+            ),
+        ),
     ]
     for template, method, response in checks:
         media = response.headers["content-type"].split(";")[0]
@@ -78,8 +100,13 @@ def test_the_request_id_is_echoed_or_made(api: Api) -> None:
         assert GENERATED.fullmatch(made) and api.ledger()[-1]["correlation_id"] == made
         assert hostile not in response.text or not hostile
     assert GENERATED.fullmatch(api.get(path, "bhxh-app").headers["x-request-id"])
-    for response in (api.get(path, None), api.get("/nowhere", None), api.get("/v1/citizens/x?purpose=a", "bhxh-app"),
-                     api.http.post("/v1/token", data={}), api.http.get("/openapi.json")):
+    for response in (
+        api.get(path, None),
+        api.get("/nowhere", None),
+        api.get("/v1/citizens/x?purpose=a", "bhxh-app"),
+        api.http.post("/v1/token", data={}),
+        api.http.get("/openapi.json"),
+    ):
         assert GENERATED.fullmatch(response.headers["x-request-id"]), response.status_code
         if response.status_code >= 400 and response.headers["content-type"] == "application/problem+json":
             assert response.json()["request_id"] == response.headers["x-request-id"]
@@ -93,8 +120,9 @@ def test_an_unexpected_failure_is_a_problem_with_the_request_id(api: Api, monkey
 
     monkeypatch.setattr(citizens, "sourced_fields", broken)  # a bug, not a condition the API expects
     seed(api.engine, family())
-    response = api.get(f"/v1/citizens/{APPLICANT}?purpose=health_insurance", "bhxh-app",
-                       headers={"X-Request-Id": "bug-1"})
+    response = api.get(
+        f"/v1/citizens/{APPLICANT}?purpose=health_insurance", "bhxh-app", headers={"X-Request-Id": "bug-1"}
+    )
     assert response.status_code == 500 and response.headers["x-request-id"] == "bug-1"
     assert response.json()["request_id"] == "bug-1" and APPLICANT not in response.text and "boom" not in response.text
     assert all(entry["outcome"] != "ok" or entry["correlation_id"] != "bug-1" for entry in api.ledger())

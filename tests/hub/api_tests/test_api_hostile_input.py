@@ -27,8 +27,22 @@ HOSTILE = {
     "json": '{"$ne": null}',
     "emoji": "🙂" * 30,
 }
-MARKERS = ("OR '1'", "UNION SELECT", "9" * 100, "００１", "००१", "٠٠٠", "Hiểm", "etc/passwd", "<script", "{{7*7}}",
-           "pwned", "$(cat", "$ne", "🙂")
+MARKERS = (
+    "OR '1'",
+    "UNION SELECT",
+    "9" * 100,
+    "００１",
+    "००१",
+    "٠٠٠",
+    "Hiểm",
+    "etc/passwd",
+    "<script",
+    "{{7*7}}",
+    "pwned",
+    "$(cat",
+    "$ne",
+    "🙂",
+)
 
 
 def assert_refused_quietly(response: Any, allowed: tuple[int, ...] = (404, 422)) -> None:
@@ -65,20 +79,31 @@ def test_hostile_query_values(hostile_api: Api, value: str) -> None:
     before = len(api.ledger())
     assert_refused_quietly(api.get(f"/v1/citizens/{APPLICANT}?purpose={encoded}", "bhxh-app"), (422,))
     since = "since=2026-01-01T00:00:00"
-    for query in (f"dataset=citizen&purpose={encoded}&{since}", f"dataset={encoded}&purpose=health_insurance&{since}",
-                  f"dataset=citizen&purpose=health_insurance&since={encoded}",
-                  f"dataset=citizen&purpose=health_insurance&cursor={encoded}",
-                  f"dataset=citizen&purpose=health_insurance&{since}&limit={encoded}",
-                  f"dataset=citizen&purpose=health_insurance&{since}&{encoded}=1"):
+    for query in (
+        f"dataset=citizen&purpose={encoded}&{since}",
+        f"dataset={encoded}&purpose=health_insurance&{since}",
+        f"dataset=citizen&purpose=health_insurance&since={encoded}",
+        f"dataset=citizen&purpose=health_insurance&cursor={encoded}",
+        f"dataset=citizen&purpose=health_insurance&{since}&limit={encoded}",
+        f"dataset=citizen&purpose=health_insurance&{since}&{encoded}=1",
+    ):
         assert_refused_quietly(api.get(f"/v1/changes?{query}", "bhxh-app"), (422,))
     assert all(entry["outcome"] != "ok" for entry in api.ledger()[before:])
 
 
 BODIES: list[tuple[str, str, dict[str, Any]]] = [
     ("/v1/prefill", "cong-an-app", {"procedure": "TT-TR-01", "citizen_id": APPLICANT, "consent_id": "c" * 32}),
-    ("/v1/consents", "cong-dvc-consent", {"citizen_id": APPLICANT, "agency": "CONG-AN", "procedure": "TT-TR-01",
-                                          "purpose": "residence_registration",
-                                          "expires_at": "2026-03-20T00:00:00Z"}),
+    (
+        "/v1/consents",
+        "cong-dvc-consent",
+        {
+            "citizen_id": APPLICANT,
+            "agency": "CONG-AN",
+            "procedure": "TT-TR-01",
+            "purpose": "residence_registration",
+            "expires_at": "2026-03-20T00:00:00Z",
+        },
+    ),
     ("/v1/subscriptions", "bhxh-app", {"dataset": "citizen", "purpose": "health_insurance"}),
 ]
 
@@ -97,31 +122,40 @@ def test_hostile_body_members(hostile_api: Api, path: str, client_id: str, body:
 
 @pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[]", b"null", b'"' + b"a" * 5000 + b'"', b"{" * 5000])
 def test_broken_json_is_a_422(hostile_api: Api, raw: bytes) -> None:
-    response = hostile_api.post("/v1/subscriptions", "bhxh-app", content=raw,
-                                headers={"Content-Type": "application/json"})
+    response = hostile_api.post(
+        "/v1/subscriptions", "bhxh-app", content=raw, headers={"Content-Type": "application/json"}
+    )
     assert_refused_quietly(response, (422,))
     assert "a" * 100 not in response.text
 
 
 def test_a_huge_body_is_a_413_and_never_read_whole(hostile_api: Api) -> None:
-    response = hostile_api.post("/v1/subscriptions", "bhxh-app", content=b"{" + b" " * 200_000 + b"}",
-                                headers={"Content-Type": "application/json"})
+    response = hostile_api.post(
+        "/v1/subscriptions",
+        "bhxh-app",
+        content=b"{" + b" " * 200_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413 and response.headers["content-type"] == "application/problem+json"
 
     def chunks() -> Any:  # no Content-Length: the cap counts as the body streams
         for _ in range(100):
             yield b" " * 1000
 
-    streamed = hostile_api.post("/v1/subscriptions", "bhxh-app", content=chunks(),
-                                headers={"Content-Type": "application/json"})
+    streamed = hostile_api.post(
+        "/v1/subscriptions", "bhxh-app", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
 
 
 @pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_token_requests(hostile_api: Api, value: str) -> None:
     grant = {"grant_type": "client_credentials"}
-    for form in ({"grant_type": value}, {**grant, "client_id": value, "client_secret": value},
-                 {**grant, "client_id": "bhxh-app", "client_secret": "demo-only-secret", "scope": value}):
+    for form in (
+        {"grant_type": value},
+        {**grant, "client_id": value, "client_secret": value},
+        {**grant, "client_id": "bhxh-app", "client_secret": "demo-only-secret", "scope": value},
+    ):
         response = hostile_api.http.post("/v1/token", data=form)
         assert response.status_code in (400, 401)
         assert all(marker not in response.text for marker in MARKERS)
@@ -129,8 +163,13 @@ def test_hostile_token_requests(hostile_api: Api, value: str) -> None:
 
 
 def test_unknown_routes_and_methods_are_problems(hostile_api: Api) -> None:
-    for path in ("/v1/citizens", "/v1/../etc/passwd", "/v1/Citizens/001090000011", "/v2/citizens/001090000011",
-                 "/v1/citizens/001090000011/..%2F..%2Fagreement"):
+    for path in (
+        "/v1/citizens",
+        "/v1/../etc/passwd",
+        "/v1/Citizens/001090000011",
+        "/v2/citizens/001090000011",
+        "/v1/citizens/001090000011/..%2F..%2Fagreement",
+    ):
         assert_refused_quietly(hostile_api.get(path, "bhxh-app"))
     response = hostile_api.http.put(f"/v1/citizens/{APPLICANT}")
     assert response.status_code == 405 and response.headers["content-type"] == "application/problem+json"

@@ -35,8 +35,10 @@ def served(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.delenv(name, raising=False)
     engine = open_store(database_url)
     clock = Clock()
-    with ApiServer(build_app(load_settings(home=tmp_path / "home"), engine, clock=clock)) as server, \
-            httpx.Client(base_url=server.base_url, timeout=30) as http:
+    with (
+        ApiServer(build_app(load_settings(home=tmp_path / "home"), engine, clock=clock)) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
         yield Api(http, engine, clock)
     engine.dispose()
 
@@ -52,17 +54,22 @@ def _session(api: Api) -> dict[str, Any]:
     outcomes["preview"] = api.get(f"/v1/consents/{consent_id}/preview", "cong-dvc-consent").status_code
     outcomes["revoke"] = api.delete(f"/v1/consents/{consent_id}", "cong-dvc-consent").status_code
     outcomes["after revoke"] = api.post("/v1/prefill", "tu-phap-app", json=body).status_code
-    page = api.get("/v1/changes?dataset=citizen&purpose=civil_status_registration&since=2026-01-01T00:00:00&limit=3",
-                   "tu-phap-app")
+    page = api.get(
+        "/v1/changes?dataset=citizen&purpose=civil_status_registration&since=2026-01-01T00:00:00&limit=3", "tu-phap-app"
+    )
     outcomes["feed"] = [page.status_code, len(page.json()["items"])]
-    rest = api.get("/v1/changes?dataset=citizen&purpose=civil_status_registration&limit=3"
-                   f"&cursor={page.json()['next_cursor']}", "tu-phap-app")
+    rest = api.get(
+        f"/v1/changes?dataset=citizen&purpose=civil_status_registration&limit=3&cursor={page.json()['next_cursor']}",
+        "tu-phap-app",
+    )
     outcomes["feed"] += [rest.status_code, len(rest.json()["items"])]
-    created = api.post("/v1/subscriptions", "cong-an-app", json={"dataset": "citizen",
-                                                                 "purpose": "residence_registration"})
+    created = api.post(
+        "/v1/subscriptions", "cong-an-app", json={"dataset": "citizen", "purpose": "residence_registration"}
+    )
     outcomes["subscribe"] = created.status_code
-    outcomes["unsubscribe"] = api.delete(f"/v1/subscriptions/{created.json()['subscription_id']}",
-                                         "cong-an-app").status_code
+    outcomes["unsubscribe"] = api.delete(
+        f"/v1/subscriptions/{created.json()['subscription_id']}", "cong-an-app"
+    ).status_code
     outcomes["hostile"] = api.get("/v1/citizens/'%20OR%201=1--?purpose=health_insurance", "bhxh-app").status_code
     outcomes["consent_id"] = consent_id
     return outcomes
@@ -73,9 +80,18 @@ def test_a_session_over_a_real_server_leaves_an_intact_ledger_without_personal_v
     seed(api.engine, family())
     outcomes = _session(api)
     consent_id = outcomes.pop("consent_id")
-    assert outcomes == {"read": 200, "refused": 403, "prefill": 200, "preview": 200, "revoke": 200,
-                        "after revoke": 403, "feed": [200, 3, 200, 1], "subscribe": 201, "unsubscribe": 200,
-                        "hostile": 422}
+    assert outcomes == {
+        "read": 200,
+        "refused": 403,
+        "prefill": 200,
+        "preview": 200,
+        "revoke": 200,
+        "after revoke": 403,
+        "feed": [200, 3, 200, 1],
+        "subscribe": 201,
+        "unsubscribe": 200,
+        "hostile": 422,
+    }
     check = ledger.verify(api.engine)
     assert check.intact, check.reason
     rows = api.ledger()
@@ -83,7 +99,9 @@ def test_a_session_over_a_real_server_leaves_an_intact_ledger_without_personal_v
     actions = [row["action"] for row in rows]
     assert actions[0] == "registry_load" and actions.count("prefill") == 2
     assert {(row["action"], row["outcome"], row["detail"]) for row in rows} >= {
-        ("api_read", "denied", "agreement_expired"), ("prefill", "denied", "consent_revoked")}
+        ("api_read", "denied", "agreement_expired"),
+        ("prefill", "denied", "consent_revoked"),
+    }
     dumped = json.dumps(rows, default=str, ensure_ascii=False)
     for personal in (APPLICANT, FATHER, MOTHER, SPOUSE, *NAMES, ADDRESS, "1990-05-17", consent_id):
         assert personal not in dumped, personal
@@ -98,17 +116,27 @@ def test_the_request_id_crosses_the_wire(served: Api) -> None:
 
 def test_lgsp_api_serve_works_on_a_fresh_home(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}, "LGSP_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen([sys.executable, "-m", "hub.api.cli", "serve", "--port", "0"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub.api.cli", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = _ready(process)
         with httpx.Client(base_url=base_url, timeout=30) as http:
             assert http.get("/openapi.json").status_code == 200
-            token = http.post("/v1/token", data={"grant_type": "client_credentials", "client_id": "bhxh-app",
-                                                 "client_secret": "demo-only-secret"})
+            token = http.post(
+                "/v1/token",
+                data={"grant_type": "client_credentials", "client_id": "bhxh-app", "client_secret": "demo-only-secret"},
+            )
             assert token.status_code == 200
-            missing = http.get(f"/v1/citizens/{APPLICANT}?purpose=health_insurance",
-                               headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            missing = http.get(
+                f"/v1/citizens/{APPLICANT}?purpose=health_insurance",
+                headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            )
             assert missing.status_code == 404  # the registry was loaded; nobody is published yet
     finally:
         process.terminate()
@@ -128,8 +156,9 @@ def _ready(process: subprocess.Popen[str]) -> str:
     raise AssertionError("serve did not get ready in 60 s")
 
 
-def test_serve_refuses_a_public_host_while_demo_secrets_are_accepted(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_a_public_host_while_demo_secrets_are_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LGSP_HOME", str(tmp_path / "home"))
     for name in ("LGSP_DATABASE_URL", "LGSP_SHARING_CONFIG", "LGSP_DEMO"):
         monkeypatch.delenv(name, raising=False)

@@ -23,8 +23,9 @@ def test_subscribe_list_and_end(api: Api) -> None:
     ended = api.delete(f"/v1/subscriptions/{record['subscription_id']}", "cong-an-app")
     assert ended.status_code == 200 and ended.json()["active"] is False
     with api.engine.connect() as conn:  # the push delivery reads the same table
-        active = conn.execute(select(subscription.c.active).where(
-            subscription.c.subscription_id == record["subscription_id"])).scalar_one()
+        active = conn.execute(
+            select(subscription.c.active).where(subscription.c.subscription_id == record["subscription_id"])
+        ).scalar_one()
     assert active is False
     revived = api.post("/v1/subscriptions", "cong-an-app", json=SUBSCRIBE)
     assert revived.status_code == 201 and revived.json()["subscription_id"] == record["subscription_id"]
@@ -50,6 +51,7 @@ def test_a_subscription_needs_a_grant_and_an_agency(api: Api) -> None:
     assert expired.status_code == 403 and expired.json()["rule"] == "agreement_expired"
     registrar = api.post("/v1/subscriptions", "cong-dvc-consent", json=SUBSCRIBE)
     assert registrar.status_code == 403 and registrar.json()["rule"] == "wrong_role"
-    scope = api.post("/v1/subscriptions", "cong-an-app", json={"dataset": "civil_event",
-                                                                "purpose": "residence_registration"})
+    scope = api.post(
+        "/v1/subscriptions", "cong-an-app", json={"dataset": "civil_event", "purpose": "residence_registration"}
+    )
     assert scope.status_code == 403 and scope.json()["rule"] == "scope_missing"

@@ -31,8 +31,14 @@ def test_a_token_carries_who_what_and_until_when(api: Api, tmp_path: Path) -> No
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 300 and body["scope"] == "citizen"
-    claims = jwt.decode(body["access_token"], signing_key(tmp_path), algorithms=["HS256"],
-                        audience=tokens.AUDIENCE, issuer=tokens.ISSUER, options={"verify_exp": False})
+    claims = jwt.decode(
+        body["access_token"],
+        signing_key(tmp_path),
+        algorithms=["HS256"],
+        audience=tokens.AUDIENCE,
+        issuer=tokens.ISSUER,
+        options={"verify_exp": False},
+    )
     assert claims["sub"] == "bhxh-app" and claims["agency"] == "BHXH" and claims["role"] == "agency"
     assert claims["scope"] == "citizen" and claims["exp"] - claims["iat"] == 300
     assert claims["iat"] == int(api.clock().timestamp()) and len(claims["jti"]) >= 16
@@ -41,25 +47,27 @@ def test_a_token_carries_who_what_and_until_when(api: Api, tmp_path: Path) -> No
 
 def test_http_basic_works_and_credentials_twice_do_not(api: Api) -> None:
     basic = "Basic " + base64.b64encode(f"bhxh-app:{DEMO_CLIENT_SECRET}".encode()).decode()
-    response = api.http.post("/v1/token", data={"grant_type": "client_credentials"},
-                             headers={"Authorization": basic})
+    response = api.http.post("/v1/token", data={"grant_type": "client_credentials"}, headers={"Authorization": basic})
     assert response.status_code == 200 and response.json()["scope"] == "citizen"
     twice = api.http.post("/v1/token", data=FORM, headers={"Authorization": basic})
     assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize(("form", "status", "error"), [
-    ({**FORM, "client_secret": "wrong-secret"}, 401, "invalid_client"),
-    ({**FORM, "client_id": "nobody-app"}, 401, "invalid_client"),
-    ({**FORM, "client_id": "x" * 500}, 401, "invalid_client"),
-    ({k: v for k, v in FORM.items() if k != "client_secret"} | {"client_id": "bhxh-app"}, 401, "invalid_client"),
-    ({"grant_type": "client_credentials"}, 401, "invalid_client"),
-    ({**FORM, "grant_type": "password"}, 400, "unsupported_grant_type"),
-    ({**FORM, "grant_type": ""}, 400, "invalid_request"),
-    ({**FORM, "scope": "civil_event"}, 400, "invalid_scope"),
-    ({**FORM, "scope": "citizen consent"}, 400, "invalid_scope"),
-    ({**FORM, "scope": "Citizen"}, 400, "invalid_scope"),
-])
+@pytest.mark.parametrize(
+    ("form", "status", "error"),
+    [
+        ({**FORM, "client_secret": "wrong-secret"}, 401, "invalid_client"),
+        ({**FORM, "client_id": "nobody-app"}, 401, "invalid_client"),
+        ({**FORM, "client_id": "x" * 500}, 401, "invalid_client"),
+        ({k: v for k, v in FORM.items() if k != "client_secret"} | {"client_id": "bhxh-app"}, 401, "invalid_client"),
+        ({"grant_type": "client_credentials"}, 401, "invalid_client"),
+        ({**FORM, "grant_type": "password"}, 400, "unsupported_grant_type"),
+        ({**FORM, "grant_type": ""}, 400, "invalid_request"),
+        ({**FORM, "scope": "civil_event"}, 400, "invalid_scope"),
+        ({**FORM, "scope": "citizen consent"}, 400, "invalid_scope"),
+        ({**FORM, "scope": "Citizen"}, 400, "invalid_scope"),
+    ],
+)
 def test_token_errors_follow_rfc_6749(shared_api: Api, form: dict[str, str], status: int, error: str) -> None:
     response = shared_api.http.post("/v1/token", data=form)
     assert response.status_code == status, response.text
@@ -71,9 +79,11 @@ def test_token_errors_follow_rfc_6749(shared_api: Api, form: dict[str, str], sta
 
 
 def test_a_repeated_parameter_or_a_json_body_is_an_invalid_request(api: Api) -> None:
-    repeated = api.http.post("/v1/token", content="grant_type=client_credentials&client_id=bhxh-app&client_id=x"
-                             f"&client_secret={DEMO_CLIENT_SECRET}",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    repeated = api.http.post(
+        "/v1/token",
+        content=f"grant_type=client_credentials&client_id=bhxh-app&client_id=x&client_secret={DEMO_CLIENT_SECRET}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
     as_json = api.http.post("/v1/token", json=FORM)
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
@@ -83,8 +93,10 @@ def test_a_client_gets_only_the_scopes_it_asks_for(api: Api) -> None:
     response = api.http.post("/v1/token", data={**FORM, "client_id": "tu-phap-app", "scope": "citizen"})
     assert response.status_code == 200 and response.json()["scope"] == "citizen"
     token = response.json()["access_token"]
-    feed = api.http.get("/v1/changes?dataset=civil_event&purpose=civil_status_registration&since=2026-01-01T00:00:00",
-                        headers={"Authorization": f"Bearer {token}"})
+    feed = api.http.get(
+        "/v1/changes?dataset=civil_event&purpose=civil_status_registration&since=2026-01-01T00:00:00",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert feed.status_code == 403 and feed.json()["rule"] == "scope_missing"
 
 
@@ -92,8 +104,11 @@ def test_an_unknown_client_costs_what_a_wrong_secret_costs(api: Api) -> None:
     # On a shared machine the load drifts: the three cases are timed in turn, round after round, and
     # each keeps its fastest round, the one its neighbours disturbed least (a median of three rounds
     # taken case after case failed in CI once).
-    forms = {"right": FORM, "wrong": {**FORM, "client_secret": "wrong-secret"},
-             "unknown": {**FORM, "client_id": "nobody-app"}}
+    forms = {
+        "right": FORM,
+        "wrong": {**FORM, "client_secret": "wrong-secret"},
+        "unknown": {**FORM, "client_id": "nobody-app"},
+    }
     fastest = dict.fromkeys(forms, float("inf"))
     for _ in range(7):
         for case, form in forms.items():
@@ -120,8 +135,18 @@ def test_an_expired_token_is_refused_with_a_challenge(api: Api) -> None:
 
 def _claims(api: Api, **overrides: Any) -> dict[str, Any]:
     now = int(api.clock().timestamp())
-    return {"iss": tokens.ISSUER, "aud": tokens.AUDIENCE, "sub": "cong-an-app", "agency": "CONG-AN",
-            "role": "agency", "scope": "citizen", "iat": now, "exp": now + 300, "jti": "j" * 22, **overrides}
+    return {
+        "iss": tokens.ISSUER,
+        "aud": tokens.AUDIENCE,
+        "sub": "cong-an-app",
+        "agency": "CONG-AN",
+        "role": "agency",
+        "scope": "citizen",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "j" * 22,
+        **overrides,
+    }
 
 
 def _b64(document: dict[str, Any]) -> str:
@@ -141,14 +166,16 @@ def _forgeries(api: Api, key: bytes) -> dict[str, str]:
         "wrong audience": jwt.encode(_claims(api, aud="urn:other"), key, algorithm="HS256", headers=typ),
         "wrong issuer": jwt.encode(_claims(api, iss="urn:other"), key, algorithm="HS256", headers=typ),
         "no typ": jwt.encode(_claims(api), key, algorithm="HS256"),
-        "no exp": jwt.encode({k: v for k, v in _claims(api).items() if k != "exp"}, key, algorithm="HS256",
-                             headers=typ),
-        "expired": jwt.encode(_claims(api, exp=int(api.clock().timestamp()) - 1), key, algorithm="HS256",
-                              headers=typ),
-        "issued in the future": jwt.encode(_claims(api, iat=int(api.clock().timestamp()) + 60), key,
-                                           algorithm="HS256", headers=typ),
-        "registrar claims to be an agency": jwt.encode(_claims(api, sub="cong-dvc-consent", agency="CONG-DVC"), key,
-                                                       algorithm="HS256", headers=typ),
+        "no exp": jwt.encode(
+            {k: v for k, v in _claims(api).items() if k != "exp"}, key, algorithm="HS256", headers=typ
+        ),
+        "expired": jwt.encode(_claims(api, exp=int(api.clock().timestamp()) - 1), key, algorithm="HS256", headers=typ),
+        "issued in the future": jwt.encode(
+            _claims(api, iat=int(api.clock().timestamp()) + 60), key, algorithm="HS256", headers=typ
+        ),
+        "registrar claims to be an agency": jwt.encode(
+            _claims(api, sub="cong-dvc-consent", agency="CONG-DVC"), key, algorithm="HS256", headers=typ
+        ),
         "unknown client": jwt.encode(_claims(api, sub="ghost-app"), key, algorithm="HS256", headers=typ),
         "garbage": "not.a.token",
         "huge": "a" * 5000,
@@ -160,12 +187,14 @@ def test_forged_tokens_are_refused(api: Api, tmp_path: Path) -> None:
     key = signing_key(tmp_path)
     # The same claims signed properly are accepted: the forgeries fail for what they forge.
     good = jwt.encode(_claims(api), key, algorithm="HS256", headers={"typ": "at+jwt"})
-    ok = api.http.get(f"/v1/citizens/{APPLICANT}?purpose=residence_registration",
-                      headers={"Authorization": f"Bearer {good}"})
+    ok = api.http.get(
+        f"/v1/citizens/{APPLICANT}?purpose=residence_registration", headers={"Authorization": f"Bearer {good}"}
+    )
     assert ok.status_code == 200
     for name, token in _forgeries(api, key).items():
-        response = api.http.get(f"/v1/citizens/{APPLICANT}?purpose=residence_registration",
-                                headers={"Authorization": f"Bearer {token}"})
+        response = api.http.get(
+            f"/v1/citizens/{APPLICANT}?purpose=residence_registration", headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 401, name
         assert 'error="invalid_token"' in response.headers["www-authenticate"], name
         assert "value" not in response.text, name
@@ -180,8 +209,7 @@ def test_no_usable_token_is_a_401(api: Api, authorization: str | None) -> None:
     assert response.json()["status"] == 401 and response.json()["request_id"]
 
 
-def test_a_client_removed_from_the_registry_loses_its_tokens_at_once(api: Api, make_api: Any,
-                                                                      tmp_path: Path) -> None:
+def test_a_client_removed_from_the_registry_loses_its_tokens_at_once(api: Api, make_api: Any, tmp_path: Path) -> None:
     seed(api.engine, family())
     token = api.token("bhxh-app")
 
