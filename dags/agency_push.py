@@ -33,8 +33,8 @@ task.
   (a 409/422 from the agency, an agreement that lapsed, too many attempts); after the
   fix, `lgsp outbox replay --id N` or `--all-dead`.
 - *retries*: outages and 429/5xx are retried by the next runs with backoff, not by
-  failing the task; a task that dies (worker lost, store restarting) is retried 3 times,
-  30 s apart and doubling.
+  failing the task; a task that dies (worker lost, store restarting) or runs past its
+  time limit (below) is retried 3 times, 30 s apart and doubling.
 - *in doubt whether a push was recorded*: `lgsp audit verify` checks the ledger's chain.
 """
 
@@ -44,7 +44,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.flows import START_DATE, checked_pool, default_args, on_assets_or_cron
+from hub.flows import START_DATE, checked_pool, default_args, on_assets_or_cron, task_timeout, time_limits_doc
 from hub.schedules import SCHEDULES, TRIGGERED_BY
 
 
@@ -56,12 +56,12 @@ from hub.schedules import SCHEDULES, TRIGGERED_BY
     max_active_runs=1,
     default_args=default_args(),
     tags=["outbound", "push", "agencies", "rest"],
-    doc_md=__doc__,
+    doc_md=__doc__ + "\n### Time limits\n" + time_limits_doc({"deliver_pushes": "deliver"}),
 )
 def agency_push() -> None:
     """Deliver the pushes that are due, agency by agency."""
 
-    @task(multiple_outputs=False, pool=checked_pool("agency_push"))
+    @task(multiple_outputs=False, pool=checked_pool("agency_push"), execution_timeout=task_timeout("deliver"))
     def deliver_pushes() -> dict[str, Any]:
         """Send every due push to its agency (`hub.sharing.delivery.deliver_pushes`); returns counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException

@@ -20,8 +20,8 @@ runs start one more build, not one each.
 
 - *`ConfigError`, "will not be retried"*: a setting is wrong (`LGSP_HOME`,
   `LGSP_DATABASE_URL`); the message names it. Fix, clear the task.
-- *a `StoreError`*: the store was unavailable; retried 3 times, 30 s apart and doubling;
-  the previous site stays in place meanwhile.
+- *a `StoreError`, or the build ran past its time limit (below)*: retried 3 times, 30 s
+  apart and doubling; the previous site stays in place meanwhile.
 - *to build it by hand, or somewhere else*: `lgsp report [--out DIR] [--runs N]`.
 - *a flow shows missed runs*: `lgsp status` lists its newest runs and their errors (see
   that DAG's own notes); `lgsp quarantine --rule RULE` lists held records.
@@ -34,7 +34,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.flows import START_DATE, default_args, on_assets_or_cron
+from hub.flows import START_DATE, default_args, on_assets_or_cron, task_timeout, time_limits_doc
 from hub.schedules import SCHEDULES, TRIGGERED_BY
 
 
@@ -46,12 +46,12 @@ from hub.schedules import SCHEDULES, TRIGGERED_BY
     max_active_runs=1,
     default_args=default_args(),
     tags=["report", "quality", "auditors"],
-    doc_md=__doc__,
+    doc_md=__doc__ + "\n### Time limits\n" + time_limits_doc({"build_site": "report"}),
 )
 def quality_report() -> None:
     """Rebuild the auditors' site."""
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, execution_timeout=task_timeout("report"))
     def build_site() -> dict[str, Any]:
         """Build the site into `LGSP_HOME/reports` (`quality.report.build.build_site`); returns its counts."""
         from airflow.sdk.exceptions import AirflowFailException

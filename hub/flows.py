@@ -4,15 +4,17 @@ Imported by the files in dags/, so it imports nothing but the Airflow SDK and th
 tables of ``hub.schedules`` at module level: the pipeline (SQLAlchemy, GX, zeep, httpx)
 is imported inside the tasks.
 
-What every DAG shares lives here: retries (``default_args``), the hub's datasets as
-Airflow assets (``asset``), "on these assets or on this clock" (``on_assets_or_cron``),
-pool names checked against ``hub.schedules.POOLS`` (``checked_pool``), and the ``since``
-param of the inbound DAGs (``since_param``, ``parse_since``).
+What every DAG shares lives here: retries (``default_args``), each kind of task's time
+limit (``task_timeout``), the hub's datasets as Airflow assets (``asset``), "on these
+assets or on this clock" (``on_assets_or_cron``), pool names checked against
+``hub.schedules.POOLS`` (``checked_pool``), and the ``since`` param of the inbound DAGs
+(``since_param``, ``parse_since``).
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,13 +54,40 @@ read: `lgsp status` shows no new run.
 """
 
 _RETRIES_DOC = """
-### Retries and pools
+### Retries, time limits and pools
 
 A task that dies is retried {retries} times, {delay:g} s apart and doubling each time (at
 most 10 minutes); a source's own timeouts, 5xx and 429 are retried page by page inside
 the connector first. Errors that retrying cannot fix (wrong credentials, a broken
-contract, a bad setting, a bad `since`) fail the task at once. Pools: {pools}.
+contract, a bad setting, a bad `since`) fail the task at once.
+{limits}
+Pools: {pools}.
 """
+
+_LIMITS_DOC = """
+Time limits: {limits}. A task still running at its limit is stopped and failed
+(`AirflowTaskTimeout` in its log) and retried like a task that died, so a peer that
+answers a byte at a time cannot hold a worker slot for ever. Nothing half-done is kept
+(publish is one transaction; a message cut off mid-delivery is resent under the same
+idempotency key), and the retry or the next run carries on. Set
+`LGSP_TASK_TIMEOUT_<KIND>_MINUTES` (minutes, more than 0 and at most {most}) for the DAG
+processor and the workers alike to change a limit: it is read when a DAG file is parsed.
+"""
+
+# Task kind -> default time limit in minutes (LGSP_TASK_TIMEOUT_<KIND>_MINUTES overrides it). Generous
+# against the README's figures, yet finite: a sync of 100,000 residents takes ~45 s and a 3-million
+# first load ~11 min for all three stages; 40,000 pushes ~3 min; the auditors' site 44 s at 300,000
+# ledger entries. A first push load of 3 million residents (~6-7 h) spans several deliver runs: each
+# stops at its limit and the next one continues (delivery claims and settles message by message).
+TASK_TIMEOUTS: dict[str, float] = {
+    "extract": 60,  # read a source into staging
+    "audit": 30,  # the expectation suite over one run's staged rows
+    "publish": 60,  # merge, quarantine, cursor and outbox in one transaction
+    "route": 30,  # cross-boundary dossiers to their communes and back
+    "deliver": 120,  # the outbox to the portal or to the agencies
+    "report": 60,  # the auditors' site
+}
+MAX_TIMEOUT_MINUTES = 24 * 60
 
 
 def default_args() -> dict[str, Any]:
@@ -75,6 +104,53 @@ def default_args() -> dict[str, Any]:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
     }
+
+
+def timeout_variable(kind: str) -> str:
+    """The environment variable that sets the time limit of tasks of ``kind``."""
+    return f"LGSP_TASK_TIMEOUT_{kind.upper()}_MINUTES"
+
+
+def task_timeout(kind: str) -> timedelta:
+    """The ``execution_timeout`` of a task of ``kind`` (a key of ``TASK_TIMEOUTS``): environment, else default.
+
+    Read when a DAG file is parsed, like the retries: a changed value holds from the next parse.
+
+    Raises:
+        ValueError: ``kind`` is not in ``TASK_TIMEOUTS`` (a DAG file's mistake).
+        ConfigError: the variable is not a number of minutes above 0 and at most ``MAX_TIMEOUT_MINUTES``.
+    """
+    if kind not in TASK_TIMEOUTS:
+        raise ValueError(f"task kind {kind!r} has no time limit; add it to hub.flows.TASK_TIMEOUTS")
+    name = timeout_variable(kind)
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return timedelta(minutes=TASK_TIMEOUTS[kind])
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not 0 < minutes <= MAX_TIMEOUT_MINUTES:  # NaN fails too; so do 0 (no limit at all) and inf
+        from connectors.errors import ConfigError  # only on this path: DAG files import nothing heavy
+
+        raise ConfigError(
+            f"{name}={text!r} is not a time limit: give minutes above 0 and at most {MAX_TIMEOUT_MINUTES} "
+            f"(decimals allowed, e.g. 0.5), or unset it for the default of {TASK_TIMEOUTS[kind]:g}"
+        )
+    return timedelta(minutes=minutes)
+
+
+def time_limits_doc(kinds: Mapping[str, str]) -> str:
+    """The paragraph of a DAG's doc_md on its tasks' time limits; ``kinds`` maps task id -> kind."""
+    limits = ", ".join(
+        f"`{task_id}` {_minutes(task_timeout(kind))} (`{timeout_variable(kind)}`)" for task_id, kind in kinds.items()
+    )
+    return _LIMITS_DOC.format(limits=limits, most=MAX_TIMEOUT_MINUTES)
+
+
+def _minutes(limit: timedelta) -> str:
+    minutes = limit.total_seconds() / 60
+    return f"{minutes:g} min" if minutes >= 1 else f"{limit.total_seconds():g} s"
 
 
 def asset(name: str) -> Asset:
@@ -100,14 +176,19 @@ def checked_pool(pool: str | None) -> str | None:
     return pool
 
 
-def retries_doc(pools: Mapping[str, str]) -> str:
-    """The "Retries and pools" section of a DAG's doc_md; ``pools`` maps task id -> pool."""
+def retries_doc(pools: Mapping[str, str], kinds: Mapping[str, str]) -> str:
+    """The "Retries, time limits and pools" section of a DAG's doc_md; task id -> pool, task id -> kind."""
     args = default_args()
     listed = (
         ", ".join(f"`{task_id}` runs in pool `{pool}` ({POOLS[pool][0]} slot(s))" for task_id, pool in pools.items())
         or "none (the default pool)"
     )
-    return _RETRIES_DOC.format(retries=args["retries"], delay=args["retry_delay"].total_seconds(), pools=listed)
+    return _RETRIES_DOC.format(
+        retries=args["retries"],
+        delay=args["retry_delay"].total_seconds(),
+        limits=time_limits_doc(kinds),
+        pools=listed,
+    )
 
 
 def since_param() -> Param:
@@ -186,11 +267,19 @@ def stream_sync_dag(
     ``publishes`` names the assets (``hub.schedules.ASSETS``) the publish task updates.
     ``followups`` are (name, doc) of more functions of ``pipeline`` (same signature) to
     run after publish, one task each, in order: e.g. routing dossiers, delivering the
-    outbox. ``pools`` maps a task id to the pool it runs in (``hub.schedules.POOLS``).
-    The doc gets the sections on ``since`` and on retries and pools appended.
+    outbox; a followup's name is also its kind of task (``TASK_TIMEOUTS``). ``pools`` maps
+    a task id to the pool it runs in (``hub.schedules.POOLS``). The doc gets the sections
+    on ``since`` and on retries, time limits and pools appended.
+
+    Raises:
+        ValueError: a pool names a task the DAG does not have, or a followup has no time limit.
+        ConfigError: a ``LGSP_TASK_TIMEOUT_<KIND>_MINUTES`` is not a valid time limit.
     """
     pools = dict(pools or {})
-    unknown = set(pools) - {"extract", "audit", "publish", *(name for name, _doc in followups)}
+    # Every task's kind is its name here: the limit of `extract` is LGSP_TASK_TIMEOUT_EXTRACT_MINUTES.
+    kinds = {name: name for name in ("extract", "audit", "publish", *(name for name, _doc in followups))}
+    limits = {task_id: task_timeout(kind) for task_id, kind in kinds.items()}
+    unknown = set(pools) - set(kinds)
     if unknown:
         raise ValueError(f"{dag_id}: pools name tasks it does not have: {sorted(unknown)}")
     outlets = [asset(name) for name in publishes]
@@ -204,12 +293,12 @@ def stream_sync_dag(
         default_args=default_args(),
         tags=tags,
         params={SINCE: since_param()},
-        doc_md=doc_md.rstrip() + "\n" + _SINCE_DOC.format(dag_id=dag_id) + retries_doc(pools),
+        doc_md=doc_md.rstrip() + "\n" + _SINCE_DOC.format(dag_id=dag_id) + retries_doc(pools, kinds),
     )
     def flow() -> None:
         # Only the run's id travels between tasks (XCom); the records stay in the store.
         # (Airflow reserves the parameter name "run_id" for its own context.)
-        @task(pool=checked_pool(pools.get("extract")))
+        @task(pool=checked_pool(pools.get("extract")), execution_timeout=limits["extract"])
         def extract() -> str:
             """Read every page the source changed after the stream's cursor (or `since`) into staging."""
             context = get_current_context()
@@ -218,13 +307,13 @@ def stream_sync_dag(
             run_stage(pipeline, "extract", sync_run_id, since=since)
             return sync_run_id
 
-        @task(pool=checked_pool(pools.get("audit")))
+        @task(pool=checked_pool(pools.get("audit")), execution_timeout=limits["audit"])
         def audit(sync_run_id: str) -> str:
             """Run the dataset's expectation suite once over the run's staged rows (keys and rules only)."""
             run_stage(pipeline, "audit", sync_run_id)
             return sync_run_id
 
-        @task(outlets=outlets, pool=checked_pool(pools.get("publish")))
+        @task(outlets=outlets, pool=checked_pool(pools.get("publish")), execution_timeout=limits["publish"])
         def publish(sync_run_id: str) -> str:
             """In one transaction: merge passing rows, quarantine failing ones, advance the cursor, queue changes."""
             counts = run_stage(pipeline, "publish", sync_run_id)
@@ -237,7 +326,9 @@ def stream_sync_dag(
 
         last = publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time
         for name, doc in followups:
-            step = task(task_id=name, pool=checked_pool(pools.get(name)))(_followup(pipeline, name, doc))
+            step = task(task_id=name, pool=checked_pool(pools.get(name)), execution_timeout=limits[name])(
+                _followup(pipeline, name, doc)
+            )
             last = step(last)  # type: ignore[arg-type]  # as above
 
     built: DAG = flow()

@@ -45,6 +45,7 @@ for dag in bag.dags.values():
               for name in dag.params}
     tasks = {t.task_id: {"owner": t.owner, "retries": t.retries, "retry_delay": t.retry_delay.total_seconds(),
                          "backoff": float(t.retry_exponential_backoff), "pool": t.pool, "doc_md": t.doc_md,
+                         "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                          "outlets": [found for outlet in t.outlets for found in assets_of(outlet)]}
              for t in dag.tasks}
     dags[dag.dag_id] = {"file": dag.fileloc, "doc_md": dag.doc_md, "tags": sorted(dag.tags),
@@ -173,7 +174,9 @@ def test_every_lgsp_command_a_doc_names_exists(dags: dict[str, Any]) -> None:
                 assert word in options, f"{span!r}: {word} is not an option of this command"
 
 
-def test_every_task_has_an_owner_retries_with_backoff_and_one_run_at_a_time(dags: dict[str, Any]) -> None:
+def test_every_task_has_an_owner_retries_with_backoff_a_time_limit_and_one_run_at_a_time(
+    dags: dict[str, Any],
+) -> None:
     for dag_id, dag in dags.items():
         assert dag["max_active_runs"] == 1 and dag["catchup"] is False, dag_id
         for task_id, task in dag["tasks"].items():
@@ -181,6 +184,9 @@ def test_every_task_has_an_owner_retries_with_backoff_and_one_run_at_a_time(dags
             assert task["owner"] not in ("", "airflow"), where
             assert task["retries"] >= 1 and task["retry_delay"] > 0, where
             assert task["backoff"] > 1, where  # a multiplier since Airflow 3: 1.0 would be a constant delay
+            # No peer may hold a worker slot for ever (tests/dags/test_task_timeouts.py: per kind, enforced).
+            assert task["timeout"] is not None and 0 < task["timeout"] <= 24 * 3600, where
+            assert f"`{task_id}` " in dag["doc_md"] and "Time limits" in dag["doc_md"], where
 
 
 def test_the_inbound_dags_take_an_optional_since(dags: dict[str, Any]) -> None:
