@@ -6,7 +6,7 @@ for a mock on loopback; they protect nothing real.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,9 @@ class MockSettings(BaseSettings):
 
     username: str = DEMO_USERNAME
     password: SecretStr = SecretStr(DEMO_PASSWORD)
+    # WS-Security of the population service: "any" plays a peer configured to accept PasswordText
+    # as well as the digest; "digest" refuses PasswordText and wants a wsu:Timestamp, as real peers do.
+    population_wsse: Literal["any", "digest"] = "any"
     citizens: int = Field(default=20_000, ge=1, le=2_000_000)
     seed: int = 42
     defect_rate: float = Field(default=0.02, ge=0.0, le=0.5)

@@ -29,7 +29,7 @@ from mocks.population import render
 from mocks.population.dataset import PopulationDataset
 from mocks.population.operations import OPERATIONS, Service
 from mocks.population.paging import PageTokens
-from mocks.population.soap import SoapFault, SoapRequest, authenticate, invalid_request, parse_request
+from mocks.population.soap import SoapFault, SoapRequest, WsseCheck, invalid_request, parse_request
 from mocks.request_body import read_capped
 from mocks.settings import MockSettings
 from schemas.population import NAMESPACE, WSDL_PATH, XSD_PATH
@@ -87,6 +87,9 @@ class _Endpoints:
         self.clock = MockClock()
         self.service = Service(dataset=dataset, clock=self.clock, tokens=PageTokens(dataset.seed))
         self.settings, self.faults = settings, faults
+        self.authenticate = WsseCheck(
+            settings.username, settings.password.get_secret_value(), accept_text=settings.population_wsse == "any"
+        )
         self.wsdl = WSDL_PATH.read_text(encoding="utf-8")
         self.xsd = XSD_PATH.read_bytes()
 
@@ -124,7 +127,7 @@ class _Endpoints:
     def answer(self, parsed: SoapRequest) -> Response:
         """The operation's response, or a fault (authentication first, so nothing leaks unauthenticated)."""
         try:
-            authenticate(parsed.security, self.settings.username, self.settings.password.get_secret_value())
+            self.authenticate(parsed.security)
             operation = OPERATIONS.get(parsed.name) if parsed.namespace == NAMESPACE else None
             if operation is None:
                 raise invalid_request("Thao tác không được hỗ trợ")

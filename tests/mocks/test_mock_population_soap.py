@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import time
 from typing import Any
 
@@ -13,6 +16,7 @@ from mock_soap_helpers import (
     NS,
     PASSWORD,
     USERNAME,
+    WSSE,
     call,
     envelope,
     fault,
@@ -289,3 +293,77 @@ def test_same_seed_serves_byte_identical_pages() -> None:
             bodies.append(first.content + call(http, list_changed(size=50, token=token)).content)
     assert bodies[0] == bodies[1]
     assert etree.fromstring(bodies[0][: bodies[0].index(b"</soap:Envelope>") + 16]) is not None
+
+
+# --- WS-Security: digest, nonce, timestamp -------------------------------------------
+
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+
+
+def xs_datetime(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def digest_envelope(
+    body: str,
+    *,
+    password: str = PASSWORD,
+    nonce: bytes | None = None,
+    created: float | None = None,
+    stamp: tuple[float, float] | None = None,
+) -> bytes:
+    """A request with a PasswordDigest token (fresh unless told) and, if given, a wsu:Timestamp (Created, Expires)."""
+    nonce = nonce if nonce is not None else os.urandom(16)
+    created_text = xs_datetime(created if created is not None else time.time())
+    digest = base64.b64encode(hashlib.sha1(nonce + created_text.encode() + password.encode()).digest()).decode()
+    timestamp = ""
+    if stamp is not None:
+        timestamp = (
+            f"<wsu:Timestamp><wsu:Created>{xs_datetime(stamp[0])}</wsu:Created>"
+            f"<wsu:Expires>{xs_datetime(stamp[1])}</wsu:Expires></wsu:Timestamp>"
+        )
+    header = (
+        f'<soap:Header><wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}">{timestamp}<wsse:UsernameToken>'
+        f'<wsse:Username>{USERNAME}</wsse:Username><wsse:Password Type="{PROFILE}#PasswordDigest">{digest}'
+        f"</wsse:Password><wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>"
+        f"<wsu:Created>{created_text}</wsu:Created></wsse:UsernameToken></wsse:Security></soap:Header>"
+    )
+    return envelope(body, username=None).replace(b"<soap:Body>", header.encode() + b"<soap:Body>", 1)
+
+
+def post(client: httpx.Client, request: bytes) -> httpx.Response:
+    return client.post("/population", content=request, headers={"Content-Type": "text/xml"})
+
+
+def refused(response: httpx.Response) -> bool:
+    return fault(response) == ("soap:Client.Authentication", "Authentication")
+
+
+def test_a_replayed_digest_is_refused(client: httpx.Client, population: PopulationDataset) -> None:
+    request = digest_envelope(get_citizen(clean_id(population)))
+    assert post(client, request).status_code == 200
+    replayed = post(client, request)  # the same nonce, still within the freshness window
+    assert refused(replayed) and b"CongDan" not in replayed.content
+    assert post(client, digest_envelope(get_citizen(clean_id(population)))).status_code == 200  # a new nonce
+
+
+def test_a_stale_or_expired_timestamp_is_refused(client: httpx.Client, population: PopulationDataset) -> None:
+    body, now = get_citizen(clean_id(population)), time.time()
+    assert refused(post(client, digest_envelope(body, stamp=(now - 3600, now - 3300))))  # stale
+    assert refused(post(client, digest_envelope(body, stamp=(now - 200, now - 120))))  # expired two minutes ago
+    assert refused(post(client, digest_envelope(body, stamp=(now + 3600, now + 3900))))  # from the future
+    assert refused(post(client, digest_envelope(body, created=now - 3600, stamp=(now, now + 300))))  # stale Created
+    assert post(client, digest_envelope(body, stamp=(now, now + 300))).status_code == 200
+
+
+def test_a_peer_configured_for_the_digest_refuses_text_and_wants_a_timestamp(
+    population: PopulationDataset, mock_settings: MockSettings
+) -> None:
+    strict = mock_settings.model_copy(update={"population_wsse": "digest"})
+    body, now = get_citizen(clean_id(population)), time.time()
+    with MockServer(strict, population=population) as running, httpx.Client(base_url=running.base_url) as http:
+        assert refused(call(http, body))  # PasswordText, the right password
+        assert refused(post(http, digest_envelope(body)))  # a right digest, but no Timestamp
+        assert refused(post(http, digest_envelope(body, password="wrong", stamp=(now, now + 300))))  # wrong digest
+        assert post(http, digest_envelope(body, stamp=(now, now + 300))).status_code == 200
