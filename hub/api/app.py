@@ -10,7 +10,8 @@
     POST   /v1/subscriptions, GET, DELETE /{id}  an agency's push subscriptions
     GET    /reports/                          the auditors' data-quality site (``lgsp report``)
 
-The OpenAPI document is at ``/openapi.json``. Errors are problem details
+The OpenAPI document is at ``/openapi.json``, Swagger UI at ``/docs`` (served from the hub
+itself, ``hub.api.docs``: it works without internet). Errors are problem details
 (``hub.api.problems``); every response carries ``X-Request-Id`` (``hub.api.request_id``),
 which every ledger entry the request appends carries as its correlation id.
 """
@@ -28,7 +29,9 @@ from sqlalchemy import Engine
 
 from hub.api import changes, citizens, consents, oauth, prefill, subscriptions
 from hub.api.context import ApiContext, dummy_secret_hash, utc_now
-from hub.api.problems import add_problem_schemas, install_problem_handlers
+from hub.api.docs import install_docs
+from hub.api.examples import add_examples
+from hub.api.problems import add_problem_schemas, document_method_not_allowed, install_problem_handlers
 from hub.api.request_id import RequestIdMiddleware
 from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
 from hub.settings import Settings
@@ -73,11 +76,12 @@ def build_app(
         )
     dummy_secret_hash()  # made now, so the first unknown client id is not the one slow request
     app = FastAPI(
-        title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None, description=__doc__
+        title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url=None, redoc_url=None, description=__doc__
     )
     app.state.context = context
     for module in (oauth, citizens, changes, prefill, consents, subscriptions):
         app.include_router(module.router)
+    install_docs(app)  # instead of FastAPI's /docs, whose Swagger UI comes from a CDN
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -90,9 +94,8 @@ def build_app(
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, plus the problem-details schema every error response refers to."""
+    """FastAPI's document, plus the problem-details schema every error response refers to, the 405s and examples."""
     if app.openapi_schema is None:
-        app.openapi_schema = add_problem_schemas(
-            get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        )
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        app.openapi_schema = add_examples(document_method_not_allowed(add_problem_schemas(document)))
     return app.openapi_schema

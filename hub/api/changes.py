@@ -25,7 +25,7 @@ from hub.api.calls import AGENCY, Call, call_for
 from hub.api.citizens import SourcedValue
 from hub.api.cursor import BadCursor, Position, decode_cursor, encode_cursor
 from hub.api.params import CURSOR_PATTERN, Dataset, PurposeQuery
-from hub.api.problems import ApiProblem, InvalidParam, problem_responses
+from hub.api.problems import ApiProblem, InvalidParam, problem_content, problem_example, problem_responses
 from hub.sharing.policy import Grant, require_grant
 from hub.sharing.provenance import AUTHORITATIVE_SYSTEMS, open_conflicts, sourced_fields
 from hub.store.tables import citizen, civil_event
@@ -55,19 +55,46 @@ class ChangePage(BaseModel):
     has_more: bool
 
 
+# Exactly one of since and cursor. OpenAPI 3.1 cannot say so in a schema: each query parameter has a
+# schema of its own and none spans the query string. So both parameters say it, and the 422 is
+# documented with the example of this very refusal.
+ONE_OF_DETAIL = "give either since (the first page) or cursor (the next ones), not both or neither"
+ONE_OF_PARAM = InvalidParam(name="query.since", reason="exactly one of since, cursor")
+_ONE_OF = "Exactly one of `since` and `cursor`: both, or neither, is refused with 422."
+_REFUSED_422 = {
+    "description": "Invalid request: a parameter is malformed, since and cursor are both given (or neither), "
+    "or the cursor is not one this hub issued for this feed",
+    "content": problem_content(
+        422,
+        since_and_cursor={
+            "summary": "since and cursor together (or neither)",
+            "value": problem_example(422, ONE_OF_DETAIL, invalid_params=[ONE_OF_PARAM]),
+        },
+    ),
+}
+
+
 @router.get(
     "/v1/changes",
     response_model=ChangePage,
     summary="Read what was published since a time",
-    responses=problem_responses(401, 403, 422),
+    description="One page of a dataset's changes, with the fields the caller's agreements grant for `purpose`. "
+    f"The first page starts at `since`; each next one at the `cursor` the page before gave. {_ONE_OF}",
+    responses={**problem_responses(401, 403), 422: _REFUSED_422},
 )
 def read_changes(
     dataset: Annotated[Dataset, Query(description="citizen or civil_event")],
     purpose: PurposeQuery,
     call: Annotated[Call, Depends(call_for("change_feed", query=("dataset", "purpose", "since", "limit", "cursor")))],
-    since: Annotated[datetime | None, Query(description="ISO 8601; naive times are UTC. Not with cursor.")] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description=f"For the first page: ISO 8601, naive times are UTC. {_ONE_OF}"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the page before")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description=f"For the next pages: `next_cursor` of the page before. {_ONE_OF}"),
+    ] = None,
 ) -> dict[str, Any]:
     """One page of ``dataset``'s changes, only the fields the caller's agreements grant for ``purpose``.
 
@@ -119,11 +146,7 @@ def _start(call: Call, dataset: str, purpose: str, since: datetime | None, curso
         ApiProblem: 422, neither or both given, or a cursor not for this feed.
     """
     if (since is None) == (cursor is None):
-        raise ApiProblem(
-            422,
-            "give either since (the first page) or cursor (the next ones), not both or neither",
-            invalid_params=[InvalidParam(name="query.since", reason="exactly one of since, cursor")],
-        )
+        raise ApiProblem(422, ONE_OF_DETAIL, invalid_params=[ONE_OF_PARAM])
     if cursor is not None:
         try:
             return decode_cursor(call.context.cursor_key, cursor, agency=call.agency, dataset=dataset, purpose=purpose)

@@ -12,6 +12,7 @@ Starlette's 404/405 and store failures into problems.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from connectors.errors import AccessDenied, StoreError
 
@@ -125,16 +127,71 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "-")
 
 
-_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+EXAMPLE_REQUEST_ID = "example-request-0001"  # plainly not a real one
+# What each status typically says, for the document's examples: (example name, detail, rule, invalid params).
+_EXAMPLES: dict[int, tuple[str, str, str | None, list[InvalidParam] | None]] = {
+    400: ("bad_request", "the request cannot be served", None, None),
+    401: ("no_token", "no valid access token; get one at /v1/token (client credentials)", None, None),
+    403: ("no_agreement", "no data-sharing agreement grants this dataset for this purpose", "no_agreement", None),
+    404: ("not_found", "the platform holds no record of the citizen", None, None),
+    405: ("method_not_allowed", "this method is not allowed here; the Allow header lists those that are", None, None),
+    409: ("conflict", "the request conflicts with what is on record", None, None),
+    422: (
+        "invalid_parameter",
+        "the request has invalid parameters; see invalid_params",
+        None,
+        [InvalidParam(name="query.purpose", reason="String should match pattern '^[a-z_]{1,60}$'")],
+    ),
+    503: ("store_unavailable", "the hub's store is unavailable; retry later", None, None),
+}
+
+
+def problem_example(
+    status: int, detail: str, *, rule: str | None = None, invalid_params: Sequence[InvalidParam] | None = None
+) -> dict[str, Any]:
+    """The body ``problem_response`` would send, with a made-up request id: for the document's examples."""
+    body = problem_response(EXAMPLE_REQUEST_ID, status, detail, rule=rule, invalid_params=invalid_params).body
+    example: dict[str, Any] = json.loads(bytes(body))
+    return example
+
+
+def problem_content(status: int, **named: dict[str, Any]) -> dict[str, Any]:
+    """The ``content`` of an error response: problem details, its typical example and the ``named`` ones."""
+    name, detail, rule, params = _EXAMPLES.get(status, _EXAMPLES[400])
+    typical = {
+        "summary": _TITLES.get(status, "Error"),
+        "value": problem_example(status, detail, rule=rule, invalid_params=params),
+    }
+    return {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA, "examples": {name: typical, **named}}}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` entry documenting these error statuses (and any other: 413, 503) as problem details."""
     documented: dict[int | str, dict[str, Any]] = {
-        status: {"description": _TITLES.get(status, "Error"), "content": _PROBLEM_CONTENT} for status in statuses
+        status: {"description": _TITLES.get(status, "Error"), "content": problem_content(status)} for status in statuses
     }
-    documented["default"] = {"description": "Any other error (413, 500, 503)", "content": _PROBLEM_CONTENT}
+    documented["default"] = {"description": "Any other error (413, 500, 503)", "content": problem_content(503)}
     return documented
+
+
+def document_method_not_allowed(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the 405 every operation's path answers to other methods, with the ``Allow`` header it carries."""
+    for operations in document.get("paths", {}).values():
+        allowed = ", ".join(sorted(method.upper() for method in operations))
+        for operation in operations.values():
+            operation.setdefault("responses", {})["405"] = {
+                "description": f"Method not allowed: this path takes {allowed} only",
+                "headers": {
+                    "Allow": {
+                        "description": "The methods this path takes",
+                        "schema": {"type": "string"},
+                        "example": allowed,
+                    }
+                },
+                "content": problem_content(405),
+            }
+    return document
 
 
 def add_problem_schemas(document: dict[str, Any]) -> dict[str, Any]:
@@ -213,10 +270,27 @@ def _on_http(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's own texts ("Not Found"); a route's own detail could quote the path, so use ours.
     detail = {
         404: "no such resource",
-        405: "this method is not allowed here",
+        405: "this method is not allowed here; the Allow header lists those that are",
         413: "the request body is too large",
     }.get(exc.status_code, "the request cannot be served")
-    return problem_response(request_id_of(request), exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem_response(request_id_of(request), exc.status_code, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (RFC 9110 §15.5.6).
+
+    Starlette's 405 names the methods of the first route whose path matched only, so a
+    path served by two routes (GET and POST /v1/subscriptions) would claim one method.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _child_scope = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _on_store(request: Request, exc: Exception) -> JSONResponse:
