@@ -88,6 +88,7 @@ TASK_TIMEOUTS: dict[str, float] = {
     "report": 60,  # the auditors' site
 }
 MAX_TIMEOUT_MINUTES = 24 * 60
+MAX_RETRIES = 20
 
 
 def default_args() -> dict[str, Any]:
@@ -99,8 +100,10 @@ def default_args() -> dict[str, Any]:
     """
     return {
         "owner": "lgsp",
-        "retries": int(os.environ.get("LGSP_TASK_RETRIES", "3")),
-        "retry_delay": timedelta(seconds=float(os.environ.get("LGSP_TASK_RETRY_DELAY_SECONDS", "30"))),
+        "retries": int(_env_number("LGSP_TASK_RETRIES", 3, low=0, high=MAX_RETRIES, what="retries", whole=True)),
+        "retry_delay": timedelta(
+            seconds=_env_number("LGSP_TASK_RETRY_DELAY_SECONDS", 30, low=0, high=3600, what="seconds between retries")
+        ),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
     }
@@ -122,22 +125,39 @@ def task_timeout(kind: str) -> timedelta:
     """
     if kind not in TASK_TIMEOUTS:
         raise ValueError(f"task kind {kind!r} has no time limit; add it to hub.flows.TASK_TIMEOUTS")
-    name = timeout_variable(kind)
+    # 0 would mean no limit at all, which is what this setting exists to prevent.
+    minutes = _env_number(
+        timeout_variable(kind), TASK_TIMEOUTS[kind], low=0, high=MAX_TIMEOUT_MINUTES, what="minutes", low_open=True
+    )
+    return timedelta(minutes=minutes)
+
+
+def _env_number(
+    name: str, default: float, *, low: float, high: float, what: str, whole: bool = False, low_open: bool = False
+) -> float:
+    """A number from the environment within [low, high] ((low, high] if ``low_open``), else ``default``.
+
+    Raises:
+        ConfigError: the variable is set to something else; the message names it and the range.
+    """
     text = os.environ.get(name, "").strip()
     if not text:
-        return timedelta(minutes=TASK_TIMEOUTS[kind])
+        return default
     try:
-        minutes = float(text)
+        value = float(text)
     except ValueError:
-        minutes = math.nan
-    if not 0 < minutes <= MAX_TIMEOUT_MINUTES:  # NaN fails too; so do 0 (no limit at all) and inf
+        value = math.nan
+    inside = (low < value if low_open else low <= value) and value <= high  # NaN fails both; so does inf
+    if not inside or (whole and not value.is_integer()):
         from connectors.errors import ConfigError  # only on this path: DAG files import nothing heavy
 
+        bound = "above" if low_open else "at least"
+        kind = "a whole number of" if whole else "a number of"
         raise ConfigError(
-            f"{name}={text!r} is not a time limit: give minutes above 0 and at most {MAX_TIMEOUT_MINUTES} "
-            f"(decimals allowed, e.g. 0.5), or unset it for the default of {TASK_TIMEOUTS[kind]:g}"
+            f"{name}={text!r} is out of range: give {kind} {what} {bound} {low:g} and at most {high:g}, "
+            f"or unset it for the default of {default:g}"
         )
-    return timedelta(minutes=minutes)
+    return value
 
 
 def time_limits_doc(kinds: Mapping[str, str]) -> str:

@@ -136,7 +136,40 @@ def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
     assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}
     for value, outcome in described["refused"].items():
-        assert outcome.startswith(f"LGSP_TASK_TIMEOUT_AUDIT_MINUTES={value!r} is not a time limit"), value
+        assert outcome.startswith(f"LGSP_TASK_TIMEOUT_AUDIT_MINUTES={value!r} is out of range"), value
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LGSP_TASK_RETRIES", "three"),
+        ("LGSP_TASK_RETRIES", "-1"),
+        ("LGSP_TASK_RETRIES", "2.5"),
+        ("LGSP_TASK_RETRIES", "1000"),
+        ("LGSP_TASK_RETRY_DELAY_SECONDS", "30s"),
+        ("LGSP_TASK_RETRY_DELAY_SECONDS", "-1"),
+        ("LGSP_TASK_RETRY_DELAY_SECONDS", "nan"),
+    ],
+)
+def test_a_bad_retry_setting_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    from connectors.errors import ConfigError
+    from hub.flows import default_args
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        default_args()
+    assert str(refused.value).startswith(f"{name}={value!r} is out of range"), str(refused.value)
+
+
+def test_retry_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.flows import default_args
+
+    monkeypatch.setenv("LGSP_TASK_RETRIES", "0")
+    monkeypatch.setenv("LGSP_TASK_RETRY_DELAY_SECONDS", "2.5")
+    args = default_args()
+    assert args["retries"] == 0 and args["retry_delay"].total_seconds() == 2.5
 
 
 DRIP_SECONDS = 90  # the hostile peer gives up after this; the task's limit must end the read long before
