@@ -16,6 +16,7 @@ from lxml import etree
 
 from connectors.digest import content_hash_of
 from connectors.errors import FatalSourceError, RejectedRecord
+from connectors.paging import CursorPager
 from connectors.retry import with_retries
 from connectors.soap import SoapClient
 from schemas.citizen import CONTENT_FIELDS, Citizen
@@ -184,24 +185,28 @@ class PopulationSource:
         self._backoff = backoff
 
     def changed_since(self, since: datetime) -> Iterator[Page]:
-        """Yield pages of citizens changed strictly after ``since`` (naive UTC)."""
+        """Yield pages of citizens changed strictly after ``since`` (naive UTC).
+
+        Raises:
+            FatalSourceError: the register handed out a NextPageToken it had handed out before
+                (raised before that page is yielded, so the looping token is never committed).
+        """
         since_utc = since.replace(tzinfo=UTC)
-        token: str | None = None
-        number = 0
-        while True:
-            number += 1
+
+        def fetch(token: str | None) -> tuple[list[WireRecord], str | None]:
             body = with_retries(
-                lambda token=token: self._client.call_raw(  # type: ignore[misc]
+                lambda: self._client.call_raw(
                     "ListChangedCitizens", Since=since_utc, PageToken=token, PageSize=self._page_size
                 ),
                 attempts=self._attempts,
                 backoff=self._backoff,
             )
             records = [map_citizen(el) for el in body.iterfind(f"{_NS}CongDan")]
-            token = body.findtext(f"{_NS}NextPageToken") or None
-            yield Page(number=number, records=records, next_token=token)
-            if token is None:
-                return
+            return records, body.findtext(f"{_NS}NextPageToken")
+
+        # The same pager as every REST listing: one paging rule (order, end, no repeated token) for all.
+        for page in CursorPager(fetch, system=SYSTEM, operation="ListChangedCitizens"):
+            yield Page(number=page.number, records=page.items, next_token=page.next_cursor)
 
     def get_citizen(self, personal_id: str) -> WireRecord | None:
         """One citizen by id, or None when the register does not know it."""
