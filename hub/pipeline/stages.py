@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -78,9 +79,9 @@ def extract(
         pages = spec.read_pages(settings, datetime.fromisoformat(cursor))
         with store_errors("extract"):
             page_count, read = stage_pages(engine, spec.staging, run_id, pages, runs.utcnow())
-    except LgspError as exc:
-        with engine.begin() as conn:
-            runs.mark_failed(conn, run_id, f"extract: {exc}")
+    except BaseException as exc:  # a time limit (AirflowTaskTimeout) or a stop is a failure to record too
+        with _recording(exc), engine.begin() as conn:
+            runs.mark_failed(conn, run_id, f"extract: {_why(exc)}")
             ledger.append(
                 conn,
                 _pull(spec, run_id, "failed", f"extract failed: {type(exc).__name__}"),
@@ -117,9 +118,9 @@ def audit(
     try:
         with store_errors("audit"):
             outcome = audit_run(engine, run_id, as_of or runs.utcnow().date(), spec.suite)
-    except LgspError as exc:
-        with engine.begin() as conn:
-            runs.mark_failed(conn, run_id, f"audit: {exc}")
+    except BaseException as exc:
+        with _recording(exc), engine.begin() as conn:
+            runs.mark_failed(conn, run_id, f"audit: {_why(exc)}")
         raise
     with engine.begin() as conn:
         runs.mark(
@@ -186,6 +187,25 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
         "run %s published %d, quarantined %d, unchanged %d", run_id, merged.published, quarantined, merged.unchanged
     )
     return summary
+
+
+def _why(exc: BaseException) -> str:
+    """Our errors speak for themselves; anything else is named by its type only (its text may quote data)."""
+    if isinstance(exc, LgspError):
+        return str(exc)
+    return (
+        f"interrupted by {type(exc).__name__} (the task's time limit, LGSP_TASK_TIMEOUT_<KIND>_MINUTES, "
+        "or a stop); clear the task to resume from the last committed cursor"
+    )
+
+
+@contextmanager
+def _recording(failure: BaseException) -> Iterator[None]:
+    """Record a stage's failure without letting a failed record hide it: the original is re-raised after."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the stage's own failure is what the caller must see
+        log.warning("could not record the failure (%s) of the run: %s", type(failure).__name__, type(exc).__name__)
 
 
 def sync(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -248,3 +249,9 @@ def test_a_task_past_its_limit_is_failed_by_airflow(dripping_peer: str, tmp_path
     assert state == "failed" and result["tasks"]["publish"][0] == "upstream_failed", result
     assert "AirflowTaskTimeout" in output, output[-3000:]
     assert seconds < DRIP_SECONDS / 2, result  # ended by its 3 s limit, not by the peer giving up
+    # `lgsp status` says why: the run's row names the limit, and the failed pull is on the ledger.
+    with sqlite3.connect(tmp_path / "hub.sqlite") as store:
+        (error,) = store.execute("SELECT error FROM sync_run WHERE stream = 'population.citizens'").fetchone()
+        outcomes = [row[0] for row in store.execute("SELECT outcome FROM audit_ledger")]
+    assert error.startswith("extract: interrupted by AirflowTaskTimeout"), error
+    assert "failed" in outcomes, outcomes
