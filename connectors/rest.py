@@ -6,7 +6,8 @@ every call, no redirects followed, a body-size cap, a depth cap on JSON, an
 Every way a call can fail is turned into the project's error tree here, once
 (``connectors.errors``):
 
-    timeouts, connection errors/resets, 408/429/500/502/503/504,
+    timeouts (of a read, or of the whole exchange: connectors.policy),
+    connection errors/resets, 408/429/500/502/503/504,
     a JSON body cut in transit                              -> TransientSourceError (retried here)
     3xx, other 4xx, 401/403 (after one credentials refresh),
     other 5xx, not JSON, larger than max_body_bytes,
@@ -37,6 +38,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
+from connectors.policy import Deadline, Watchdog, read_capped, redirect_refused, too_large, took_too_long
+from connectors.rest_transport import WatchedTransport
 from connectors.retry import with_retries
 
 if TYPE_CHECKING:  # auth.py builds its token client from this module
@@ -128,6 +131,8 @@ class _Raw:
     status: int
     headers: httpx.Headers
     body: bytes | None  # None: larger than the limit, not read
+    url: str  # what was asked for, to resolve a relative Location against; never quoted
+    limit: int  # the body cap that applied
 
 
 class RestClient:
@@ -146,7 +151,7 @@ class RestClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Bind to ``base_url``; ``timeout`` (seconds) applies to connect, read, write and pool.
+        """Bind to ``base_url``; ``timeout`` (seconds) bounds each exchange in total (connect, send, headers, body).
 
         Raises:
             ConfigError: a non-positive timeout, attempts or body limit, or a base URL that is not http(s).
@@ -156,12 +161,14 @@ class RestClient:
         self._auth = auth
         self._attempts, self._backoff, self._sleep = max_attempts, backoff, sleep
         self._max_body = max_body_bytes
+        self._timeout = timeout
         self._client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,  # a redirect is a configuration problem, and would re-send credentials
             headers={"User-Agent": USER_AGENT, "Accept": "application/json, application/problem+json"},
-            transport=transport,
+            # Hands each connection's socket to the watchdog of the exchange it serves (see _send).
+            transport=transport if transport is not None else WatchedTransport(),
         )
         _hide_httpx_request_targets()
 
@@ -324,16 +331,27 @@ class RestClient:
         )
         if self._auth is not None:
             self._auth.apply(request)  # per attempt, so a refreshed credential is used
-        try:
-            response = self._client.send(request, stream=True)
+        failure: Exception | None = None
+        # httpx's timeout bounds each read; the watchdog bounds the exchange (a peer may drip).
+        with Watchdog(Deadline(self._timeout)) as watchdog:
             try:
-                wanted = response.is_success or response.status_code in call.expected
-                body = _read_capped(response, self._max_body if wanted else _ERROR_BODY_BYTES)
-            finally:
-                response.close()
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, call) from exc
-        return _Raw(response.status_code, response.headers, body)
+                response = self._client.send(request, stream=True)
+                try:
+                    wanted = response.is_success or response.status_code in call.expected
+                    limit = self._max_body if wanted else _ERROR_BODY_BYTES
+                    body = read_capped(response.iter_bytes(), limit, response.headers.get("Content-Length"))
+                finally:
+                    response.close()
+            except Exception as exc:  # noqa: BLE001 - re-raised below unless the watchdog caused it
+                failure = exc
+        if watchdog.expired:
+            # Whatever httpx made of the shut-down socket, the cause is the deadline; the body may be cut.
+            raise call.transient(took_too_long(self._timeout)) from None
+        if isinstance(failure, httpx.HTTPError):
+            raise _transport_error(failure, call) from failure
+        if failure is not None:
+            raise failure
+        return _Raw(response.status_code, response.headers, body, str(request.url), limit)
 
 
 def _check_settings(system: str, base_url: str, timeout: float, max_attempts: int, max_body_bytes: int) -> None:
@@ -361,19 +379,6 @@ def _request_id(given: str | None) -> str:
     if not _REQUEST_ID.fullmatch(given):
         raise ValueError("request_id must be 1-128 characters of [A-Za-z0-9._:-]: it travels in a header and in logs")
     return given
-
-
-def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The decoded body, or None once it exceeds ``limit`` (counted after decompression: no gzip bombs)."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _transport_error(exc: httpx.HTTPError, call: _Call) -> SourceError:
@@ -406,7 +411,7 @@ def _decode_json(raw: _Raw, call: _Call) -> Any:
     """The JSON of a successful response, refusing what is not, or not safely, JSON."""
     where = f"HTTP {raw.status}"
     if raw.body is None:
-        raise call.fatal(f"{where}: the body is larger than max_body_bytes; raise the limit or ask for less per call")
+        raise call.fatal(f"{where}: {too_large(raw.limit, 'max_body_bytes')}")
     media = _media_type(raw.headers)
     if not raw.body:
         if _is_json(media):
@@ -479,7 +484,7 @@ def _status_error(raw: _Raw, call: _Call, refreshed: bool) -> SourceError:
     if status == 401 and refreshed:
         return call.fatal(f"{text} even after refreshing the credentials: check the credentials")
     if 300 <= status < 400:
-        return call.fatal(f"{text}: the server redirects and we do not follow redirects; update the base URL")
+        return call.fatal(redirect_refused(status, raw.headers.get("Location"), raw.url))
     if status >= 500:
         return call.fatal(f"{text}: a server failure retrying is not expected to fix; contact the provider")
     return call.fatal(f"{text}: {_HINTS.get(status, 'the server refused the request; check it against the contract')}")

@@ -15,12 +15,13 @@ faster than zeep's object building), with the same hardened parser.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from lxml import etree
 
 from connectors.errors import FatalSourceError, SourceError, TransientSourceError
+from connectors.policy import DEFAULT_MAX_RESPONSE_BYTES
+from connectors.soap_transport import SoapTransport
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -45,32 +46,16 @@ class SoapClient:
         username: str,
         password: str,
         timeout: float,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         import zeep
-        from zeep.transports import Transport
         from zeep.wsse.username import UsernameToken
 
         self.system = system
         self.url = url
-        origin = _origin(url)
-
-        class SameOriginTransport(Transport):  # type: ignore[misc,unused-ignore]  # zeep is untyped
-            """Loads the WSDL and the XSDs it imports from the endpoint's own origin, nothing else."""
-
-            def load(self, location: str) -> bytes:
-                if _origin(location) != origin:
-                    raise FatalSourceError(
-                        f"{system}: the WSDL refers to a document outside {origin}, which we refuse to fetch; "
-                        "ask the provider for a self-contained contract",
-                        system=system,
-                        operation="load WSDL",
-                    )
-                return bytes(super().load(location))
-
-        session = requests.Session()
-        transport = SameOriginTransport(session=session, timeout=timeout, operation_timeout=timeout)
-        # zeep mounts a file:// adapter; a peer's WSDL must never make us read local files.
-        session.adapters.pop("file://", None)
+        # No redirect followed, a deadline per call and for the WSDL load, every body capped while it
+        # streams, and the WSDL's imports confined to the endpoint's origin: see connectors.policy.
+        transport = SoapTransport(system=system, url=url, timeout=timeout, max_response_bytes=max_response_bytes)
         # forbid_external would also block the contract's own xsd:import; with DTDs forbidden
         # no external entity can be declared, and the transport above confines imports to the
         # endpoint's origin, which is what "no external references" has to mean here.
@@ -112,11 +97,6 @@ class SoapClient:
         except Exception as exc:
             raise _convert(exc, self.system, operation) from exc
         return parse_response(response, self.system, operation)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def parse_response(response: requests.Response, system: str, operation: str) -> etree._Element:
