@@ -14,6 +14,8 @@ faster than zeep's object building), with the same hardened parser.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -22,6 +24,8 @@ from lxml import etree
 from connectors.errors import FatalSourceError, SourceError, TransientSourceError
 from connectors.policy import DEFAULT_MAX_RESPONSE_BYTES
 from connectors.soap_transport import SoapTransport
+from connectors.wsse import PasswordType, UsernameTokenWithTimestamp
+from connectors.xml_guard import declared_doctype, error_name, is_entity_error
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -46,10 +50,10 @@ class SoapClient:
         username: str,
         password: str,
         timeout: float,
+        password_type: PasswordType = "digest",  # noqa: S107 - the kind of password, not one
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         import zeep
-        from zeep.wsse.username import UsernameToken
 
         self.system = system
         self.url = url
@@ -62,12 +66,18 @@ class SoapClient:
         settings = zeep.Settings(
             strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=False, xml_huge_tree=False
         )
+        error: SourceError | None = None
         try:
             self._client = zeep.Client(
-                f"{url}?wsdl", transport=transport, settings=settings, wsse=UsernameToken(username, password)
+                f"{url}?wsdl",
+                transport=transport,
+                settings=settings,
+                wsse=UsernameTokenWithTimestamp(username, password, password_type=password_type),
             )
-        except Exception as exc:
-            raise _convert(exc, system, "load WSDL") from exc
+        except Exception as exc:  # noqa: BLE001 - converted here, raised below
+            error = _converted(exc, system, "load WSDL")
+        if error is not None:
+            raise error  # outside the handler: see _converted
         # Call the address we were configured with, whatever the WSDL's soap:address says.
         binding = next(iter(next(iter(self._client.wsdl.services.values())).ports.values())).binding
         self._service = self._client.create_service(binding.name, url)
@@ -81,8 +91,9 @@ class SoapClient:
         """
         try:
             return getattr(self._service, operation)(**params)
-        except Exception as exc:
-            raise _convert(exc, self.system, operation) from exc
+        except Exception as exc:  # noqa: BLE001 - converted here, raised below
+            error = _converted(exc, self.system, operation)
+        raise error  # outside the handler: see _converted
 
     def call_raw(self, operation: str, **params: Any) -> etree._Element:
         """Call an operation and return the SOAP Body's first child, parsed by the hardened parser.
@@ -91,11 +102,14 @@ class SoapClient:
             TransientSourceError: worth retrying.
             FatalSourceError: retrying will not help.
         """
+        error: SourceError | None = None
         try:
             with self._client.settings(raw_response=True):
                 response = getattr(self._service, operation)(**params)
-        except Exception as exc:
-            raise _convert(exc, self.system, operation) from exc
+        except Exception as exc:  # noqa: BLE001 - converted here, raised below
+            error = _converted(exc, self.system, operation)
+        if error is not None:
+            raise error  # outside the handler: see _converted
         return parse_response(response, self.system, operation)
 
 
@@ -104,52 +118,88 @@ def parse_response(response: requests.Response, system: str, operation: str) -> 
 
     Raises:
         TransientSourceError: 5xx/429, a server fault, or XML that is cut or malformed.
-        FatalSourceError: a client fault, another HTTP error, a DTD, or no SOAP Body.
+        FatalSourceError: a client fault, another HTTP error, a DTD or entities (whatever the
+            status and whatever the parser made of them), or no SOAP Body.
     """
     status = response.status_code
     retry_after = response.headers.get("Retry-After")
-    try:
-        body = _parse_xml(response.content, system, operation, status)
-    except SourceError:
-        if status != 200:  # an HTTP error with a non-SOAP body (a proxy's 503 page, a bare 429)
-            raise _http_error(status, retry_after, system, operation) from None
-        raise
-    payload = body[0] if len(body) else None
+    root = _parse_xml(response.content, system, operation, status, retry_after)
+    body = root.find(f"{{{SOAP_ENV}}}Body") if root.tag == f"{{{SOAP_ENV}}}Envelope" else None
+    payload = body[0] if body is not None and len(body) else None
     if payload is not None and payload.tag == f"{{{SOAP_ENV}}}Fault":
         raise _fault_error(payload, system, operation)
-    if status != 200:
+    if status != 200:  # an HTTP error with a non-SOAP body (a proxy's 503 page, a bare 429)
         raise _http_error(status, retry_after, system, operation)
-    if payload is None:
-        raise FatalSourceError(f"{system} {operation}: empty SOAP Body", system=system, operation=operation)
-    return payload
-
-
-def _parse_xml(content: bytes, system: str, operation: str, status: int) -> etree._Element:
-    """Parse an envelope safely and return its Body element."""
-    try:
-        root = etree.fromstring(content, parser=hardened_parser())
-    except etree.XMLSyntaxError as exc:
-        raise TransientSourceError(
-            f"{system} {operation}: the response is not well-formed XML ({exc.msg}); likely cut in transit, will retry",
-            system=system,
-            operation=operation,
-        ) from exc
-    doctype = getattr(root.getroottree().docinfo, "doctype", "")  # lxml-stubs lacks it
-    if doctype:
-        raise FatalSourceError(
-            f"{system} {operation}: the response carries a DTD, which we refuse (XXE / entity expansion); "
-            "ask the provider to send plain SOAP",
-            system=system,
-            operation=operation,
-        )
-    body = root.find(f"{{{SOAP_ENV}}}Body")
-    if root.tag != f"{{{SOAP_ENV}}}Envelope" or body is None:
+    if body is None:
         raise FatalSourceError(
             f"{system} {operation}: HTTP {status} without a SOAP 1.1 Envelope/Body; check the endpoint URL",
             system=system,
             operation=operation,
         )
-    return body
+    if payload is None:
+        raise FatalSourceError(f"{system} {operation}: empty SOAP Body", system=system, operation=operation)
+    return payload
+
+
+def _parse_xml(
+    content: bytes, system: str, operation: str, status: int, retry_after: str | None = None
+) -> etree._Element:
+    """Parse a peer's document safely and return its root, refusing a DTD whether or not it parsed.
+
+    Raises:
+        FatalSourceError: the document declares a DTD or entities (an HTML error page's DOCTYPE aside).
+        TransientSourceError: cut or malformed XML on HTTP 200, or an HTTP error status worth retrying.
+    """
+    try:
+        root = etree.fromstring(content, parser=hardened_parser())
+    except etree.XMLSyntaxError as exc:
+        # from None: libxml2's message may quote the document (an entity's name, say).
+        raise _unparsable(content, status, exc, system, operation, retry_after) from None
+    docinfo = root.getroottree().docinfo
+    doctype = getattr(docinfo, "doctype", "")  # lxml-stubs lack it
+    if (doctype or docinfo.internalDTD is not None) and not _error_page(status, getattr(docinfo, "root_name", "")):
+        raise _dtd_error(system, operation)
+    return root
+
+
+def _unparsable(
+    content: bytes,
+    status: int,
+    error: etree.XMLSyntaxError | None,
+    system: str,
+    operation: str,
+    retry_after: str | None = None,
+) -> SourceError:
+    """Why a peer's document would not parse: a DTD (a contract breach), an HTTP error, or XML cut in transit.
+
+    Billion laughs and friends fail to parse: the DTD is looked for in what the peer sent,
+    and in libxml2's reason, never inferred from the failure alone.
+    """
+    doctype = declared_doctype(content)
+    if (error is not None and is_entity_error(error)) or (doctype is not None and not _error_page(status, doctype)):
+        return _dtd_error(system, operation)
+    if status != 200:  # an HTTP error with a non-SOAP body (a proxy's 503 page, a bare 429)
+        return _http_error(status, retry_after, system, operation)
+    reason = f"{error_name(error)} at line {error.lineno}" if error is not None else "unparsable"
+    return TransientSourceError(
+        f"{system} {operation}: the response is not well-formed XML ({reason}); likely cut in transit, will retry",
+        system=system,
+        operation=operation,
+    )
+
+
+def _error_page(status: int, doctype: str) -> bool:
+    """An HTTP error page (a proxy's HTML 503) has a DOCTYPE of its own: its status decides, not the DTD rule."""
+    return status != 200 and doctype.lower() == "html"
+
+
+def _dtd_error(system: str, operation: str) -> FatalSourceError:
+    return FatalSourceError(
+        f"{system} {operation}: the peer sent a DTD or entity declarations, which we refuse (XXE / entity "
+        "expansion); this breaks the contract and is not retried: ask the provider to send plain SOAP",
+        system=system,
+        operation=operation,
+    )
 
 
 def _fault_error(fault: etree._Element, system: str, operation: str) -> SourceError:
@@ -189,8 +239,34 @@ def _seconds(retry_after: str | None) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _converted(exc: Exception, system: str, operation: str) -> SourceError:
+    """``exc`` as our error, chained to a stand-in that names its type and place but never quotes it.
+
+    A zeep Fault carries the faultstring and detail, a TransportError the whole response
+    body, a requests error the reason phrase: the peer's words, which may name a person.
+    The caller raises the result outside its except block, so that neither ``__cause__``
+    nor ``__context__`` holds the original, and no traceback prints it.
+    """
+    error = _convert(exc, system, operation)
+    if error is not exc:
+        error.__cause__ = _Withheld.of(exc)
+    return error
+
+
+class _Withheld(Exception):
+    """Stands in a chain for a library's exception: its type and where it was raised, not its text."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _Withheld:
+        """The stand-in for ``exc``."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        return cls(f"{kind}{where}; its message is withheld, as it may quote the peer")
+
+
 def _convert(exc: Exception, system: str, operation: str) -> SourceError:
-    """Turn a zeep/requests/lxml exception into the project's error tree."""
+    """Turn a zeep/requests/lxml exception into the project's error tree, without quoting it."""
     from zeep import exceptions as zeep_errors
 
     if isinstance(exc, SourceError):
@@ -201,22 +277,36 @@ def _convert(exc: Exception, system: str, operation: str) -> SourceError:
         return TransientSourceError(
             f"{system} {operation}: connection failed or was reset", system=system, operation=operation
         )
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:  # loading the WSDL or an XSD
+        response = exc.response
+        return _http_error(response.status_code, response.headers.get("Retry-After"), system, operation)
     if isinstance(exc, zeep_errors.Fault):
         return _fault(str(exc.code or ""), system, operation)
+    if isinstance(exc, (zeep_errors.TransportError, zeep_errors.XMLSyntaxError)) and exc.content:
+        # zeep could not parse the peer's document (a response, the WSDL): parse_response's verdicts.
+        content = exc.content if isinstance(exc.content, bytes) else str(exc.content).encode()
+        status = getattr(exc, "status_code", 200)
+        return _unparsable(content, status, _lxml_error(exc), system, operation)
     if isinstance(exc, zeep_errors.TransportError):
         return _http_error(exc.status_code, None, system, operation)
     if isinstance(exc, (zeep_errors.DTDForbidden, zeep_errors.EntitiesForbidden)):
-        return FatalSourceError(
-            f"{system} {operation}: the document carries a DTD or entity, which we refuse",
-            system=system,
-            operation=operation,
-        )
+        return _dtd_error(system, operation)
     if isinstance(exc, (etree.XMLSyntaxError, zeep_errors.XMLSyntaxError)):
         return TransientSourceError(
             f"{system} {operation}: malformed XML in the response (will retry)", system=system, operation=operation
         )
     return FatalSourceError(
-        f"{system} {operation}: unexpected {type(exc).__name__}; see the chained error",
+        f"{system} {operation}: unexpected {type(exc).__name__}; the chained stand-in says where",
         system=system,
         operation=operation,
     )
+
+
+def _lxml_error(exc: BaseException) -> etree.XMLSyntaxError | None:
+    """lxml's own error behind zeep's wrappers (zeep raises its own inside the except block)."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # zeep nests two levels: TransportError <- XMLSyntaxError <- lxml's
+        if seen is None or isinstance(seen, etree.XMLSyntaxError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

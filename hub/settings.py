@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
+from connectors.wsse import PASSWORD_TYPES, PasswordType
 
 POPULATION_CONN_ID = "national_population"
 CIVIL_STATUS_CONN_ID = "civil_status"
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     population_url: str | None = None
     population_username: str | None = None
     population_password: SecretStr | None = None
+    population_wsse_password: str | None = None  # "digest" (the default) or "text", as the connection's extra
     civil_status_url: str | None = None  # the API base, e.g. http://host:port/civil-status/v1
     civil_status_client_id: str | None = None
     civil_status_client_secret: SecretStr | None = None
@@ -81,15 +83,20 @@ class Endpoint:
     url: str
     username: str
     password: SecretStr
+    password_type: PasswordType = "digest"  # noqa: S105 - how a WS-Security UsernameToken carries the password
 
 
 def population_endpoint(settings: Settings) -> Endpoint:
     """The National Population Database endpoint: LGSP_POPULATION_* > Airflow connection.
 
+    The WS-Security password is sent as a digest unless LGSP_POPULATION_WSSE_PASSWORD or the
+    connection's extra ``wsse_password`` (``...?wsse_password=text`` in the URI form) says "text".
+
     Raises:
-        ConfigError: nothing configures it, or a demo secret points outside loopback.
+        ConfigError: nothing configures it, a demo secret points outside loopback, or
+            ``wsse_password`` is neither "digest" nor "text".
     """
-    return _endpoint(
+    endpoint = _endpoint(
         settings,
         POPULATION_CONN_ID,
         "LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD",
@@ -98,6 +105,14 @@ def population_endpoint(settings: Settings) -> Endpoint:
         settings.population_username,
         settings.population_password,
     )
+    conn = _airflow_connection(POPULATION_CONN_ID) or {}
+    password_type = settings.population_wsse_password or conn.get("wsse_password") or "digest"
+    if password_type not in PASSWORD_TYPES:
+        raise ConfigError(
+            f"wsse_password must be 'digest' or 'text' (LGSP_POPULATION_WSSE_PASSWORD or the extra of the "
+            f"Airflow connection '{POPULATION_CONN_ID}'); leave it unset for the digest"
+        )
+    return replace(endpoint, password_type=password_type)
 
 
 def civil_status_endpoint(settings: Settings) -> Endpoint:
@@ -239,6 +254,7 @@ def _airflow_connection(conn_id: str) -> dict[str, str] | None:
                 "url": f"{scheme}://{airflow_conn.host}{port}{path}",
                 "username": airflow_conn.login or "",
                 "password": airflow_conn.password or "",
+                "wsse_password": str(airflow_conn.extra_dejson.get("wsse_password") or ""),
             }
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     return _parse_connection(raw, conn_id) if raw else None
@@ -254,10 +270,17 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
         scheme = data.get("conn_type", "http")
         port = f":{data['port']}" if data.get("port") else ""
         schema = data.get("schema", "")
+        extra = data.get("extra") or {}
+        try:
+            extra = json.loads(extra) if isinstance(extra, str) else extra  # Airflow writes it either way
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"the extra of AIRFLOW_CONN_{conn_id.upper()} is not valid JSON") from exc
+        extra = extra if isinstance(extra, dict) else {}
         return {
             "url": f"{scheme}://{data.get('host', '')}{port}/{schema.lstrip('/')}",
             "username": data.get("login", ""),
             "password": data.get("password", ""),
+            "wsse_password": str(extra.get("wsse_password") or ""),
         }
     parts = urlsplit(raw)
     if not parts.hostname:
@@ -267,4 +290,5 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
         "url": f"{parts.scheme}://{parts.hostname}{port}{parts.path}",
         "username": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
+        "wsse_password": parse_qs(parts.query).get("wsse_password", [""])[-1],  # the query holds the extra
     }

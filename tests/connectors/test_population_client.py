@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from soap_test_server import WSSE, WSU, security_header, soap_peer, verdict
 
-from connectors.errors import FatalSourceError, TransientSourceError
+from connectors.errors import ConfigError, FatalSourceError, TransientSourceError
 from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
 
@@ -186,3 +191,94 @@ def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:
         parse_response(response, SYSTEM, "GetCitizen")
     assert caught.value.fault_code == "Client.NotFound"
     assert "001085000123" not in str(caught.value) and "Nguyen" not in str(caught.value)
+
+
+# --- WS-Security as the peers expect it ---------------------------------------------------
+
+WSSE_PASSWORD = "s3cret-Pass-Word"
+
+
+def verify_through(source: PopulationSource) -> None:
+    assert source.verify_citizen("001085000123", "Nguyen Van An", date(1985, 3, 1)) == (True, True, True)
+
+
+def test_the_client_sends_a_digest_with_nonce_created_and_a_timestamp_never_the_password() -> None:
+    with soap_peer(lambda body, n: (200, verdict())) as peer:
+        client = SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password=WSSE_PASSWORD, timeout=5)
+        source = PopulationSource(client, page_size=10, max_attempts=1, backoff=0.01)
+        verify_through(source)
+        verify_through(source)
+    nonces = []
+    for body in peer.posts:
+        assert WSSE_PASSWORD.encode() not in body
+        security = security_header(body)
+        token = security.find(f"{{{WSSE}}}UsernameToken")
+        assert token is not None and token.findtext(f"{{{WSSE}}}Username") == "lgsp"
+        password = token.find(f"{{{WSSE}}}Password")
+        assert password is not None and (password.get("Type") or "").endswith("#PasswordDigest")
+        nonce = base64.b64decode(token.findtext(f"{{{WSSE}}}Nonce") or "", validate=True)
+        created = token.findtext(f"{{{WSU}}}Created") or ""
+        expected = base64.b64encode(hashlib.sha1(nonce + created.encode() + WSSE_PASSWORD.encode()).digest())
+        assert (password.text or "").encode() == expected and len(nonce) == 16
+        stamp_created = security.findtext(f"{{{WSU}}}Timestamp/{{{WSU}}}Created") or ""
+        stamp_expires = security.findtext(f"{{{WSU}}}Timestamp/{{{WSU}}}Expires") or ""
+        born, ends = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (stamp_created, stamp_expires))
+        now = datetime.now(UTC)
+        assert abs((born - now).total_seconds()) < 60 and 0 < (ends - born).total_seconds() <= 300
+        assert stamp_created == created
+        nonces.append(nonce)
+    assert len(set(nonces)) == 2  # a fresh nonce per request
+
+
+def test_the_connection_decides_digest_or_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The digest unless the Airflow connection asks for text (URI query or JSON extra); nonsense is refused."""
+    from hub.pipeline.population_sync import connect_source
+    from hub.settings import load_settings
+
+    for name in ("URL", "USERNAME", "PASSWORD", "WSSE_PASSWORD"):
+        monkeypatch.delenv(f"LGSP_POPULATION_{name}", raising=False)
+
+    def uri(url: str, query: str = "") -> str:
+        return url.replace("http://", f"http://lgsp:{WSSE_PASSWORD}@") + query
+
+    def json_form(url: str, extra: dict[str, str]) -> str:
+        parts = urlsplit(url)
+        connection = {"conn_type": "http", "host": parts.hostname, "port": parts.port, "schema": parts.path}
+        return json.dumps({**connection, "login": "lgsp", "password": WSSE_PASSWORD, "extra": extra})
+
+    def sent(connection: Callable[[str], str]) -> str:
+        """The Password Type the peer got, after checking the password travels only as text."""
+        with soap_peer(lambda body, n: (200, verdict())) as peer:
+            monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", connection(peer.url))
+            verify_through(connect_source(load_settings(home=tmp_path)))
+        password = security_header(peer.posts[0]).find(f"{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
+        assert password is not None
+        kind = (password.get("Type") or "").rsplit("#", 1)[-1]
+        assert (password.text == WSSE_PASSWORD) == (kind == "PasswordText")
+        assert (WSSE_PASSWORD.encode() in peer.posts[0]) == (kind == "PasswordText")
+        return kind
+
+    assert sent(uri) == "PasswordDigest"
+    assert sent(lambda url: uri(url, "?wsse_password=digest")) == "PasswordDigest"
+    assert sent(lambda url: uri(url, "?wsse_password=text")) == "PasswordText"
+    assert sent(lambda url: json_form(url, {"wsse_password": "text"})) == "PasswordText"
+    assert sent(lambda url: json_form(url, {})) == "PasswordDigest"
+    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", uri("http://127.0.0.1:9/population", "?wsse_password=md5"))
+    with pytest.raises(ConfigError, match="wsse_password must be 'digest' or 'text'"):
+        connect_source(load_settings(home=tmp_path))
+
+
+def test_a_peer_that_refuses_text_takes_the_digest(mock_server: Callable[..., Any]) -> None:
+    """Against the real mock configured as real peers are: the default client gets through, a text one does not."""
+    server = mock_server(population_wsse="digest")
+    assert source_for(server).get_citizen("001999999999") is None  # authenticated: NotFound, not Authentication
+    client = SoapClient(
+        system=SYSTEM,
+        url=f"{server.base_url}/population",
+        username="lgsp-demo",
+        password="demo-only-password",
+        timeout=5,
+        password_type="text",
+    )
+    with pytest.raises(FatalSourceError, match="Authentication"):
+        PopulationSource(client, page_size=10, max_attempts=1, backoff=0.01).get_citizen("001999999999")
