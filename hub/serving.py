@@ -8,6 +8,7 @@ so a request held open (a mock's "timeout" fault) cannot hold a test up.
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -20,12 +21,48 @@ import uvicorn
 START_TIMEOUT = 30.0
 
 
+class PortUnavailable(OSError):
+    """We cannot listen on this host and port; the message says why, in a user's words."""
+
+
 def listen(host: str, port: int) -> socket.socket:
-    """A bound socket (port 0: a free one), so the port is known before uvicorn starts."""
+    """A bound socket (port 0: a free one), so the port is known before uvicorn starts.
+
+    Raises:
+        PortUnavailable: the port is out of range or in use, needs privileges, or the host is not ours.
+    """
+    if not 0 <= port <= 65535:
+        raise PortUnavailable(f"port {port} is out of range (0-65535; 0: any free port)")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        # SO_REUSEADDR: a port left in TIME_WAIT by our last run is free again, one still listening is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(_why_not(host, port, exc)) from exc
     return sock
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail now if ``host``:``port`` cannot be listened on, before a long start-up binds it for real.
+
+    Raises:
+        PortUnavailable: as ``listen``.
+    """
+    listen(host, port).close()
+
+
+def _why_not(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use"
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges (ports below 1024)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine"
+    if isinstance(exc, socket.gaierror):
+        return f"{host} is not a host name or address this machine can resolve"
+    return f"cannot listen on {host} port {port}: {exc.strerror or type(exc).__name__}"
 
 
 def base_url_of(host: str, sock: socket.socket) -> str:
@@ -94,9 +131,22 @@ class _AnnouncingServer(uvicorn.Server):
             self._on_ready()
 
 
-def serve_foreground(app: Any, host: str, port: int, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve ``app`` until interrupted; ``on_ready(base_url)`` once it accepts connections."""
-    sock = listen(host, port)
+def serve_foreground(
+    app: Any,
+    host: str,
+    port: int,
+    on_ready: Callable[[str], None] | None = None,
+    *,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve ``app`` until interrupted; ``on_ready(base_url)`` once it accepts connections.
+
+    ``sock``: a socket ``listen`` bound earlier, so a busy port is reported before a slow start-up.
+
+    Raises:
+        PortUnavailable: as ``listen``, when no ``sock`` is given.
+    """
+    sock = sock or listen(host, port)
     base_url = base_url_of(host, sock)
     server = _AnnouncingServer(uvicorn_config(app, "info"), lambda: on_ready(base_url) if on_ready else None)
     server.run(sockets=[sock])
