@@ -147,8 +147,10 @@ def enqueue(
     return True
 
 
-def list_messages(engine: Engine, state: str | None = None, limit: int = 50) -> list[OutboxRow]:
-    """The newest ``limit`` messages, in one state or all.
+def list_messages(
+    engine: Engine, state: str | None = None, limit: int = 50, *, topic: str | None = None
+) -> list[OutboxRow]:
+    """The newest ``limit`` messages, in one state or all, of one topic or all.
 
     Raises:
         ValueError: ``state`` is not one of STATES, or ``limit`` is below 1.
@@ -161,6 +163,8 @@ def list_messages(engine: Engine, state: str | None = None, limit: int = 50) -> 
     query = select(*columns).order_by(outbox.c.message_id.desc()).limit(limit)
     if state is not None:
         query = query.where(outbox.c.state == state)
+    if topic is not None:
+        query = query.where(outbox.c.topic == topic)
     with engine.connect() as conn:
         return [OutboxRow(**row) for row in conn.execute(query).mappings()]
 
@@ -194,10 +198,13 @@ def replay(engine: Engine, *, message_ids: Iterable[int] | None = None, all_dead
         )
 
 
-def counts(engine: Engine) -> dict[str, int]:
-    """Messages per state (every state present, zero included)."""
+def counts(engine: Engine, *, topic: str | None = None) -> dict[str, int]:
+    """Messages per state, of one topic or all (every state present, zero included)."""
+    query = select(outbox.c.state, func.count()).group_by(outbox.c.state)
+    if topic is not None:
+        query = query.where(outbox.c.topic == topic)
     with engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).tuples().all()
+        rows = conn.execute(query).tuples().all()
     found: dict[str, int] = {state: int(n) for state, n in rows}
     return dict.fromkeys(STATES, 0) | found
 
