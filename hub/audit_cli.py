@@ -7,13 +7,11 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from connectors.errors import LgspError
+from hub.cli_support import existing_store, fail, failures, mask_text, say
 from hub.settings import load_settings
 
 audit_app = typer.Typer(help="The audit ledger: verify its hash chain, export it.", no_args_is_help=True)
-stderr = Console(stderr=True)
 
 
 @audit_app.command("verify")
@@ -23,20 +21,16 @@ def verify_command() -> None:
     An intact walk is noted as a checkpoint, from which the report's builds walk on.
     """
     from hub import ledger
-    from hub.store.engine import open_store
 
-    try:
-        engine = open_store(load_settings().resolved_database_url())
+    with failures("lgsp audit verify"):
+        engine = existing_store(load_settings())  # a mistyped LGSP_HOME is no store, not an empty intact ledger
         result = ledger.verify(engine)
         ledger.record_checkpoint(engine, result)
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp audit verify failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
     if result.intact:
         sys.stdout.write(f"ledger intact: {result.entries:,} entries\n")
         return
     sys.stdout.write(
-        f"ledger BROKEN at entry {result.first_bad_seq}: {result.reason} "
+        f"ledger BROKEN at entry {result.first_bad_seq}: {mask_text(result.reason)} "
         f"({result.entries:,} entries before it verify)\n"
     )
     raise typer.Exit(1)
@@ -47,17 +41,16 @@ def export_command(
     since: Annotated[datetime | None, typer.Option(help="Only entries at or after this time (UTC).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
 ) -> None:
-    """Write the ledger's entries (oldest first) to stdout as CSV or JSON; record keys stay hashed."""
+    """Write the ledger's entries (oldest first) to stdout as CSV or JSON; record keys stay hashed.
+
+    Entries are written as stored (no masking), so that each entry's hash can be re-checked
+    offline; the ledger holds no personal value (keys hashed, details name rules and runs).
+    """
     from hub import ledger
-    from hub.store.engine import open_store
 
     if fmt not in ("csv", "json"):
-        stderr.print("[red]--format must be csv or json[/red]")
-        raise typer.Exit(2)
-    try:
-        engine = open_store(load_settings().resolved_database_url())
+        fail("lgsp audit export: --format must be csv or json")
+    with failures("lgsp audit export"):
+        engine = existing_store(load_settings())
         count = ledger.write_export(ledger.export_rows(engine, since), sys.stdout, fmt)
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp audit export failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    stderr.print(f"exported {count:,} entries")
+    say(f"exported {count:,} entries")

@@ -12,8 +12,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from connectors.errors import LgspError
+from hub.cli_support import (
+    CIVIL_STATUS,
+    ONE_STOP,
+    POPULATION,
+    PORTAL,
+    Peer,
+    cell,
+    check_options,
+    complain,
+    existing_store,
+    fail,
+    failures,
+    mask_text,
+    masked,
+    migrated_store,
+    port_problem,
+    say,
+)
 from hub.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -37,7 +55,11 @@ _mount_mocks()
 def _mount_outbox() -> None:
     from hub.outbox_cli import outbox_app
 
-    app.add_typer(outbox_app, name="outbox", help="The outbox to the portal: list, replay dead letters, deliver.")
+    app.add_typer(
+        outbox_app,
+        name="outbox",
+        help="The outbox (portal deliveries and agency pushes): list, replay dead letters, deliver, push.",
+    )
 
 
 _mount_outbox()
@@ -71,23 +93,23 @@ def run(
 ) -> None:
     """Start the mocks, run every DAG through Airflow in-process, stop the mocks, report."""
     from hub.main_job import run_main_job
+    from mocks.settings import MockSettings
 
-    settings = load_settings()
-    status = stderr.status("starting the mocks and Airflow...")
-    status.start()
+    check_options("lgsp run", MockSettings, {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate})
+    with failures("lgsp run"):
+        settings = load_settings()
+        status = stderr.status("starting the mocks and Airflow...")
+        status.start()
 
-    def progress(dag_id: str, stage: str, rows: int) -> None:
-        status.update(f"{dag_id}: {stage} ({rows:,} records)")
+        def progress(dag_id: str, stage: str, rows: int) -> None:
+            status.update(f"{dag_id}: {stage} ({rows:,} records)")
 
-    try:
-        report = run_main_job(settings, citizens=citizens, seed=seed, defect_rate=defect_rate, on_progress=progress)
-    except LgspError as exc:
-        status.stop()
-        stderr.print(f"[red]lgsp run failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    status.stop()
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n")
+        try:
+            report = run_main_job(settings, citizens=citizens, seed=seed, defect_rate=defect_rate, on_progress=progress)
+        finally:
+            status.stop()
+    if as_json:  # error texts come from peers and the store: id-shaped runs are masked here too
+        sys.stdout.write(json.dumps(masked(report.as_dict()), indent=2, sort_keys=True) + "\n")
     else:
         _print_report(report.as_dict())
     if any(flow.state != "success" for flow in report.flows.values()):
@@ -114,11 +136,16 @@ def airflow_command(
     defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
 ) -> None:
     """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
-    from rich.markup import escape
+    from hub.serving import check_port
+    from mocks.settings import MockSettings
 
+    options = {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate}
+    check_options("lgsp airflow", MockSettings, options, also=[port_problem(port)])
+    with failures("lgsp airflow"):
+        check_port(host, port)  # before the minutes Airflow takes to start, not after
     from hub.airflow.demo import serve_demo
 
-    try:
+    with failures("lgsp airflow", code=1):  # it could not start, or a process died: as before, exit 1
         serve_demo(
             load_settings(),
             port=port,
@@ -127,12 +154,9 @@ def airflow_command(
             citizens=citizens,
             seed=seed,
             defect_rate=defect_rate,
-            say=lambda line: typer.echo(line, err=True),
+            say=say,
             on_ready=lambda cluster: typer.echo(f"READY {cluster.base_url}"),
         )
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp airflow failed:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from exc
 
 
 def _print_report(document: dict[str, object]) -> None:
@@ -143,7 +167,7 @@ def _print_report(document: dict[str, object]) -> None:
         if "pushes" in flow:
             console.print(_pushes_table(name, flow))
             continue
-        table = Table(title=f"{name}: {flow['state']}", title_justify="left")
+        table = Table(title=Text(f"{name}: {flow['state']}"), title_justify="left")
         table.add_column("read", justify="right")
         table.add_column("published", justify="right")
         table.add_column("quarantined", justify="right")
@@ -153,12 +177,12 @@ def _print_report(document: dict[str, object]) -> None:
         if flow["rules_failed"]:
             rules = Table("rule", "rows failing", title="failures per rule", title_justify="left")
             for rule, count in sorted(flow["rules_failed"].items()):
-                rules.add_row(rule, f"{count:,}")
+                rules.add_row(cell(rule), f"{count:,}")
             console.print(rules)
         if flow.get("figures"):
             console.print(_figures_table(flow["figures"]))
-        if flow["error"]:
-            console.print(f"[red]error:[/red] {flow['error']}")
+        if flow["error"]:  # a peer's or the store's text: literal, id-shaped runs masked
+            console.print(Text.assemble(("error: ", "red"), mask_text(str(flow["error"]))))
         elif flow["read"] == 0:
             console.print("nothing changed since the last published cursor (delete LGSP_HOME for a fresh load)")
     once_only = document.get("once_only")
@@ -172,8 +196,8 @@ def _print_report(document: dict[str, object]) -> None:
         shares = ("prefilled_share", "complete_share", "held_complete_share")
         for code, name, line in [*rows, ("all", "", once_only["overall"])]:
             table.add_row(
-                code,
-                name,
+                cell(code),
+                cell(name),
                 f"{line['dossiers']:,}",
                 *("-" if line[key] is None else f"{line[key]:.1%}" for key in shares),
             )
@@ -186,16 +210,23 @@ def _print_report(document: dict[str, object]) -> None:
         console.print(f"auditors' report: {document['report']} (lgsp report rebuilds it; lgsp api serve: /reports/)")
     state = document["state"]
     assert isinstance(state, dict)
-    console.print(f"store: {state['database']}\nairflow: {state['airflow_home']}")
+    console.print(Text(f"store: {state['database']}\nairflow: {state['airflow_home']}"))
 
 
 def _pushes_table(name: str, flow: dict[str, Any]) -> Table:
     """Pushes to the subscribing agencies, per agency and outbox state."""
     table = Table(
-        "agency", "acknowledged", "pending", "sent", "dead", title=f"{name}: {flow['state']}", title_justify="left"
+        "agency",
+        "acknowledged",
+        "pending",
+        "sent",
+        "dead",
+        title=Text(f"{name}: {flow['state']}"),
+        title_justify="left",
     )
     for agency, states in sorted(flow["pushes"].items()):
-        table.add_row(agency, *(f"{states.get(state, 0):,}" for state in ("acknowledged", "pending", "sent", "dead")))
+        counts = (f"{states.get(state, 0):,}" for state in ("acknowledged", "pending", "sent", "dead"))
+        table.add_row(cell(agency), *counts)
     return table
 
 
@@ -207,7 +238,7 @@ def _figures_table(figures: dict[str, Any]) -> Table:
             value = ", ".join(f"{key} {inner if inner is not None else '-'}" for key, inner in value.items())
         elif isinstance(value, float) and name.endswith("_share"):
             value = f"{value:.1%}"
-        table.add_row(name.replace("_", " "), "-" if value is None else str(value))
+        table.add_row(cell(name.replace("_", " ")), cell("-" if value is None else value))
     return table
 
 
@@ -218,19 +249,20 @@ def sync_population(
     """Extract, audit and publish the population stream once (endpoint from LGSP_POPULATION_* or Airflow)."""
     from hub.pipeline import population_sync
 
-    _sync_once(population_sync.sync, run_id)
+    _sync_once("lgsp sync population", population_sync.sync, run_id, (POPULATION,))
 
 
-def _sync_once(sync: Callable[[str, Settings], RunSummary], run_id: str | None) -> None:
-    """Run one flow's three stages and print its counts as JSON."""
+def _sync_once(
+    what: str, sync: Callable[[str, Settings], RunSummary], run_id: str | None, peers: tuple[Peer, ...]
+) -> None:
+    """Run one flow's three stages and print its counts as JSON; a peer that fails is named with its origin."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_id = run_id or f"cli:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    try:
-        summary = sync(run_id, load_settings())
-    except LgspError as exc:
-        stderr.print(f"[red]sync failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    sys.stdout.write(json.dumps({"run_id": run_id, **summary.as_dict()}, indent=2) + "\n")
+    with failures(what):
+        settings = load_settings()
+    with failures(what, settings, peers):
+        summary = sync(run_id, settings)
+    sys.stdout.write(json.dumps(masked({"run_id": run_id, **summary.as_dict()}), indent=2) + "\n")
 
 
 @sync_app.command("civil-status")
@@ -240,7 +272,7 @@ def sync_civil_status(
     """Extract, audit and publish civil-status events once (endpoint from LGSP_CIVIL_STATUS_* or Airflow)."""
     from hub.pipeline import civil_status_sync
 
-    _sync_once(civil_status_sync.sync, run_id)
+    _sync_once("lgsp sync civil-status", civil_status_sync.sync, run_id, (CIVIL_STATUS,))
 
 
 @sync_app.command("dossiers")
@@ -252,11 +284,11 @@ def sync_dossiers(
 
     def everything(sync_run_id: str, settings: Settings) -> RunSummary:
         summary = dossier_sync.sync(sync_run_id, settings)
-        stderr.print(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
-        stderr.print(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
+        say(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
+        say(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
         return summary
 
-    _sync_once(everything, run_id)
+    _sync_once("lgsp sync dossiers", everything, run_id, (ONE_STOP, PORTAL))
 
 
 @app.command()
@@ -267,21 +299,19 @@ def report(
     """Build the auditors' data-quality site (HTML, CSV, Data Docs) from the store; prints its index."""
     from pathlib import Path
 
-    from hub.store.engine import open_store
     from quality.report.build import build_site
 
-    settings = load_settings()
-    target = Path(out) if out else settings.home / "reports"
-    try:
-        engine = open_store(settings.resolved_database_url())
+    with failures("lgsp report"):
+        settings = load_settings()
+        target = Path(out) if out else settings.home / "reports"
+        engine = existing_store(settings)
         try:
             summary = build_site(engine, target, runs_per_dataset=runs)
+        except OSError as exc:  # the folder given (or LGSP_HOME) cannot be written
+            fail(f"lgsp report failed: cannot write the site to {target}: {exc.strerror or exc}; pick another --out")
         finally:
             engine.dispose()
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp report failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    stderr.print(
+    say(
         f"{summary.pages} pages, {summary.tables} CSV tables, {summary.data_docs} Data Docs pages "
         f"in {summary.seconds:.1f} s"
     )
@@ -289,60 +319,61 @@ def report(
 
 
 @app.command()
-def status(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
-    """The newest sync runs and their counts."""
+def status(limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 10) -> None:
+    """The newest sync runs and their counts (error texts literal, ids masked)."""
     from sqlalchemy import select
 
-    from hub.store.engine import open_store
     from hub.store.tables import sync_run
 
-    engine = open_store(load_settings().resolved_database_url())
     table = Table("run", "stream", "status", "read", "published", "quarantined", "unchanged", "error")
-    with engine.connect() as conn:
-        for row in conn.execute(select(sync_run).order_by(sync_run.c.started_at.desc()).limit(limit)).mappings():
-            table.add_row(
-                row["run_id"],
-                row["stream"],
-                row["status"],
-                str(row["read"]),
-                str(row["published"]),
-                str(row["quarantined"]),
-                str(row["unchanged"]),
-                (row["error"] or "")[:80],
-            )
+    with failures("lgsp status"):
+        engine = existing_store(load_settings())
+        with engine.connect() as conn:
+            query = select(sync_run).order_by(sync_run.c.started_at.desc()).limit(limit)
+            for row in conn.execute(query).mappings():
+                table.add_row(
+                    cell(row["run_id"]),
+                    cell(row["stream"]),
+                    cell(row["status"]),
+                    str(row["read"]),
+                    str(row["published"]),
+                    str(row["quarantined"]),
+                    str(row["unchanged"]),
+                    cell(row["error"], width=80),
+                )
     Console().print(table)
 
 
 @app.command()
 def quarantine(
     rule: Annotated[str | None, typer.Option(help="Only records that broke this rule.")] = None,
-    limit: Annotated[int, typer.Option(help="How many records to list.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many records to list.")] = 20,
 ) -> None:
     """Held records: counts per rule, then the newest ones (ids masked; raw payloads stay in the store)."""
     from collections import Counter
 
     from sqlalchemy import select
 
-    from hub.store.engine import open_store
     from hub.store.tables import quarantine as held
     from schemas.personal_id import mask
 
-    engine = open_store(load_settings().resolved_database_url())
     query = select(held.c.quarantine_id, held.c.personal_id, held.c.rules, held.c.run_id, held.c.quarantined_at)
     query = query.where(held.c.status == "open").order_by(held.c.quarantine_id.desc())
-    with engine.connect() as conn:
-        rows = [row for row in conn.execute(query) if rule is None or rule in row.rules.split(",")]
+    with failures("lgsp quarantine"):
+        engine = existing_store(load_settings())
+        with engine.connect() as conn:
+            rows = [row for row in conn.execute(query) if rule is None or rule in row.rules.split(",")]
     per_rule = Counter(name for row in rows for name in row.rules.split(","))
     summary = Table("rule", "open records", title=f"{len(rows):,} records held", title_justify="left")
     for name, count in sorted(per_rule.items()):
-        summary.add_row(name, f"{count:,}")
+        summary.add_row(cell(name), f"{count:,}")
     listing = Table("id", "personal id", "rules", "run", "since")
     for row in rows[:limit]:
         listing.add_row(
             str(row.quarantine_id),
-            mask(row.personal_id),
-            row.rules,
-            row.run_id,
+            cell(mask(row.personal_id)),
+            cell(row.rules),
+            cell(row.run_id),
             row.quarantined_at.isoformat(timespec="seconds"),
         )
     Console().print(summary, listing)
@@ -351,15 +382,22 @@ def quarantine(
 @app.command("upgrade-db")
 def upgrade_db() -> None:
     """Create or migrate the hub's store to the newest schema."""
-    from hub.store.engine import open_store
-
-    open_store(load_settings().resolved_database_url()).dispose()
-    stderr.print("store is at the newest schema")
+    with failures("lgsp upgrade-db"):
+        migrated_store(load_settings()).dispose()
+    say("store is at the newest schema")
 
 
 def main() -> None:
-    """Entry point of the ``lgsp`` script."""
-    app()
+    """Entry point of the ``lgsp`` script: a failure nobody expected is one line too, never a traceback.
+
+    A traceback would show locals and arguments (URLs, payloads, personal values).
+    Commands catch what they expect where it enters; this is the net under them.
+    """
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the last net: anything else is a bug, said in one line
+        complain(f"lgsp failed unexpectedly ({type(exc).__name__}); this is a bug: please report the command you ran")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

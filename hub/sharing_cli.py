@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from connectors.errors import LgspError
-from hub.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+from hub.cli_support import cell, existing_store, fail, failures, migrated_store, say
+from hub.settings import load_settings
 
 agencies_app = typer.Typer(help="Agencies, their API clients and push subscriptions.", invoke_without_command=True)
-stderr = Console(stderr=True)
-
-
-def _store(settings: Settings) -> Engine:
-    from hub.store.engine import open_store
-
-    return open_store(settings.resolved_database_url())
 
 
 @agencies_app.callback()
@@ -39,8 +30,8 @@ def agencies(ctx: typer.Context) -> None:
 
     from hub.store.tables import agency, api_client, subscription
 
-    try:
-        engine = _store(load_settings())
+    with failures("lgsp agencies"):
+        engine = existing_store(load_settings())
         with engine.connect() as conn:
             rows = conn.execute(select(agency).order_by(agency.c.agency_code)).mappings().all()
             clients = conn.execute(
@@ -51,22 +42,19 @@ def agencies(ctx: typer.Context) -> None:
                     subscription.c.active
                 )
             ).all()
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp agencies failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
     if not rows:
-        stderr.print("no agencies in the store yet: run `lgsp agencies load`")
+        say("no agencies in the store yet: run `lgsp agencies load`")
         return
     table = Table("code", "name", "contact", "push", "clients (role: scopes)", "subscriptions")
-    for row in rows:
+    for row in rows:  # names, contacts and URLs come from YAML: shown literally, never as markup
         code = row["agency_code"]
         table.add_row(
-            code,
-            row["name"],
-            row["contact"],
-            row["push_url"] or "-",
-            "\n".join(f"{c.client_id} ({c.role}: {c.scopes})" for c in clients if c.agency_code == code),
-            "\n".join(f"{s.dataset} / {s.purpose}" for s in subs if s.agency_code == code) or "-",
+            cell(code),
+            cell(row["name"]),
+            cell(row["contact"]),
+            cell(row["push_url"] or "-"),
+            cell("\n".join(f"{c.client_id} ({c.role}: {c.scopes})" for c in clients if c.agency_code == code)),
+            cell("\n".join(f"{s.dataset} / {s.purpose}" for s in subs if s.agency_code == code) or "-"),
         )
     Console().print(table)
 
@@ -76,13 +64,10 @@ def load_command() -> None:
     """Load config/sharing/*.yaml into the store (replaces agencies, clients, agreements; adds subscriptions)."""
     from hub.sharing.registry import load_configured
 
-    try:
+    with failures("lgsp agencies load"):
         settings = load_settings()
-        counts = load_configured(_store(settings), settings).counts
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp agencies load failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    stderr.print("loaded " + ", ".join(f"{count} {name}" for name, count in counts.items()))
+        counts = load_configured(migrated_store(settings), settings).counts
+    say("loaded " + ", ".join(f"{count} {name}" for name, count in counts.items()))
 
 
 @agencies_app.command("hash-secret")
@@ -92,8 +77,7 @@ def hash_secret_command() -> None:
 
     secret = sys.stdin.readline().rstrip("\n")
     if len(secret) < 16:
-        stderr.print("[red]a client secret must be at least 16 characters[/red]")
-        raise typer.Exit(2)
+        fail("lgsp agencies hash-secret: a client secret must be at least 16 characters")
     sys.stdout.write(hash_secret(secret) + "\n")
 
 
@@ -108,28 +92,24 @@ def agreements(
     query = select(agreement).order_by(agreement.c.agency_code, agreement.c.agreement_id)
     if agency_code is not None:
         query = query.where(agreement.c.agency_code == agency_code)
-    try:
-        with _store(load_settings()).connect() as conn:
-            rows = conn.execute(query).mappings().all()
-    except LgspError as exc:
-        stderr.print(f"[red]lgsp agreements failed:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    with failures("lgsp agreements"), existing_store(load_settings()).connect() as conn:
+        rows = conn.execute(query).mappings().all()
     if not rows:
-        stderr.print("no agreements in the store: run `lgsp agencies load` (deny by default: nobody reads anything)")
+        say("no agreements in the store: run `lgsp agencies load` (deny by default: nobody reads anything)")
         return
     today = datetime.now(UTC).date()
     table = Table("id", "agency", "dataset", "purpose", "fields", "legal basis", "valid", "in force")
     for row in rows:
         until = row["valid_until"]
         in_force = row["valid_from"] <= today and (until is None or today <= until)
-        table.add_row(
-            row["agreement_id"],
-            row["agency_code"],
-            row["dataset"],
-            row["purpose"],
-            row["fields"].replace(",", ", "),
-            row["legal_basis"],
+        table.add_row(  # from YAML: shown literally, never as markup
+            cell(row["agreement_id"]),
+            cell(row["agency_code"]),
+            cell(row["dataset"]),
+            cell(row["purpose"]),
+            cell(row["fields"].replace(",", ", ")),
+            cell(row["legal_basis"]),
             f"{row['valid_from']} .. {until or 'open'}",
-            "yes" if in_force else "[red]no[/red]",
+            Text("yes") if in_force else Text("no", style="red"),
         )
     Console().print(table)

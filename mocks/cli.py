@@ -34,8 +34,16 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
 ) -> None:
     """Serve the mocks until Ctrl-C; prints ``READY <base_url>`` once listening."""
-    from mocks.server import serve  # the server stack is only needed when serving
+    # One clear line, never a traceback: the CLI's shared pieces are hub's, as mocks.server's listener is.
+    from hub.cli_support import check_options, failures, port_problem
+    from hub.serving import listen, serve_foreground
+    from mocks.server import build_app  # the server stack is only needed when serving
+    from mocks.settings import MockSettings
 
+    options = {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate, "--feed-days": feed_days}
+    check_options("lgsp mocks serve", MockSettings, options, also=[port_problem(port)])
+    with failures("lgsp mocks serve"):
+        sock = listen(host, port)  # a busy port is said now, not after the data is generated
     given = {"citizens": citizens, "seed": seed, "defect_rate": defect_rate, "feed_days": feed_days}
     settings = load_settings(**{name: value for name, value in given.items() if value is not None})
     if host not in ("127.0.0.1", "::1", "localhost") and settings.password.get_secret_value() == DEMO_PASSWORD:
@@ -57,4 +65,4 @@ def serve_command(
         typer.echo(f"READY {base_url}")
         sys.stdout.flush()
 
-    serve(settings, host=host, port=port, on_ready=announce)
+    serve_foreground(build_app(settings), host, port, announce, sock=sock)

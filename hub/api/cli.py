@@ -21,20 +21,25 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8000,
 ) -> None:
     """Migrate the store, load config/sharing, and serve until Ctrl-C; prints ``READY <base_url>`` once listening."""
-    from connectors.errors import LgspError
     from hub.api.app import build_app
-    from hub.api.server import refuse_demo_secrets, serve
+    from hub.api.server import refuse_demo_secrets
+    from hub.cli_support import fail, failures, migrated_store, port_problem
+    from hub.serving import listen, serve_foreground
     from hub.settings import load_settings
-    from hub.store.engine import open_store
 
-    try:
-        settings = load_settings()
-        engine = open_store(settings.resolved_database_url())
-        app = build_app(settings, engine)
-        refuse_demo_secrets(engine, host, settings)
-    except LgspError as exc:
-        typer.echo(f"lgsp api serve failed: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    problem = port_problem(port)
+    if problem:
+        fail(f"lgsp api serve: {problem}")
+    with failures("lgsp api serve"):
+        sock = listen(host, port)  # a busy port is said before the store is migrated, not after
+        try:
+            settings = load_settings()
+            engine = migrated_store(settings)
+            app = build_app(settings, engine)
+            refuse_demo_secrets(engine, host, settings)
+        except BaseException:
+            sock.close()
+            raise
 
     def announce(base_url: str) -> None:
         typer.echo(f"OpenAPI: {base_url}/openapi.json")
@@ -42,7 +47,7 @@ def serve_command(
         typer.echo(f"READY {base_url}")
         sys.stdout.flush()
 
-    serve(app, host, port, on_ready=announce)
+    serve_foreground(app, host, port, announce, sock=sock)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,19 +13,74 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 
+# A personal id shown in full: 12 digits standing alone (hashes are hex: a run inside one is not an id).
+FULL_ID = re.compile(r"(?<![0-9a-fA-F])\d{12}(?![0-9a-fA-F])")
+
 
 @pytest.fixture
-def synced_home(mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    server = mock_server(defect_rate=0.05)
+def mock(mock_server: Callable[..., Any]) -> Any:
+    return mock_server(defect_rate=0.05)
+
+
+@pytest.fixture
+def synced_home(mock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LGSP_HOME", str(tmp_path))
     monkeypatch.delenv("LGSP_DATABASE_URL", raising=False)
-    monkeypatch.setenv("LGSP_POPULATION_URL", f"{server.base_url}/population")
+    monkeypatch.setenv("LGSP_POPULATION_URL", f"{mock.base_url}/population")
     monkeypatch.setenv("LGSP_POPULATION_USERNAME", "lgsp-demo")
     monkeypatch.setenv("LGSP_POPULATION_PASSWORD", "demo-only-password")
+    loaded = CliRunner().invoke(app, ["agencies", "load"])  # subscriptions in force: the sync queues pushes
+    assert loaded.exit_code == 0, loaded.output
     result = CliRunner().invoke(app, ["sync", "population", "--run-id", "cli-test"])
     assert result.exit_code == 0, result.output
     assert '"quarantined"' in result.output
     return tmp_path
+
+
+LISTINGS = [
+    ["status", "--limit", "50"],
+    ["quarantine", "--limit", "1000"],
+    ["outbox", "list", "--limit", "5000"],
+    ["outbox", "list", "--topic", "push.BHXH", "--limit", "5000"],
+    ["outbox", "list", "--state", "pending", "--limit", "5000"],
+    ["agencies"],
+    ["agreements"],
+    ["audit", "verify"],
+    ["audit", "export"],
+    ["audit", "export", "--format", "json"],
+]
+
+
+def test_no_listing_shows_a_personal_id(synced_home: Path) -> None:
+    for command in LISTINGS:
+        result = CliRunner().invoke(app, command, env={"COLUMNS": "250"})
+        assert result.exit_code == 0, (command, result.output)
+        assert not FULL_ID.search(result.output), (command, FULL_ID.search(result.output))
+
+
+def test_the_outbox_lists_agency_pushes_by_topic_with_ids_masked(synced_home: Path) -> None:
+    pushes = CliRunner().invoke(app, ["outbox", "list", "--topic", "push.BHXH", "--limit", "3"], env={"COLUMNS": "200"})
+    assert pushes.exit_code == 0, pushes.output
+    assert "topic" in pushes.output and pushes.output.count("push.BHXH") == 3 and "push.TU-PHAP" not in pushes.output
+    assert re.search(r"\d{3}\*{7}\d{2}", pushes.output)  # the aggregate: a personal id, masked
+    unknown = CliRunner().invoke(app, ["outbox", "list", "--topic", "push.NOBODY"])
+    assert unknown.exit_code == 2 and unknown.stdout == ""
+    assert "portal.dossier_status" in unknown.stderr and "push.BHXH" in unknown.stderr
+    assert "push.NOBODY" in unknown.stderr
+
+
+def test_outbox_push_delivers_to_the_agencies_as_the_dag_does(
+    synced_home: Path, mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = mock.base_url.split("//", 1)[1]
+    monkeypatch.setenv("AIRFLOW_CONN_AGENCY_PUSH_BHXH", f"http://:demo-only-push-secret@{origin}/agency/v1/BHXH/inbox")
+    pushed = CliRunner().invoke(app, ["outbox", "push", "--limit", "5"])
+    assert pushed.exit_code == 0, pushed.output
+    assert json.loads(pushed.stdout)["BHXH"]["acknowledged"] == 5  # TU-PHAP has no connection: it waits
+    acknowledged = CliRunner().invoke(
+        app, ["outbox", "list", "--state", "acknowledged", "--topic", "push.BHXH"], env={"COLUMNS": "200"}
+    )
+    assert "acknowledged: 5" in acknowledged.output and not FULL_ID.search(acknowledged.output)
 
 
 def test_quarantine_lists_rules_and_masks_ids(synced_home: Path) -> None:
