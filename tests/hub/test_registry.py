@@ -182,6 +182,9 @@ def test_the_cli_lists_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LGSP_HOME", str(tmp_path))
     monkeypatch.delenv("LGSP_DATABASE_URL", raising=False)
     runner = CliRunner()
+    missing = runner.invoke(app, ["agreements"])  # a read-only command makes no store
+    assert missing.exit_code == 2 and "no store at" in missing.output and not (tmp_path / "hub.sqlite").exists()
+    assert runner.invoke(app, ["upgrade-db"]).exit_code == 0
     empty = runner.invoke(app, ["agreements"])
     assert empty.exit_code == 0 and "deny by default" in empty.output
     loaded = runner.invoke(app, ["agencies", "load"])
