@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     operation_timeout: float = 30.0
     max_attempts: int = 5
     backoff_seconds: float = 1.0
+    # The largest response body a connector reads from a peer (after decompression); larger is refused.
+    max_response_bytes: int = 32 * 1024 * 1024
     demo: bool = False
     sharing_config: Path | None = None  # the folder of agencies.yaml and agreements.yaml; default config/sharing
     api_token_seconds: int = 300  # lifetime of an agency's access token
@@ -73,6 +75,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("LGSP_API_TOKEN_SECONDS must be between 30 and 3600 (tokens are meant to be short-lived)")
     if settings.operation_timeout <= 0:
         raise ConfigError("LGSP_OPERATION_TIMEOUT must be a positive number of seconds")
+    if settings.max_response_bytes < 1024:
+        raise ConfigError("LGSP_MAX_RESPONSE_BYTES must be at least 1024 (bytes); the default is 33554432 (32 MiB)")
     return settings
 
 

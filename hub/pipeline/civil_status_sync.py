@@ -36,6 +36,7 @@ def connect_source(settings: Settings) -> CivilStatusSource:
         timeout=settings.operation_timeout,
         max_attempts=settings.max_attempts,
         backoff=settings.backoff_seconds,
+        max_body_bytes=settings.max_response_bytes,
     )
     return CivilStatusSource(client, page_size=settings.page_size)
 

@@ -41,6 +41,7 @@ def connect_source(settings: Settings) -> OneStopSource:
         timeout=settings.operation_timeout,
         max_attempts=settings.max_attempts,
         backoff=settings.backoff_seconds,
+        max_body_bytes=settings.max_response_bytes,
     )
     return OneStopSource(client, page_size=settings.page_size)
 

@@ -30,6 +30,7 @@ def connect_source(settings: Settings) -> PopulationSource:
         password=endpoint.password.get_secret_value(),
         timeout=settings.operation_timeout,
         password_type=endpoint.password_type,
+        max_response_bytes=settings.max_response_bytes,
     )
     return PopulationSource(
         client, page_size=settings.page_size, max_attempts=settings.max_attempts, backoff=settings.backoff_seconds

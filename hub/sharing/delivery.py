@@ -166,6 +166,7 @@ def connect_portal(settings: Settings) -> PortalClient:
         timeout=settings.operation_timeout,
         max_attempts=settings.max_attempts,
         backoff=settings.backoff_seconds,
+        max_body_bytes=settings.max_response_bytes,
     )
     return PortalClient(client)
 
@@ -184,6 +185,7 @@ def connect_agency(settings: Settings, agency_code: str, endpoint: Endpoint) -> 
         timeout=settings.operation_timeout,
         max_attempts=settings.max_attempts,
         backoff=settings.backoff_seconds,
+        max_body_bytes=settings.max_response_bytes,
     )
     return agency_wire.AgencyClient(client, path)
 

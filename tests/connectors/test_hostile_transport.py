@@ -104,10 +104,12 @@ def soap(url: str, timeout: float = TIMEOUT) -> SoapClient:
 def chain_text(error: BaseException) -> str:
     """The error's text and that of every exception chained to it."""
     texts: list[str] = []
-    seen: BaseException | None = error
-    while seen is not None:
-        texts.append(str(seen))
-        seen = seen.__cause__ or seen.__context__
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:  # `raise exc from exc` makes a cycle
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
     return " | ".join(texts)
 
 
@@ -249,3 +251,14 @@ def test_a_200_mb_soap_response_is_refused_while_it_streams(hostile: str, mode: 
     growth = (probe["peak_kib"] - probe["baseline_kib"]) * 1024
     assert growth < 3 * CAP + 30 * MiB, f"the call's peak memory grew by {growth / MiB:.0f} MiB"
 
+
+def test_the_cap_is_a_validated_hub_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.errors import ConfigError
+    from hub.settings import load_settings
+
+    assert load_settings().max_response_bytes == 32 * MiB
+    monkeypatch.setenv("LGSP_MAX_RESPONSE_BYTES", str(CAP))
+    assert load_settings().max_response_bytes == CAP
+    monkeypatch.setenv("LGSP_MAX_RESPONSE_BYTES", "512")
+    with pytest.raises(ConfigError, match="LGSP_MAX_RESPONSE_BYTES"):
+        load_settings()
