@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -90,12 +93,15 @@ def read_capped(chunks: Iterable[bytes], limit: int, declared_length: str | None
     """The body from decoded ``chunks``, or None once it exceeds ``limit`` (memory stays within the cap)."""
     if declared_length is not None and declared_length.strip().isdigit() and int(declared_length) > limit:
         return None
-    body = bytearray()
+    # A list joined once: growing a bytearray re-copies it as it grows (2.6 ms against 0.08 ms for 1.5 MB).
+    parts: list[bytes] = []
+    size = 0
     for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             return None
-    return bytes(body)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 class Deadline:
@@ -103,11 +109,11 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._at = time.monotonic() + seconds
+        self.at = time.monotonic() + seconds
 
     def remaining(self) -> float:
         """Seconds left; zero or less once it has passed."""
-        return self._at - time.monotonic()
+        return self.at - time.monotonic()
 
 
 _CURRENT: contextvars.ContextVar[Watchdog | None] = contextvars.ContextVar("lgsp_watchdog", default=None)
@@ -128,50 +134,100 @@ class Watchdog:
     """Shuts down the sockets of one exchange once its deadline passes.
 
     ``with Watchdog(deadline) as dog: ...`` runs the exchange in the calling thread;
-    a timer thread fires at the deadline and shuts the registered sockets down, which
-    wakes any read or write blocked on them. Leaving the block cancels and joins the
-    timer, so no thread outlives the exchange and no socket is shut down after it.
-    ``dog.expired`` then says whether the exchange was cut: its data may be incomplete
-    and must not be used.
+    at the deadline the process's alarm thread shuts the registered sockets down,
+    which wakes any read or write blocked on them. After the block nothing is shut
+    down any more, and ``dog.expired`` says whether the exchange was cut: its data
+    may then be incomplete and must not be used.
     """
 
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
         self.expired = False
+        self._done = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline.remaining()), self._fire)
-        self._timer.daemon = True
         self._token: contextvars.Token[Watchdog | None] | None = None
 
     def __enter__(self) -> Self:
-        """Start the timer and make this the current exchange's watchdog."""
+        """Arm the alarm and make this the current exchange's watchdog."""
         self._token = _CURRENT.set(self)
-        self._timer.start()
+        _ALARM.arm(self)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Stop the timer and wait for it, so nothing fires after the exchange."""
-        self._timer.cancel()
-        self._timer.join()
+        """Disarm: from here on the alarm leaves this exchange's sockets alone."""
+        with self._lock:
+            self._done = True
+            self._sockets.clear()
         if self._token is not None:
             _CURRENT.reset(self._token)
+
+    @property
+    def done(self) -> bool:
+        """Whether the exchange has ended (the alarm may forget it)."""
+        return self._done
 
     def add(self, sock: socket.socket) -> None:
         """Watch ``sock``; shut it down at once if the deadline has already fired."""
         with self._lock:
+            if self._done:
+                return
             if self.expired:
                 _shutdown(sock)
             elif not any(sock is known for known in self._sockets):
                 self._sockets.append(sock)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """The deadline has passed: cut the exchange, unless it has ended."""
         with self._lock:
+            if self._done:
+                return
             self.expired = True
             for sock in self._sockets:
                 _shutdown(sock)
+
+
+class _Alarm:
+    """One daemon thread for every watchdog of the process, asleep until the nearest deadline.
+
+    A thread per exchange (threading.Timer) costs ~0.5 ms to start and join, a fifth of a
+    small SOAP page; arming this costs a heap push.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        # A forked child (Airflow's LocalExecutor forks) has no alarm thread, and the lock may be held.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()  # ties broken by arrival; watchdogs do not compare
+        self._thread: threading.Thread | None = None
+
+    def arm(self, dog: Watchdog) -> None:
+        """Fire ``dog`` at its deadline (nothing happens if it is done by then)."""
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lgsp-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._due, (dog.deadline.at, next(self._order), dog))
+            if self._due[0][2] is dog:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                # Ended exchanges are dropped when they reach the top: cheaper than removing them on exit.
+                while self._due and (self._due[0][0] <= now or self._due[0][2].done):
+                    heapq.heappop(self._due)[2].fire()
+                self._wake.wait(self._due[0][0] - now if self._due else None)
+
+
+_ALARM = _Alarm()
 
 
 def _shutdown(sock: socket.socket) -> None:

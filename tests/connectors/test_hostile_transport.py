@@ -121,7 +121,9 @@ def assert_refused(error: SourceError, status: int, catcher: Catcher) -> None:
 
 
 def assert_no_watchdog_left() -> None:
-    assert not [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)]
+    """One alarm thread serves every watchdog: no thread per call is left behind."""
+    names = [thread.name for thread in threading.enumerate()]
+    assert names.count("lgsp-watchdog") == 1, names
 
 
 # --- redirects ----------------------------------------------------------------------------------
