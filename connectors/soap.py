@@ -22,7 +22,7 @@ import requests
 from lxml import etree
 
 from connectors.errors import FatalSourceError, SourceError, TransientSourceError
-from connectors.policy import DEFAULT_MAX_RESPONSE_BYTES
+from connectors.policy import DEFAULT_MAX_RESPONSE_BYTES, origin_of
 from connectors.soap_transport import SoapTransport
 from connectors.wsse import PasswordType, UsernameTokenWithTimestamp
 from connectors.xml_guard import declared_doctype, error_name, is_entity_error
@@ -79,8 +79,15 @@ class SoapClient:
         if error is not None:
             raise error  # outside the handler: see _converted
         # Call the address we were configured with, whatever the WSDL's soap:address says.
-        binding = next(iter(next(iter(self._client.wsdl.services.values())).ports.values())).binding
-        self._service = self._client.create_service(binding.name, url)
+        ports = [port for service in self._client.wsdl.services.values() for port in service.ports.values()]
+        if not ports:
+            raise FatalSourceError(
+                f"{system} load WSDL: the contract at {origin_of(url)} declares no service port; "
+                "check that the URL is the SOAP endpoint (its ?wsdl must be a WSDL with a service)",
+                system=system,
+                operation="load WSDL",
+            )
+        self._service = self._client.create_service(ports[0].binding.name, url)
 
     def call(self, operation: str, **params: Any) -> Any:
         """Call an operation and return zeep's objects.

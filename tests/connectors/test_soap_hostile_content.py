@@ -170,3 +170,19 @@ def test_a_page_repeating_an_earlier_token_is_refused_before_it_is_yielded() -> 
     message = str(caught.value)
     assert "repeated cursor sha256:" in message and "on page 3 (first handed out by page 1)" in message
     assert tokens[1] not in message and "ListChangedCitizens" in message
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<?xml version="1.0"?><definitions xmlns="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:x"/>',
+        b"<html><body>Welcome to the portal</body></html>",
+    ],
+    ids=["a WSDL without a service", "an HTML page"],
+)
+def test_a_wsdl_address_that_serves_no_contract_is_one_clear_error(document: bytes) -> None:
+    """A ?wsdl answered 200 with something else: a FatalSourceError naming the load, not a StopIteration."""
+    with soap_peer(lambda body, n: (200, verdict()), wsdl_answer=(200, document)) as peer:
+        with pytest.raises(FatalSourceError, match="load WSDL") as caught:
+            SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password="s3cret-Pass", timeout=5)
+    assert "Traceback" not in str(caught.value)
