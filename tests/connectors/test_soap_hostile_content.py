@@ -182,7 +182,9 @@ def test_a_page_repeating_an_earlier_token_is_refused_before_it_is_yielded() -> 
 )
 def test_a_wsdl_address_that_serves_no_contract_is_one_clear_error(document: bytes) -> None:
     """A ?wsdl answered 200 with something else: a FatalSourceError naming the load, not a StopIteration."""
-    with soap_peer(lambda body, n: (200, verdict()), wsdl_answer=(200, document)) as peer:
-        with pytest.raises(FatalSourceError, match="load WSDL") as caught:
-            SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password="s3cret-Pass", timeout=5)
+    with (
+        soap_peer(lambda body, n: (200, verdict()), wsdl_answer=(200, document)) as peer,
+        pytest.raises(FatalSourceError, match="load WSDL") as caught,
+    ):
+        SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password="s3cret-Pass", timeout=5)
     assert "Traceback" not in str(caught.value)
