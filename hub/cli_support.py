@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from connectors.errors import LgspError, SourceError, TransientSourceError
+from connectors.policy import origin_of
 from hub import settings as hub_settings
 from hub.settings import Endpoint, Settings
 from schemas.personal_id import mask
@@ -114,14 +114,6 @@ PORTAL = Peer(
 )
 
 
-def origin(url: str) -> str:
-    """``scheme://host:port`` of ``url``: no credentials, no path."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port: int | str = parts.port or {"http": 80, "https": 443}.get(parts.scheme) or "?"
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-
-
 @contextmanager
 def failures(
     what: str, settings: Settings | None = None, peers: Iterable[Peer] = (), *, code: int = 2
@@ -161,8 +153,8 @@ def _named(exc: SourceError, settings: Settings | None, peers: tuple[Peer, ...])
     if peer is None or settings is None:
         return str(exc)
     try:
-        where = origin(peer.endpoint(settings).url)
-    except LgspError:
+        where = origin_of(peer.endpoint(settings).url)
+    except (LgspError, ValueError):
         where = "(not configured)"
     if isinstance(exc, TransientSourceError):
         advice = f"check that it is running and reachable there, or fix {peer.configured_by}"
