@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from connectors.errors import FatalSourceError
-from connectors.one_stop import INCONSISTENT, map_dossier
+from connectors.one_stop import map_dossier
 from hub.pipeline import dossier_sync, population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_status, outbox, quarantine
+from schemas.one_stop import INCONSISTENT
 
 RULE_FOR_DOSSIER_DEFECT = {
     "unknown_procedure": "procedure.known",
