@@ -29,9 +29,9 @@ from itertools import pairwise
 from typing import Any
 
 from connectors.digest import content_hash_of
-from connectors.errors import FatalSourceError, RejectedRecord
 from connectors.paging import CursorPager
 from connectors.rest import RestClient, RestResponse
+from lgsp.errors import FatalSourceError, RejectedRecord
 from schemas.one_stop import CHANNELS, INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER, may_follow
 
 SYSTEM = "one_stop"

@@ -66,10 +66,10 @@ def agency_push() -> None:
         """Send every due push to its agency (`hub.sharing.delivery.deliver_pushes`); returns counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from connectors.errors import ConfigError, FatalSourceError
         from hub.settings import load_settings
         from hub.sharing.delivery import deliver_pushes as deliver
         from hub.store.engine import open_store
+        from lgsp.errors import ConfigError, FatalSourceError
 
         settings = load_settings()
         engine = open_store(settings.resolved_database_url())

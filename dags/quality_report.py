@@ -56,9 +56,9 @@ def quality_report() -> None:
         """Build the site into `LGSP_HOME/reports` (`quality.report.build.build_site`); returns its counts."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from connectors.errors import ConfigError
         from hub.settings import load_settings
         from hub.store.engine import open_store
+        from lgsp.errors import ConfigError
         from quality.report.build import build_site as build
 
         try:

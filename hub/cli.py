@@ -29,10 +29,10 @@ from hub.cli_support import (
     mask_text,
     masked,
     migrated_store,
-    port_problem,
     say,
 )
 from hub.settings import Settings, load_settings
+from lgsp.serving import port_problem
 
 if TYPE_CHECKING:
     from hub.pipeline.runs import RunSummary
@@ -136,7 +136,7 @@ def airflow_command(
     defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
 ) -> None:
     """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
-    from hub.serving import check_port
+    from lgsp.serving import check_port
     from mocks.settings import MockSettings
 
     options = {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate}

@@ -149,7 +149,7 @@ def _env_number(
         value = math.nan
     inside = (low < value if low_open else low <= value) and value <= high  # NaN fails both; so does inf
     if not inside or (whole and not value.is_integer()):
-        from connectors.errors import ConfigError  # only on this path: DAG files import nothing heavy
+        from lgsp.errors import ConfigError  # only on this path: DAG files import nothing heavy
 
         bound = "above" if low_open else "at least"
         kind = "a whole number of" if whole else "a number of"
@@ -251,8 +251,8 @@ def parse_since(value: object, now: datetime | None = None) -> datetime | None:
 
 def run_stage(pipeline: str, stage: str, run_id: str, **options: Any) -> dict[str, Any]:
     """Call one stage of a pipeline module; errors that retrying cannot fix fail the task at once."""
-    from connectors.errors import ConfigError, FatalSourceError
     from hub.settings import load_settings
+    from lgsp.errors import ConfigError, FatalSourceError
 
     module = importlib.import_module(pipeline)
     try:

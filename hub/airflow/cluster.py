@@ -27,12 +27,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from connectors.errors import ConfigError
 from hub.airflow.environment import USERNAME, cluster_environment
 from hub.airflow.local import migrate_metadata_db
 from hub.airflow.rest import Cluster
 from hub.airflow.supervisor import Supervisor
 from hub.schedules import POOLS
+from lgsp.errors import ConfigError
 
 # Each component, in the order they start: its arguments, the signal that stops it the way it is built to
 # stop, and when it stops. SIGINT is what a Ctrl-C in a terminal sends: the LocalExecutor's workers ignore

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 _RESULT_MARK = "LGSP-DAG-RESULT "

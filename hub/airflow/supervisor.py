@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import LgspError
+from lgsp.errors import LgspError
 
 
 class ClusterError(LgspError):

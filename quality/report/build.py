@@ -34,8 +34,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy import Connection, Engine
 
-from connectors.errors import StoreError
 from hub import ledger
+from lgsp.errors import StoreError
 from quality.report import facts, labels
 from quality.report.guidance import Guidance, load_guidance
 from quality.report.tables import Column, Link, ReportTable, csv_value, display, write_csv

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from soap_test_server import WSSE, WSU, security_header, soap_peer, verdict
 
-from connectors.errors import ConfigError, FatalSourceError, TransientSourceError
 from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
+from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
 
 def source_for(

@@ -54,7 +54,7 @@ limits = {f"{dag.dag_id}.{t.task_id}": t.execution_timeout.total_seconds() if t.
 docs = {dag.dag_id: dag.doc_md for dag in bag.dags.values()}
 errors = {os.path.basename(path): message for path, message in bag.import_errors.items()}
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 from hub.flows import task_timeout
 refused = {}
 for value in json.loads(sys.argv[3]):
@@ -155,8 +155,8 @@ def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
 def test_a_bad_retry_setting_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
-    from connectors.errors import ConfigError
     from hub.flows import default_args
+    from lgsp.errors import ConfigError
 
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as refused:

@@ -16,7 +16,6 @@ import pytest
 from api_support import ADDRESS, APPLICANT, FATHER, MOTHER, NAMES, SPOUSE, Api, Clock, family, seed, sharing_config
 from typer.testing import CliRunner
 
-from connectors.errors import ConfigError
 from hub import ledger
 from hub.api.app import build_app
 from hub.api.cli import api_app
@@ -24,6 +23,7 @@ from hub.api.server import ApiServer, is_loopback, refuse_demo_secrets
 from hub.settings import load_settings
 from hub.sharing.client_secrets import hash_secret
 from hub.store.engine import open_store
+from lgsp.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 
