@@ -166,7 +166,7 @@ def test_wsdl_pointing_outside_its_origin_is_refused(hostile_wsdl_server: str) -
 
 
 def test_unreachable_endpoint_is_transient() -> None:
-    from hub.mock_process import free_port
+    from hub.local.mock_process import free_port
 
     with pytest.raises(TransientSourceError, match="connection"):
         SoapClient(

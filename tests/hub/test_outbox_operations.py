@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from connectors.auth import ApiKeyAuth
 from connectors.portal import PortalClient
 from connectors.rest import RestClient
-from hub.outbox_cli import outbox_app
+from hub.cli.outbox import outbox_app
 from hub.settings import Settings, load_settings, portal_endpoint
 from hub.sharing.delivery import TOPIC, connect_portal, deliver
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, delivery_delays, enqueue, list_messages, replay

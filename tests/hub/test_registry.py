@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from hub import ledger
-from hub.cli import app
+from hub.cli.app import app
 from hub.sharing.client_secrets import DEMO_CLIENT_SECRET, check_secret, hash_secret
 from hub.sharing.policy import active_grants, require_grant
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry, read_registry

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.airflow.local import airflow_environment
+from hub.local.airflow.in_process import airflow_environment
 from lgsp.errors import ConfigError
 
 USERNAME = "admin"  # SimpleAuthManager's one user, role admin

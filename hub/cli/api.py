@@ -23,7 +23,7 @@ def serve_command(
     """Migrate the store, load config/sharing, and serve until Ctrl-C; prints ``READY <base_url>`` once listening."""
     from hub.api.app import build_app
     from hub.api.server import refuse_demo_secrets
-    from hub.cli_support import fail, failures, migrated_store
+    from hub.cli.support import fail, failures, migrated_store
     from hub.settings import load_settings
     from lgsp.serving import listen, port_problem, serve_foreground
 
