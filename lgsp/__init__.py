@@ -5,5 +5,6 @@
     options.py  a command's option values checked by the settings model that receives them
 
 ``connectors``, ``schemas``, ``quality``, ``hub`` and ``mocks`` all stand on it; it stands
-on nothing of ours. What goes here is what two layers that may not know each other both need.
+on nothing of ours (an import-linter contract in pyproject.toml says so, and ``make lint``
+checks it). What goes here is what two layers that may not know each other both need.
 """
