@@ -25,6 +25,7 @@ USER airflow
 # The package first, the DAGs and the registry after it: editing a DAG or config/sharing does not reinstall.
 WORKDIR /opt/lgsp/src
 COPY --chown=airflow:0 pyproject.toml README.md ./
+COPY --chown=airflow:0 lgsp/ lgsp/
 COPY --chown=airflow:0 connectors/ connectors/
 COPY --chown=airflow:0 schemas/ schemas/
 COPY --chown=airflow:0 quality/ quality/

@@ -28,9 +28,11 @@ airflow: $(STAMP)
 
 test: lint typecheck pytest
 
+# lint-imports: the layers are a contract (pyproject.toml [tool.importlinter], DESIGN.md §2).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/population_sync.py
 
 clean:
-	rm -rf $(VENV) .lgsp .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lgsp .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

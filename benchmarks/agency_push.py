@@ -37,7 +37,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """One population sync with subscribers, then delivery of its pushes; figures of this process."""
     from sqlalchemy import delete, func, select
 
-    from hub.mock_process import mocks_running
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import population_sync, runs
     from hub.settings import load_settings
     from hub.sharing.delivery import deliver_pushes

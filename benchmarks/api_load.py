@@ -44,7 +44,7 @@ _TOTAL = re.compile(r"(\d+) requests in")
 
 def fill_store(home: Path, citizens: int, seed: int) -> float:
     """Sync ``citizens`` residents from the population mock into the SQLite store under ``home``."""
-    from hub.mock_process import mocks_running
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store

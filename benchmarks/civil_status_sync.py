@@ -24,7 +24,7 @@ MIN_RESIDENTS = 20_000  # the mock builds about 1.3 events per resident at most
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one civil-status sync of ``count`` events in this process and return its figures."""
-    from hub.mock_process import mocks_running
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import civil_status_sync, population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store

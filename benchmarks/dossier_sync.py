@@ -34,7 +34,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Sync, route and deliver ``count`` dossiers in this process and return the figures."""
     from sqlalchemy import func, select
 
-    from hub.mock_process import mocks_running
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import dossier_sync, population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store

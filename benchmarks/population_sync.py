@@ -23,7 +23,7 @@ HEADER = ("residents", "read", "seconds", "records_per_second", "extract_s", "au
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one sync of ``count`` residents in this process and return its figures."""
-    from hub.mock_process import mocks_running
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store

@@ -23,8 +23,8 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from connectors.acknowledgement import Answer, problem_type, valid_ack_id, valid_idempotency_key
-from connectors.errors import ConfigError, FatalSourceError
 from connectors.rest import RestClient
+from lgsp.errors import ConfigError, FatalSourceError
 
 SYSTEM = "agency"
 OUTCOMES = frozenset({409, 422})

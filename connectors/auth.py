@@ -32,8 +32,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from connectors.errors import ConfigError, FatalSourceError
 from connectors.rest import RestClient, RestResponse
+from lgsp.errors import ConfigError, FatalSourceError
 
 log = logging.getLogger(__name__)
 

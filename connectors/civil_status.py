@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.digest import content_hash_of
-from connectors.errors import FatalSourceError, RejectedRecord
 from connectors.paging import CursorPager
 from connectors.rest import RestClient
+from lgsp.errors import FatalSourceError, RejectedRecord
 from schemas.civil_event import EVENT_FIELDS
 
 SYSTEM = "civil_status"

@@ -29,16 +29,12 @@ from itertools import pairwise
 from typing import Any
 
 from connectors.digest import content_hash_of
-from connectors.errors import FatalSourceError, RejectedRecord
 from connectors.paging import CursorPager
 from connectors.rest import RestClient, RestResponse
-from schemas.one_stop import STATUS_ORDER, may_follow
+from lgsp.errors import FatalSourceError, RejectedRecord
+from schemas.one_stop import CHANNELS, INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER, may_follow
 
 SYSTEM = "one_stop"
-PROVINCIAL_CENTRE = "TINH"  # MaDonVi of the provincial public service centre
-CHANNELS = {"TrucTuyen": "online", "TrucTiep": "in_person"}  # KenhNop -> staged channel
-WIRE_CHANNELS = {canonical: wire for wire, canonical in CHANNELS.items()}
-INCONSISTENT = "!inconsistent"  # the marker entry's status; never a real TrangThai (they are letters only)
 _UNIT = re.compile(r"TINH|[0-9]{5}")  # MaDonVi, as the contract spells it; it goes into URL paths
 _CONFLICT = frozenset({409})  # the system's "not now / not you / not that": an outcome, not a failure
 

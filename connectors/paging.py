@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from connectors.errors import FatalSourceError
+from lgsp.errors import FatalSourceError
 
 T = TypeVar("T")
 

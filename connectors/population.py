@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime
 from lxml import etree
 
 from connectors.digest import content_hash_of
-from connectors.errors import FatalSourceError, RejectedRecord
 from connectors.paging import CursorPager
 from connectors.retry import with_retries
 from connectors.soap import SoapClient
+from lgsp.errors import FatalSourceError, RejectedRecord
 from schemas.citizen import CONTENT_FIELDS, Citizen
 from schemas.population import NAMESPACE
 

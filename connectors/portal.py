@@ -21,9 +21,9 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from connectors.acknowledgement import Answer, problem_type, valid_ack_id, valid_idempotency_key
-from connectors.errors import FatalSourceError
 from connectors.paging import CursorPager
 from connectors.rest import RestClient
+from lgsp.errors import FatalSourceError
 
 SYSTEM = "portal"
 API_KEY_HEADER = "X-API-Key"

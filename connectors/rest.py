@@ -4,7 +4,7 @@ One ``RestClient`` per external system wraps one ``httpx.Client``: a timeout on
 every call, no redirects followed, a body-size cap, a depth cap on JSON, an
 ``X-Request-ID`` on every request, and pluggable credentials (``connectors.auth``).
 Every way a call can fail is turned into the project's error tree here, once
-(``connectors.errors``):
+(``lgsp.errors``):
 
     timeouts (of a read, or of the whole exchange: connectors.policy),
     connection errors/resets, 408/429/500/502/503/504,
@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
 from connectors.policy import Deadline, Watchdog, read_capped, redirect_refused, too_large, took_too_long
 from connectors.rest_transport import WatchedTransport
 from connectors.retry import with_retries
+from lgsp.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
 
 if TYPE_CHECKING:  # auth.py builds its token client from this module
     from connectors.auth import Auth

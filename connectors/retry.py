@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from connectors.errors import TransientSourceError
+from lgsp.errors import TransientSourceError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

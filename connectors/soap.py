@@ -3,7 +3,7 @@
 One client per external system: the WSDL comes from the endpoint, DTDs, entities
 and external references are refused, every operation has a timeout, and the
 request carries a WS-Security UsernameToken. Every way a call can fail is turned
-into the project's error tree here, once (``connectors.errors``):
+into the project's error tree here, once (``lgsp.errors``):
 
     timeouts, resets, 5xx, 429, truncated/malformed XML  -> TransientSourceError
     client faults, 4xx, DTD/entity in a response          -> FatalSourceError
@@ -21,11 +21,11 @@ from typing import Any
 import requests
 from lxml import etree
 
-from connectors.errors import FatalSourceError, SourceError, TransientSourceError
 from connectors.policy import DEFAULT_MAX_RESPONSE_BYTES, origin_of
 from connectors.soap_transport import SoapTransport
 from connectors.wsse import PasswordType, UsernameTokenWithTimestamp
 from connectors.xml_guard import declared_doctype, error_name, is_entity_error
+from lgsp.errors import FatalSourceError, SourceError, TransientSourceError
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}

@@ -34,7 +34,6 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import BaseHTTPResponse
 from zeep.transports import Transport
 
-from connectors.errors import ConfigError, FatalSourceError, TransientSourceError
 from connectors.policy import (
     RESPONSE_BYTES_SETTING,
     Deadline,
@@ -46,6 +45,7 @@ from connectors.policy import (
     took_too_long,
     watch,
 )
+from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
 _CHUNK = 64 * 1024
 _MIN_RESPONSE_BYTES = 1024

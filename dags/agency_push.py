@@ -14,12 +14,12 @@ without one keeps its pushes pending.
 
 **How often**: as soon as the asset `lgsp.citizen` is updated (a population or
 civil-status run published), so a death reaches the subscribers minutes after the
-register recorded it; and every 15 minutes whatever happens upstream (`hub/schedules.py`),
+register recorded it; and every 15 minutes whatever happens upstream (`hub/orchestration/schedules.py`),
 so pushes that backed off are retried and the report's freshness has a clock to go by.
 
 **Pool**: `deliver_pushes` runs in the pool `agency_push` (one slot: one deliverer at a
 time, in order per citizen). Create it once per deployment: `airflow pools set
-agency_push 1 "..."` (`hub.schedules.POOLS`); without it the scheduler never runs the
+agency_push 1 "..."` (`hub.orchestration.schedules.POOLS`); without it the scheduler never runs the
 task.
 
 ### When it fails
@@ -44,8 +44,15 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.flows import START_DATE, checked_pool, default_args, on_assets_or_cron, task_timeout, time_limits_doc
-from hub.schedules import SCHEDULES, TRIGGERED_BY
+from hub.orchestration.flows import (
+    START_DATE,
+    checked_pool,
+    default_args,
+    on_assets_or_cron,
+    task_timeout,
+    time_limits_doc,
+)
+from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
 
 
 @dag(
@@ -66,10 +73,10 @@ def agency_push() -> None:
         """Send every due push to its agency (`hub.sharing.delivery.deliver_pushes`); returns counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from connectors.errors import ConfigError, FatalSourceError
         from hub.settings import load_settings
         from hub.sharing.delivery import deliver_pushes as deliver
         from hub.store.engine import open_store
+        from lgsp.errors import ConfigError, FatalSourceError
 
         settings = load_settings()
         engine = open_store(settings.resolved_database_url())

@@ -12,7 +12,7 @@ disagreement between ranked sources is kept as a `field_conflict`. An event whos
 the hub does not know yet waits as `pending` for a later run. Changed citizens are queued
 for their subscribers (`agency_push`).
 
-**How often**: hourly (`hub/schedules.py`); in `lgsp run`, after `population_sync`. A
+**How often**: hourly (`hub/orchestration/schedules.py`); in `lgsp run`, after `population_sync`. A
 published run updates the assets `lgsp.citizen` and `lgsp.civil_event`, which start
 `agency_push` and `quality_report`.
 
@@ -34,8 +34,8 @@ published run updates the assets `lgsp.citizen` and `lgsp.civil_event`, which st
 - *in doubt whether the exchanges were recorded*: `lgsp audit verify`.
 """
 
-from hub.flows import stream_sync_dag
-from hub.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.flows import stream_sync_dag
+from hub.orchestration.schedules import PUBLISHES, SCHEDULES
 
 civil_status_sync_dag = stream_sync_dag(
     "civil_status_sync",

@@ -12,7 +12,7 @@ applicant's commune (known from the golden citizen record) and hands the commune
 decision back. `deliver` sends the outbox to the portal, in order per dossier: the
 connection `national_portal` (`AIRFLOW_CONN_NATIONAL_PORTAL=http://:API_KEY@HOST:PORT/portal/v1`).
 
-**How often**: every 15 minutes (`hub/schedules.py`); routing needs the applicants'
+**How often**: every 15 minutes (`hub/orchestration/schedules.py`); routing needs the applicants'
 communes, so in `lgsp run` it runs after `population_sync`. A published run updates the
 asset `lgsp.dossier`, which starts `quality_report`.
 
@@ -34,8 +34,8 @@ asset `lgsp.dossier`, which starts `quality_report`.
 - *in doubt whether the exchanges were recorded*: `lgsp audit verify`.
 """
 
-from hub.flows import stream_sync_dag
-from hub.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.flows import stream_sync_dag
+from hub.orchestration.schedules import PUBLISHES, SCHEDULES
 
 dossier_sync_dag = stream_sync_dag(
     "dossier_sync",

@@ -11,7 +11,7 @@ provenance, for passing records; `quarantine`, with the rules they broke and the
 XML, for failing ones. Changed citizens are queued in the outbox for the agencies that
 subscribe to them (`agency_push` delivers them). Every pull is on the audit ledger.
 
-**How often**: hourly (`hub/schedules.py`). A published run updates the asset
+**How often**: hourly (`hub/orchestration/schedules.py`). A published run updates the asset
 `lgsp.citizen`, which starts `agency_push` and `quality_report`.
 
 **Tasks**: `extract` -> `audit` -> `publish`; only the run id travels through XCom.
@@ -33,8 +33,8 @@ subscribe to them (`agency_push` delivers them). Every pull is on the audit ledg
 - *in doubt whether the exchanges were recorded*: `lgsp audit verify`.
 """
 
-from hub.flows import stream_sync_dag
-from hub.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.flows import stream_sync_dag
+from hub.orchestration.schedules import PUBLISHES, SCHEDULES
 
 population_sync_dag = stream_sync_dag(
     "population_sync",

@@ -13,7 +13,7 @@ never sees half a site, and a failed build leaves the previous one in place.
 **How often**: as soon as any of the assets `lgsp.citizen`, `lgsp.civil_event`,
 `lgsp.dossier` is updated (a sync published), and daily at 00:00 UTC (07:00 in
 Vietnam) whatever happens upstream, so a site whose flows stopped says so (missed
-runs) instead of looking fresh (`hub/schedules.py`). Updates that arrive while a build
+runs) instead of looking fresh (`hub/orchestration/schedules.py`). Updates that arrive while a build
 runs start one more build, not one each.
 
 ### When it fails
@@ -34,8 +34,8 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from hub.flows import START_DATE, default_args, on_assets_or_cron, task_timeout, time_limits_doc
-from hub.schedules import SCHEDULES, TRIGGERED_BY
+from hub.orchestration.flows import START_DATE, default_args, on_assets_or_cron, task_timeout, time_limits_doc
+from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
 
 
 @dag(
@@ -56,9 +56,9 @@ def quality_report() -> None:
         """Build the site into `LGSP_HOME/reports` (`quality.report.build.build_site`); returns its counts."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from connectors.errors import ConfigError
         from hub.settings import load_settings
         from hub.store.engine import open_store
+        from lgsp.errors import ConfigError
         from quality.report.build import build_site as build
 
         try:

@@ -12,8 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
-from connectors.errors import ConfigError
 from hub.settings import Settings
+from lgsp.errors import ConfigError
 
 API_SIGNING_KEY = "api_signing_key"
 LEDGER_KEY = "ledger_key"

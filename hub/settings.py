@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.errors import ConfigError
 from connectors.wsse import PASSWORD_TYPES, PasswordType
+from lgsp.errors import ConfigError
 
 POPULATION_CONN_ID = "national_population"
 CIVIL_STATUS_CONN_ID = "civil_status"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
 from mocks.settings import DEMO_PASSWORD, load_settings
 
@@ -18,6 +20,16 @@ mocks_app = typer.Typer(
 @mocks_app.callback()
 def _group() -> None:
     """Simulated external systems (population, civil status, one-stop, portal, agencies) for demos and tests."""
+
+
+def _fail(message: str) -> NoReturn:
+    """Say ``message`` as one line on stderr (literally: no markup) and exit 2.
+
+    Raises:
+        typer.Exit: always.
+    """
+    Console(stderr=True).print(Text(message, style="red"), soft_wrap=True)
+    raise typer.Exit(2)
 
 
 @mocks_app.command("serve")
@@ -34,16 +46,20 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
 ) -> None:
     """Serve the mocks until Ctrl-C; prints ``READY <base_url>`` once listening."""
-    # One clear line, never a traceback: the CLI's shared pieces are hub's, as mocks.server's listener is.
-    from hub.cli_support import check_options, failures, port_problem
-    from hub.serving import listen, serve_foreground
+    # One clear line, never a traceback; the pieces are the foundation's, shared with the hub's own commands.
+    from lgsp.options import option_problems
+    from lgsp.serving import PortUnavailable, listen, port_problem, serve_foreground
     from mocks.server import build_app  # the server stack is only needed when serving
     from mocks.settings import MockSettings
 
     options = {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate, "--feed-days": feed_days}
-    check_options("lgsp mocks serve", MockSettings, options, also=[port_problem(port)])
-    with failures("lgsp mocks serve"):
+    problems = option_problems(MockSettings, options, also=[port_problem(port)])
+    if problems:
+        _fail("lgsp mocks serve: " + "; ".join(problems))
+    try:
         sock = listen(host, port)  # a busy port is said now, not after the data is generated
+    except PortUnavailable as exc:
+        _fail(f"lgsp mocks serve failed: {exc}; pick another with --port")
     given = {"citizens": citizens, "seed": seed, "defect_rate": defect_rate, "feed_days": feed_days}
     settings = load_settings(**{name: value for name, value in given.items() if value is not None})
     if host not in ("127.0.0.1", "::1", "localhost") and settings.password.get_secret_value() == DEMO_PASSWORD:

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.serving import ThreadedServer, serve_foreground
+from lgsp.serving import ThreadedServer, serve_foreground
 from mocks.agency.app import build_agency_app
 from mocks.agency.inbox import Inboxes
 from mocks.civil_status.app import build_civil_status_app

@@ -9,7 +9,6 @@ way to walk a JSON array); ``history.consistent`` looks for that marker.
 
 from __future__ import annotations
 
-from connectors.one_stop import CHANNELS, INCONSISTENT, PROVINCIAL_CENTRE
 from hub.store.tables import staging_dossier
 from quality.verdicts import (
     DIGITS,
@@ -23,7 +22,7 @@ from quality.verdicts import (
     sql_in,
     verdict,
 )
-from schemas.one_stop import STATUS_ORDER
+from schemas.one_stop import CHANNELS, INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER
 from schemas.procedures import load_catalogue
 
 SUITE_NAME = "dossier"

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.errors import StoreError
 from hub.store.tables import audit_finding, quality_result, validation_result
+from lgsp.errors import StoreError
 from quality import citizen_suite
 from quality.verdicts import Suite
 

@@ -256,10 +256,10 @@ def test_airflow_runs_on_celery_with_postgres_and_redis() -> None:
 
 
 def _demo_connections() -> dict[str, str]:
-    """What hub/demo_connections.py gives for mocks at http://mocks:8080, agencies as config/sharing declares."""
+    """What hub/local/demo_connections.py gives for mocks at http://mocks:8080, agencies as config/sharing declares."""
     from sqlalchemy import create_engine
 
-    from hub.demo_connections import demo_connections
+    from hub.local.demo_connections import demo_connections
     from hub.sharing.registry import DEFAULT_CONFIG, load_registry
     from hub.store.tables import metadata
 
@@ -623,7 +623,7 @@ def _lgsp_help(argv: list[str]) -> tuple[int, str]:
     """
     from typer.testing import CliRunner
 
-    from hub.cli import app
+    from hub.cli.app import app
 
     result = CliRunner().invoke(app, [*argv[1:], "--help"])
     return result.exit_code, result.output

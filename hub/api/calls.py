@@ -26,7 +26,6 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy import Connection, select
 
-from connectors.errors import AccessDenied, StoreError
 from hub import ledger
 from hub.api import tokens
 from hub.api.context import ApiContext, context_of
@@ -34,6 +33,7 @@ from hub.api.problems import ApiProblem, InvalidParam, request_id_of
 from hub.api.tokens import Principal
 from hub.store.engine import store_errors
 from hub.store.tables import api_client
+from lgsp.errors import AccessDenied, StoreError
 from schemas.datasets import DATASET_FIELDS
 
 AGENCY, REGISTRAR = "agency", "registrar"

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 
-from connectors.errors import AccessDenied
 from hub import ledger
 from hub.api.calls import AGENCY, CONSENT_SCOPE, REGISTRAR, Call, call_for
 from hub.api.params import AgencyText, ConsentIdPath, PersonalIdText, ProcedureText, PurposeText
@@ -22,6 +21,7 @@ from hub.api.prefill import fill
 from hub.api.problems import ApiProblem, InvalidParam, problem_responses
 from hub.sharing.consent import Consent, InvalidConsent, find_consent, grant_consent, revoke_consent
 from hub.sharing.policy import require_grant
+from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN
 from schemas.personal_id import mask
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from connectors.errors import AccessDenied, StoreError
+from lgsp.errors import AccessDenied, StoreError
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE = "urn:lgsp:problem:"

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from connectors.errors import ConfigError
-from hub.serving import ThreadedServer, serve_foreground
 from hub.settings import Settings
 from hub.sharing.client_secrets import DEMO_CLIENT_SECRET, check_secret
 from hub.store.tables import api_client
+from lgsp.errors import ConfigError
+from lgsp.serving import ThreadedServer, serve_foreground
 
 
 def is_loopback(host: str) -> bool:

@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, insert, select, update
 
-from connectors.one_stop import WIRE_CHANNELS, History, parse_history
+from connectors.one_stop import History, parse_history
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
 from hub.sharing.outbox import NewMessage, enqueue_many
 from hub.store.tables import dossier, dossier_status, staging_dossier
-from schemas.one_stop import TERMINAL
+from schemas.one_stop import TERMINAL, WIRE_CHANNELS
 
 TOPIC = "portal.dossier_status"
 Held = dict[str, list[tuple[int, str, datetime]]]  # dossier id -> (seq, status, at) in seq order

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "schemas" / "precedence.yaml"
 DEFAULT_SOURCE = "national_population"

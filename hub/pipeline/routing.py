@@ -27,10 +27,11 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from connectors.one_stop import PROVINCIAL_CENTRE, OneStopSource
+from connectors.one_stop import OneStopSource
 from hub.pipeline.runs import utcnow
 from hub.store.engine import store_errors
 from hub.store.tables import citizen, dossier, dossier_routing
+from schemas.one_stop import PROVINCIAL_CENTRE
 from schemas.procedures import load_catalogue
 
 log = logging.getLogger(__name__)

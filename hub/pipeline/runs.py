@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from connectors.errors import StoreError
 from hub.store.tables import audit_finding, sync_run, sync_state
+from lgsp.errors import StoreError
 
 # A run's status is the last stage it completed (its ``error`` says why the next one failed);
 # "superseded" marks a run that a newer one replaced before it published.

@@ -18,7 +18,6 @@ from typing import Protocol
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
-from connectors.errors import LgspError
 from hub import ledger
 from hub.keys import LEDGER_KEY, hub_key
 from hub.pipeline import runs
@@ -28,6 +27,7 @@ from hub.settings import Settings
 from hub.sharing.push import queue_changes
 from hub.store.engine import open_store, store_errors
 from hub.store.tables import audit_finding
+from lgsp.errors import LgspError
 from quality.verdicts import Suite
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, Table, insert
 
-from connectors.errors import RejectedRecord
+from lgsp.errors import RejectedRecord
 
 
 class StagedRecord(Protocol):

@@ -21,9 +21,9 @@ from typing import Literal
 
 from sqlalchemy import Connection, insert, select, update
 
-from connectors.errors import AccessDenied
 from hub.sharing.policy import require_grant
 from hub.store.tables import consent
+from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN
 from schemas.procedures.forms import load_forms
 

@@ -64,7 +64,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from connectors import agency as agency_wire
 from connectors.acknowledgement import Answer, valid_idempotency_key
 from connectors.auth import ApiKeyAuth
-from connectors.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
 from connectors.portal import API_KEY_HEADER, SYSTEM, PortalClient
 from connectors.rest import RestClient
 from hub import ledger
@@ -75,6 +74,7 @@ from hub.sharing.policy import Grant, require_grant
 from hub.sharing.push import TOPIC_PREFIX
 from hub.sharing.signing import PushSigner
 from hub.store.tables import agency, outbox
+from lgsp.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
 
 log = logging.getLogger(__name__)
 

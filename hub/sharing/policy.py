@@ -13,8 +13,8 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
-from connectors.errors import AccessDenied
 from hub.store.tables import agreement
+from lgsp.errors import AccessDenied
 
 
 @dataclass(frozen=True)

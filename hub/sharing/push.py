@@ -30,11 +30,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, RowMapping, select
 
-from connectors.errors import AccessDenied
 from hub.sharing.outbox import NewMessage, enqueue_many
 from hub.sharing.policy import Grant, require_grant
 from hub.sharing.provenance import SourcedValue, open_conflicts, sourced_fields
 from hub.store.tables import citizen, subscription
+from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN, DATASET_KEYS
 
 log = logging.getLogger(__name__)

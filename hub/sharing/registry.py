@@ -20,12 +20,12 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, delete, insert, select
 
-from connectors.errors import ConfigError
 from hub import ledger
 from hub.keys import LEDGER_KEY, hub_key
 from hub.settings import Settings
 from hub.sharing.client_secrets import well_formed
 from hub.store.tables import agency, agreement, api_client, subscription
+from lgsp.errors import ConfigError
 from schemas.datasets import DATASET_FIELDS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sharing"

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 import httpx
 from pydantic import SecretStr
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 
 SCHEME = "v1"
 TIMESTAMP_HEADER = "X-Lgsp-Timestamp"

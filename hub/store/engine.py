@@ -14,8 +14,8 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from connectors.errors import ConfigError, StoreError
 from hub.store.migrate import alembic_config, upgrade
+from lgsp.errors import ConfigError, StoreError
 
 
 def make_engine(database_url: str) -> Engine:

@@ -17,9 +17,10 @@ from typing import NamedTuple
 from mocks.clock import DAY, EPOCH
 from mocks.one_stop.applicants import Applicant, applicants
 from mocks.one_stop.defects import inject_defects
-from mocks.one_stop.record import IN_PERSON, ONLINE, PROVINCIAL_CENTRE, VIETNAM_OFFSET, DefectType, Event, HoSo
+from mocks.one_stop.record import IN_PERSON, ONLINE, VIETNAM_OFFSET, DefectType, Event, HoSo
 from mocks.one_stop.timeline import Intake, draw
 from mocks.population.dataset import PopulationDataset
+from schemas.one_stop import PROVINCIAL_CENTRE
 from schemas.procedures import Procedure, load_catalogue
 
 BACKLOG_DAYS = 30

@@ -19,7 +19,6 @@ DefectType = Literal[
 ]
 DEFECT_TYPES: tuple[DefectType, ...] = get_args(DefectType)
 
-PROVINCIAL_CENTRE = "TINH"  # MaDonVi of the provincial public service centre; communes use their 5-digit code
 ONLINE, IN_PERSON = "TrucTuyen", "TrucTiep"  # KenhNop
 VIETNAM_OFFSET = 7 * 3600  # the system speaks local time (UTC+07:00), as Vietnamese systems do
 

@@ -34,8 +34,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy import Connection, Engine
 
-from connectors.errors import StoreError
 from hub import ledger
+from lgsp.errors import StoreError
 from quality.report import facts, labels
 from quality.report.guidance import Guidance, load_guidance
 from quality.report.tables import Column, Link, ReportTable, csv_value, display, write_csv
@@ -895,13 +895,13 @@ def _ledger_context(verification: ledger.Verification, lang: str) -> dict[str, A
 
 
 def _once_only(engine: Engine) -> dict[str, Any] | None:
-    from hub.once_only import once_only_figures
+    from hub.reporting.once_only import once_only_figures
 
     figures = once_only_figures(engine)
     return figures if figures["overall"]["dossiers"] else None
 
 
 def _portal(engine: Engine) -> dict[str, Any]:
-    from hub.figures import dossier_figures
+    from hub.reporting.figures import dossier_figures
 
     return dossier_figures(engine)

@@ -44,8 +44,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.errors import StoreError
 from hub.store.tables import validation_result
+from lgsp.errors import StoreError
 from quality.report.gx_results import sanitize_result
 
 _IN_CHUNK = 500

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from hub.schedules import SCHEDULES, missed_runs
+from hub.orchestration.schedules import SCHEDULES, missed_runs
 from hub.store.tables import (
     audit_ledger,
     field_conflict,

@@ -12,6 +12,10 @@ alike; the contract's description carries the same table (a test holds them equa
     6      TuChoi       rejected (terminal; follows 1, 2 or 3 only)
 
 TuChoi ranks last so that "the highest order seen" is always the latest status.
+
+The unit code of the provincial centre, the submission channels and the marker of an
+inconsistent history are contract too: the connector stages them, the quality suite
+judges them, the hub routes by them, and the mock issues them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from pathlib import Path
 
 CONTRACT_DIR = Path(__file__).parent
 OPENAPI_PATH = CONTRACT_DIR / "openapi.yaml"
+
+PROVINCIAL_CENTRE = "TINH"  # MaDonVi of the provincial public service centre; communes use their 5-digit code
+CHANNELS = {"TrucTuyen": "online", "TrucTiep": "in_person"}  # KenhNop -> staged channel
+WIRE_CHANNELS = {canonical: wire for wire, canonical in CHANNELS.items()}
+INCONSISTENT = "!inconsistent"  # a staged history's marker entry; never a real TrangThai (they are letters only)
 
 STATUS_ORDER: dict[str, int] = {
     "TiepNhan": 1,

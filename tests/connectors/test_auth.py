@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from rest_test_server import API_KEY, CLIENT_ID, CLIENT_SECRET, PERSONAL_ID, FlakyApi, flaky_api
 
 from connectors.auth import ApiKeyAuth, Auth, OAuth2ClientCredentials
-from connectors.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
 from connectors.rest import RestClient
+from lgsp.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
 
 SYSTEM = "test_api"
 

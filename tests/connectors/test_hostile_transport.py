@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import FatalSourceError, SourceError, TransientSourceError
 from connectors.population import PopulationSource
 from connectors.rest import RestClient
 from connectors.soap import SoapClient
+from lgsp.errors import FatalSourceError, SourceError, TransientSourceError
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -255,8 +255,8 @@ def test_a_200_mb_soap_response_is_refused_while_it_streams(hostile: str, mode: 
 
 
 def test_the_cap_is_a_validated_hub_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.errors import ConfigError
     from hub.settings import load_settings
+    from lgsp.errors import ConfigError
 
     assert load_settings().max_response_bytes == 32 * MiB
     monkeypatch.setenv("LGSP_MAX_RESPONSE_BYTES", str(CAP))

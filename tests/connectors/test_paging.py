@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from rest_test_server import CURSORS, FlakyApi, flaky_api
 
-from connectors.errors import FatalSourceError
 from connectors.paging import CursorPager, Page
 from connectors.rest import RestClient
+from lgsp.errors import FatalSourceError
 
 Fetch = Callable[[str | None], tuple[list[int], str | None]]
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from soap_test_server import WSSE, WSU, security_header, soap_peer, verdict
 
-from connectors.errors import ConfigError, FatalSourceError, TransientSourceError
 from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
+from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
 
 def source_for(
@@ -166,7 +166,7 @@ def test_wsdl_pointing_outside_its_origin_is_refused(hostile_wsdl_server: str) -
 
 
 def test_unreachable_endpoint_is_transient() -> None:
-    from hub.mock_process import free_port
+    from hub.local.mock_process import free_port
 
     with pytest.raises(TransientSourceError, match="connection"):
         SoapClient(

@@ -12,8 +12,8 @@ from email.utils import format_datetime
 import pytest
 from rest_test_server import PERSONAL_ID, FlakyApi, flaky_api
 
-from connectors.errors import ConfigError, FatalSourceError, TransientSourceError
 from connectors.rest import MAX_JSON_DEPTH, RestClient, parse_retry_after
+from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
 SYSTEM = "test_api"
 

@@ -14,9 +14,9 @@ from datetime import date, datetime
 import pytest
 from soap_test_server import envelope, page, soap_peer, verdict
 
-from connectors.errors import FatalSourceError, SourceError, TransientSourceError
 from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
+from lgsp.errors import FatalSourceError, SourceError, TransientSourceError
 from schemas.population import NAMESPACE
 
 # What a peer's fault text may echo: ids and names, which must reach no message, traceback or log.

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import typer.main
 
-from hub.airflow.local import DAGS_FOLDER, airflow_environment
-from hub.schedules import ASSETS, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
+from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment
+from hub.orchestration.schedules import ASSETS, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}  # Airflow stores presets resolved
 INBOUND = set(PUBLISHES)  # the flows that read a source (and publish what they read)
@@ -56,7 +56,7 @@ for dag in bag.dags.values():
                         "params": params, "tasks": tasks}
 
 from airflow.sdk.exceptions import AirflowFailException
-from hub.flows import parse_since
+from hub.orchestration.flows import parse_since
 
 now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 since = {}
@@ -132,7 +132,7 @@ def dag_files() -> list[Path]:
 
 def test_every_dag_file_imports_without_errors_and_warnings(bag: dict[str, Any]) -> None:
     assert bag["import_errors"] == {}
-    assert bag["warnings"] == []  # e.g. a task in a pool that hub.schedules.POOLS does not create
+    assert bag["warnings"] == []  # e.g. a task in a pool that hub.orchestration.schedules.POOLS does not create
     files = {Path(dag["file"]).name for dag in bag["dags"].values()}
     assert files == {path.name for path in dag_files()}  # no file that defines nothing
 
@@ -156,7 +156,7 @@ def test_every_dag_is_documented_for_the_ui(dags: dict[str, Any]) -> None:
 
 
 def test_every_lgsp_command_a_doc_names_exists(dags: dict[str, Any]) -> None:
-    from hub.cli import app
+    from hub.cli.app import app
 
     root = typer.main.get_command(app)
     named = {span for dag in dags.values() for span in re.findall(r"`(lgsp [^`]+)`", dag["doc_md"])}
@@ -263,4 +263,9 @@ def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str,
     )
     for path, modules in added.items():
         assert [m for m in modules if m.split(".")[0] in heavy] == [], path
-        assert {m for m in modules if m.split(".")[0] == "hub"} <= {"hub", "hub.flows", "hub.schedules"}, path
+        assert {m for m in modules if m.split(".")[0] == "hub"} <= {
+            "hub",
+            "hub.orchestration",
+            "hub.orchestration.flows",
+            "hub.orchestration.schedules",
+        }, path

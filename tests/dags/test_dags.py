@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select
 
-from hub.airflow.local import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
+from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
 from hub.store.tables import citizen, sync_run, sync_state
 
 ROOT = Path(__file__).resolve().parents[2]
-# dag.test() with a run config (hub.airflow.local runs DAGs without one): what a "Trigger with config" does.
+# dag.test() with a run config (hub.local.airflow.in_process runs DAGs without one): what a "Trigger with config" does.
 _TEST_WITH_CONF = (
     "import json, os, sys; from airflow.dag_processing.dagbag import DagBag;"
     "dag = DagBag(dag_folder=os.environ['AIRFLOW__CORE__DAGS_FOLDER']).dags[sys.argv[1]];"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select
 
-from hub.airflow.local import airflow_environment, migrate_metadata_db, run_dag
+from hub.local.airflow.in_process import airflow_environment, migrate_metadata_db, run_dag
 from hub.store.tables import citizen, civil_event, dossier_routing, outbox
 
 

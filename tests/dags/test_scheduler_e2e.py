@@ -21,10 +21,10 @@ from pg import fresh_database
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
-from hub.airflow.cluster import airflow_cluster
-from hub.airflow.rest import Cluster
-from hub.demo_connections import demo_connections
-from hub.schedules import POOLS
+from hub.local.airflow.cluster import airflow_cluster
+from hub.local.airflow.rest import Cluster
+from hub.local.demo_connections import demo_connections
+from hub.orchestration.schedules import POOLS
 from hub.settings import load_settings
 from hub.sharing.push import TOPIC_PREFIX
 from hub.sharing.registry import load_configured

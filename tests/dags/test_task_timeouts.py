@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from hub.airflow.local import DAGS_FOLDER, airflow_environment, migrate_metadata_db
-from hub.schedules import POOLS
+from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db
+from hub.orchestration.schedules import POOLS
 
 # (dag, task) -> the kind of task whose limit it must have; every task of every DAG is here.
 KINDS = {
@@ -54,8 +54,8 @@ limits = {f"{dag.dag_id}.{t.task_id}": t.execution_timeout.total_seconds() if t.
 docs = {dag.dag_id: dag.doc_md for dag in bag.dags.values()}
 errors = {os.path.basename(path): message for path, message in bag.import_errors.items()}
 
-from connectors.errors import ConfigError
-from hub.flows import task_timeout
+from lgsp.errors import ConfigError
+from hub.orchestration.flows import task_timeout
 refused = {}
 for value in json.loads(sys.argv[3]):
     os.environ["LGSP_TASK_TIMEOUT_AUDIT_MINUTES"] = value
@@ -155,8 +155,8 @@ def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
 def test_a_bad_retry_setting_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
-    from connectors.errors import ConfigError
-    from hub.flows import default_args
+    from hub.orchestration.flows import default_args
+    from lgsp.errors import ConfigError
 
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as refused:
@@ -165,7 +165,7 @@ def test_a_bad_retry_setting_is_refused_naming_the_variable(
 
 
 def test_retry_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub.flows import default_args
+    from hub.orchestration.flows import default_args
 
     monkeypatch.setenv("LGSP_TASK_RETRIES", "0")
     monkeypatch.setenv("LGSP_TASK_RETRY_DELAY_SECONDS", "2.5")

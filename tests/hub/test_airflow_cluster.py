@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from connectors.errors import ConfigError
-from hub.airflow.cluster import airflow_cluster
-from hub.airflow.environment import PASSWORDS_FILE, SECRETS_FILE, cluster_environment
-from hub.airflow.supervisor import ProcessDied, Supervisor
+from hub.local.airflow.cluster import airflow_cluster
+from hub.local.airflow.environment import PASSWORDS_FILE, SECRETS_FILE, cluster_environment
+from hub.local.airflow.supervisor import ProcessDied, Supervisor
+from lgsp.errors import ConfigError
 
 SLEEP = "import time; time.sleep(60)"
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from connectors.errors import FatalSourceError
 from hub.pipeline import civil_status_sync, population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, civil_event, field_conflict, quarantine
+from lgsp.errors import FatalSourceError
 
 RULE_FOR_EVENT_DEFECT = {
     "malformed_id": "personal_id.format",

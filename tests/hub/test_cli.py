@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli.app import app
 
 # A personal id shown in full: 12 digits standing alone (hashes are hex: a run inside one is not an id).
 FULL_ID = re.compile(r"(?<![0-9a-fA-F])\d{12}(?![0-9a-fA-F])")

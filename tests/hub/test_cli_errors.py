@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli.app import app
 from hub.store.migrate import upgrade
 
 LGSP = Path(sys.executable).with_name("lgsp")

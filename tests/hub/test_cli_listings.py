@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, insert, update
 from typer.testing import CliRunner
 
-from hub.cli import _print_report, app
+from hub.cli.app import _print_report, app
 from hub.sharing.outbox import enqueue
 from hub.store.engine import open_store
 from hub.store.tables import outbox, sync_run

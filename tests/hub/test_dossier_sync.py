@@ -15,12 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from connectors.errors import FatalSourceError
-from connectors.one_stop import INCONSISTENT, map_dossier
+from connectors.one_stop import map_dossier
 from hub.pipeline import dossier_sync, population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_status, outbox, quarantine
+from lgsp.errors import FatalSourceError
+from schemas.one_stop import INCONSISTENT
 
 RULE_FOR_DOSSIER_DEFECT = {
     "unknown_procedure": "procedure.known",
@@ -238,8 +239,8 @@ def test_mapping_stages_naive_utc_and_marks_inconsistent_histories() -> None:
 def test_endpoint_from_an_airflow_connection_takes_the_key_from_its_password(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from connectors.errors import ConfigError
     from hub.settings import one_stop_endpoint
+    from lgsp.errors import ConfigError
 
     monkeypatch.setenv("AIRFLOW_CONN_ONE_STOP", "http://api:s3cret@127.0.0.1:8080/one-stop/v1")
     endpoint = one_stop_endpoint(load_settings(home=tmp_path))

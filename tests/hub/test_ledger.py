@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from typer.testing import CliRunner
 
 from hub import ledger
-from hub.cli import app
+from hub.cli.app import app
 from hub.store.engine import open_store
 from hub.store.tables import audit_ledger, ledger_checkpoint, ledger_head
 

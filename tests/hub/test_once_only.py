@@ -13,11 +13,11 @@ import pytest
 from mock_settings import settings_for
 from sqlalchemy import Engine, insert, select
 
-import hub.once_only
-from hub.cli import _print_report
-from hub.main_job import MainJobReport
-from hub.once_only import once_only_figures
+import hub.reporting.once_only
+from hub.cli.app import _print_report
+from hub.local.main_job import MainJobReport
 from hub.pipeline import civil_status_sync, dossier_sync, population_sync
+from hub.reporting.once_only import once_only_figures
 from hub.store.engine import open_store
 from hub.store.tables import citizen, dossier, field_conflict
 from schemas.procedures.forms import Form, load_forms
@@ -143,7 +143,7 @@ def test_the_figure_matches_a_count_from_the_store(
     judicial = figures["procedures"]["TT-LL-01"]["prefilled_share"]
     assert judicial < undisputed["procedures"]["TT-LL-01"]["prefilled_share"]  # the disputed names count
 
-    monkeypatch.setattr(hub.once_only, "CHUNK", 37)  # many small chunks walk the same dossiers
+    monkeypatch.setattr(hub.reporting.once_only, "CHUNK", 37)  # many small chunks walk the same dossiers
     assert once_only_figures(engine) == figures
     engine.dispose()
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select, update
 
-from connectors.errors import FatalSourceError
 from hub import ledger
 from hub.settings import Settings, load_settings
 from hub.sharing.delivery import TOPIC, backoff, connect_portal, deliver
@@ -20,6 +19,7 @@ from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, SENT, counts, delive
 from hub.store.engine import open_store
 from hub.store.reference import current_communes
 from hub.store.tables import audit_ledger, outbox
+from lgsp.errors import FatalSourceError
 from schemas.procedures import load_catalogue
 
 VN = timezone(timedelta(hours=7))

@@ -14,15 +14,15 @@ from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from connectors.auth import ApiKeyAuth
-from connectors.errors import ConfigError
 from connectors.portal import PortalClient
 from connectors.rest import RestClient
-from hub.outbox_cli import outbox_app
+from hub.cli.outbox import outbox_app
 from hub.settings import Settings, load_settings, portal_endpoint
 from hub.sharing.delivery import TOPIC, connect_portal, deliver
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, delivery_delays, enqueue, list_messages, replay
 from hub.store.engine import open_store
 from hub.store.tables import outbox
+from lgsp.errors import ConfigError
 
 NOW = datetime(2026, 1, 10, 2, 0)
 CODE = "H38.01-260105-0001"

@@ -11,11 +11,11 @@ import pytest
 from defect_rules import RULE_FOR_DEFECT
 from sqlalchemy import Engine, func, select
 
-from connectors.errors import FatalSourceError, TransientSourceError
 from hub.pipeline import population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, quarantine, staging_citizen, sync_run, sync_state
+from lgsp.errors import FatalSourceError, TransientSourceError
 
 
 def settings_for(server: Any, database_url: str, tmp_path: Any, **overrides: Any) -> Settings:

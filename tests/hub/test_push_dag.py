@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from test_push import SUBSCRIBERS, golden, load_sharing, settings_for, sharing_config
 
-from hub.airflow.local import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
+from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
 from hub.pipeline import population_sync
 from hub.store.engine import open_store
 from hub.store.tables import outbox

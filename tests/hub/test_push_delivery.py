@@ -25,7 +25,6 @@ from test_push import (
     sync_with_deaths,
 )
 
-from connectors.errors import ConfigError, FatalSourceError
 from hub import ledger
 from hub.pipeline import population_sync, runs
 from hub.settings import agency_push_endpoint, load_settings
@@ -33,6 +32,7 @@ from hub.sharing.delivery import backoff, deliver_pushes
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, replay
 from hub.store.engine import open_store
 from hub.store.tables import audit_ledger, citizen, outbox
+from lgsp.errors import ConfigError, FatalSourceError
 
 SECRET = "demo-only-push-secret"
 

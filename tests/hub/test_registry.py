@@ -11,14 +11,14 @@ import yaml
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from connectors.errors import AccessDenied, ConfigError
 from hub import ledger
-from hub.cli import app
+from hub.cli.app import app
 from hub.sharing.client_secrets import DEMO_CLIENT_SECRET, check_secret, hash_secret
 from hub.sharing.policy import active_grants, require_grant
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry, read_registry
 from hub.store.engine import open_store
 from hub.store.tables import agency, agreement, api_client, subscription
+from lgsp.errors import AccessDenied, ConfigError
 
 KEY = b"k" * 32
 NOW = datetime(2026, 12, 1, 9, 0)

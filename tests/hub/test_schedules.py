@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.schedules import SCHEDULES, missed_runs
+from hub.orchestration.schedules import SCHEDULES, missed_runs
 
 
 def test_a_run_within_the_last_interval_is_fresh() -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from connectors.errors import ConfigError
 from hub.settings import load_settings, population_endpoint
+from lgsp.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, insert, inspect, select
 
-from connectors.errors import ConfigError, StoreError
 from hub.store.engine import make_engine, open_store, store_errors
 from hub.store.migrate import alembic_config
 from hub.store.tables import admin_unit, citizen, metadata
+from lgsp.errors import ConfigError, StoreError
 
 
 def test_migrations_create_every_table_and_seed_reference_data(database_url: str) -> None:

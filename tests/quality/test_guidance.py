@@ -151,7 +151,7 @@ def test_shared_rule_names_differ_per_dataset() -> None:
 
 
 def test_commands_in_the_guidance_exist_and_fit_their_entry() -> None:
-    from hub.cli import app
+    from hub.cli.app import app
 
     guidance = load_guidance()
     runner = CliRunner()

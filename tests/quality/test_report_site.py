@@ -154,7 +154,7 @@ def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> Non
     assert dom.xpath('//section[@id="ledger-status"]')[0].get("class") == "ledger ok"
     assert labels.number(verification.entries, "vi") in dom.xpath('//section[@id="ledger-status"]')[0].text_content()
     once = {row[0]: row for row in _cells(dom, "once_only")}
-    from hub.once_only import once_only_figures
+    from hub.reporting.once_only import once_only_figures
 
     figures = once_only_figures(site.engine)
     assert once["Σ"][2] == labels.percent(figures["overall"]["prefilled_share"], "vi")

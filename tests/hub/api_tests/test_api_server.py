@@ -16,14 +16,14 @@ import pytest
 from api_support import ADDRESS, APPLICANT, FATHER, MOTHER, NAMES, SPOUSE, Api, Clock, family, seed, sharing_config
 from typer.testing import CliRunner
 
-from connectors.errors import ConfigError
 from hub import ledger
 from hub.api.app import build_app
-from hub.api.cli import api_app
 from hub.api.server import ApiServer, is_loopback, refuse_demo_secrets
+from hub.cli.api import api_app
 from hub.settings import load_settings
 from hub.sharing.client_secrets import hash_secret
 from hub.store.engine import open_store
+from lgsp.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -117,7 +117,7 @@ def test_the_request_id_crosses_the_wire(served: Api) -> None:
 def test_lgsp_api_serve_works_on_a_fresh_home(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}, "LGSP_HOME": str(tmp_path / "home")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub.api.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "hub.cli.api", "serve", "--port", "0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

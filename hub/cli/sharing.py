@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.cli_support import cell, existing_store, fail, failures, migrated_store, say
+from hub.cli.support import cell, existing_store, fail, failures, migrated_store, say
 from hub.settings import load_settings
 
 agencies_app = typer.Typer(help="Agencies, their API clients and push subscriptions.", invoke_without_command=True)

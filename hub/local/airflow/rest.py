@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from hub.airflow.supervisor import ClusterError, Supervisor
+from hub.local.airflow.supervisor import ClusterError, Supervisor
 
 COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")  # as /api/v2/monitor/health names them
 

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
-from hub.airflow.local import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
-from hub.demo_connections import demo_connections
-from hub.figures import dossier_figures
-from hub.mock_process import mocks_running
-from hub.once_only import once_only_figures
+from hub.local.airflow.in_process import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
+from hub.local.demo_connections import demo_connections
+from hub.local.mock_process import mocks_running
 from hub.pipeline import runs
+from hub.reporting.figures import dossier_figures
+from hub.reporting.once_only import once_only_figures
 from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
@@ -67,7 +67,7 @@ class MainJobReport:
     flows: dict[str, FlowReport] = field(default_factory=dict)
     database: str = ""
     airflow_home: str = ""
-    once_only: dict[str, Any] | None = None  # hub.once_only figures; None unless dossier_sync succeeded
+    once_only: dict[str, Any] | None = None  # hub.reporting.once_only figures; None unless dossier_sync succeeded
     ledger: dict[str, Any] = field(default_factory=dict)  # the audit ledger after the run: entries, intact
     report: str | None = None  # the auditors' site's index.html, built last
 

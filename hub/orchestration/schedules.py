@@ -16,7 +16,7 @@ Two ways a flow starts:
 
 ``POOLS`` are the external systems whose rate the platform must respect across every
 DAG that calls them. A task in a pool that does not exist is never scheduled, so a
-deployment creates them once (``hub.airflow.cluster`` does, from this table)::
+deployment creates them once (``hub.local.airflow.cluster`` does, from this table)::
 
     airflow pools set national_portal 1 "Status pushes to the National Public Service Portal ..."
 

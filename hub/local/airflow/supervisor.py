@@ -7,7 +7,7 @@ each task in a process group of its own, which no group signal reaches).
 
 Errors (both `LgspError`)::
 
-    ClusterError     a supervised program did not start or answer as expected (also `hub.airflow.rest`)
+    ClusterError     a supervised program did not start or answer as expected (also `hub.local.airflow.rest`)
       ProcessDied    one of the processes exited while it should have been running
 """
 
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import LgspError
+from lgsp.errors import LgspError
 
 
 class ClusterError(LgspError):

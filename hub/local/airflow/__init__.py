@@ -1,6 +1,6 @@
 """Running the DAGs on Airflow 3.3, on this machine.
 
-local.py        in-process: ``dag.test()`` in a child process, for ``lgsp run`` and the tests
+in_process.py   in-process: ``dag.test()`` in a child process, for ``lgsp run`` and the tests
 cluster.py      the real processes (api-server, dag-processor, triggerer, scheduler), LocalExecutor
 supervisor.py   child processes in their own groups, logged, stopped together (knows no Airflow)
 environment.py  the one environment every process gets: ports, keys, login, metadata DB

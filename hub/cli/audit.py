@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli_support import existing_store, fail, failures, mask_text, say
+from hub.cli.support import existing_store, fail, failures, mask_text, say
 from hub.settings import load_settings
 
 audit_app = typer.Typer(help="The audit ledger: verify its hash chain, export it.", no_args_is_help=True)

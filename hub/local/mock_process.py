@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 
 
 @dataclass(frozen=True)

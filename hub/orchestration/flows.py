@@ -1,13 +1,13 @@
 """DAG factory for inbound streams (extract -> audit -> publish, the same for every source) and its parts.
 
 Imported by the files in dags/, so it imports nothing but the Airflow SDK and the plain
-tables of ``hub.schedules`` at module level: the pipeline (SQLAlchemy, GX, zeep, httpx)
+tables of ``hub.orchestration.schedules`` at module level: the pipeline (SQLAlchemy, GX, zeep, httpx)
 is imported inside the tasks.
 
 What every DAG shares lives here: retries (``default_args``), each kind of task's time
 limit (``task_timeout``), the hub's datasets as Airflow assets (``asset``), "on these
 assets or on this clock" (``on_assets_or_cron``), pool names checked against
-``hub.schedules.POOLS`` (``checked_pool``), and the ``since`` param of the inbound DAGs
+``hub.orchestration.schedules.POOLS`` (``checked_pool``), and the ``since`` param of the inbound DAGs
 (``since_param``, ``parse_since``).
 """
 
@@ -33,7 +33,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowFailException
 
-from hub.schedules import ASSETS, POOLS
+from hub.orchestration.schedules import ASSETS, POOLS
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 SINCE = "since"  # the inbound DAGs' param: re-read from this time instead of the cursor
@@ -124,7 +124,7 @@ def task_timeout(kind: str) -> timedelta:
         ConfigError: the variable is not a number of minutes above 0 and at most ``MAX_TIMEOUT_MINUTES``.
     """
     if kind not in TASK_TIMEOUTS:
-        raise ValueError(f"task kind {kind!r} has no time limit; add it to hub.flows.TASK_TIMEOUTS")
+        raise ValueError(f"task kind {kind!r} has no time limit; add it to hub.orchestration.flows.TASK_TIMEOUTS")
     # 0 would mean no limit at all, which is what this setting exists to prevent.
     minutes = _env_number(
         timeout_variable(kind), TASK_TIMEOUTS[kind], low=0, high=MAX_TIMEOUT_MINUTES, what="minutes", low_open=True
@@ -149,7 +149,7 @@ def _env_number(
         value = math.nan
     inside = (low < value if low_open else low <= value) and value <= high  # NaN fails both; so does inf
     if not inside or (whole and not value.is_integer()):
-        from connectors.errors import ConfigError  # only on this path: DAG files import nothing heavy
+        from lgsp.errors import ConfigError  # only on this path: DAG files import nothing heavy
 
         bound = "above" if low_open else "at least"
         kind = "a whole number of" if whole else "a number of"
@@ -174,7 +174,7 @@ def _minutes(limit: timedelta) -> str:
 
 
 def asset(name: str) -> Asset:
-    """The Airflow asset of one of the hub's datasets, by its name in ``hub.schedules.ASSETS``."""
+    """The Airflow asset of one of the hub's datasets, by its name in ``hub.orchestration.schedules.ASSETS``."""
     return Asset(name=name, uri=ASSETS[name])
 
 
@@ -186,13 +186,15 @@ def on_assets_or_cron(cron: str, assets: Sequence[str]) -> AssetOrTimeSchedule:
 
 
 def checked_pool(pool: str | None) -> str | None:
-    """``task(pool=checked_pool(name))``: ``name``, which must be one of ``hub.schedules.POOLS`` (None: the default).
+    """``task(pool=checked_pool(name))``: ``name``, one of ``hub.orchestration.schedules.POOLS`` (None: the default).
 
     Raises:
         ValueError: the pool is not in ``POOLS`` (the scheduler would never run the task).
     """
     if pool is not None and pool not in POOLS:
-        raise ValueError(f"pool {pool!r} is not in hub.schedules.POOLS ({', '.join(POOLS)}); add it there")
+        raise ValueError(
+            f"pool {pool!r} is not in hub.orchestration.schedules.POOLS ({', '.join(POOLS)}); add it there"
+        )
     return pool
 
 
@@ -251,8 +253,8 @@ def parse_since(value: object, now: datetime | None = None) -> datetime | None:
 
 def run_stage(pipeline: str, stage: str, run_id: str, **options: Any) -> dict[str, Any]:
     """Call one stage of a pipeline module; errors that retrying cannot fix fail the task at once."""
-    from connectors.errors import ConfigError, FatalSourceError
     from hub.settings import load_settings
+    from lgsp.errors import ConfigError, FatalSourceError
 
     module = importlib.import_module(pipeline)
     try:
@@ -284,11 +286,11 @@ def stream_sync_dag(
 ) -> DAG:
     """A write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish.
 
-    ``publishes`` names the assets (``hub.schedules.ASSETS``) the publish task updates.
+    ``publishes`` names the assets (``hub.orchestration.schedules.ASSETS``) the publish task updates.
     ``followups`` are (name, doc) of more functions of ``pipeline`` (same signature) to
     run after publish, one task each, in order: e.g. routing dossiers, delivering the
     outbox; a followup's name is also its kind of task (``TASK_TIMEOUTS``). ``pools`` maps
-    a task id to the pool it runs in (``hub.schedules.POOLS``). The doc gets the sections
+    a task id to the pool it runs in (``hub.orchestration.schedules.POOLS``). The doc gets the sections
     on ``since`` and on retries, time limits and pools appended.
 
     Raises:

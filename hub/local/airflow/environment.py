@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import ConfigError
-from hub.airflow.local import airflow_environment
+from hub.local.airflow.in_process import airflow_environment
+from lgsp.errors import ConfigError
 
 USERNAME = "admin"  # SimpleAuthManager's one user, role admin
 PASSWORD_VARIABLE = "LGSP_AIRFLOW_PASSWORD"  # noqa: S105 - the variable's name, not a password

@@ -23,9 +23,9 @@ def serve_command(
     """Migrate the store, load config/sharing, and serve until Ctrl-C; prints ``READY <base_url>`` once listening."""
     from hub.api.app import build_app
     from hub.api.server import refuse_demo_secrets
-    from hub.cli_support import fail, failures, migrated_store, port_problem
-    from hub.serving import listen, serve_foreground
+    from hub.cli.support import fail, failures, migrated_store
     from hub.settings import load_settings
+    from lgsp.serving import listen, port_problem, serve_foreground
 
     problem = port_problem(port)
     if problem:

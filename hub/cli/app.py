@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,12 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.cli_support import (
-    CIVIL_STATUS,
-    ONE_STOP,
-    POPULATION,
-    PORTAL,
-    Peer,
+from hub.cli.support import (
     cell,
     check_options,
     complain,
@@ -29,18 +21,25 @@ from hub.cli_support import (
     mask_text,
     masked,
     migrated_store,
-    port_problem,
     say,
 )
-from hub.settings import Settings, load_settings
+from hub.settings import load_settings
+from lgsp.serving import port_problem
 
 if TYPE_CHECKING:
-    from hub.pipeline.runs import RunSummary
+    pass
 
 app = typer.Typer(help="lgsp: provincial integration and data-sharing platform.", no_args_is_help=True)
-sync_app = typer.Typer(help="Run one flow's stages directly, without Airflow.", no_args_is_help=True)
-app.add_typer(sync_app, name="sync")
 stderr = Console(stderr=True)
+
+
+def _mount_sync() -> None:
+    from hub.cli.sync import sync_app
+
+    app.add_typer(sync_app, name="sync")
+
+
+_mount_sync()  # first, where `lgsp --help` has always listed it
 
 
 def _mount_mocks() -> None:
@@ -53,7 +52,7 @@ _mount_mocks()
 
 
 def _mount_outbox() -> None:
-    from hub.outbox_cli import outbox_app
+    from hub.cli.outbox import outbox_app
 
     app.add_typer(
         outbox_app,
@@ -66,8 +65,8 @@ _mount_outbox()
 
 
 def _mount_sharing() -> None:
-    from hub.audit_cli import audit_app
-    from hub.sharing_cli import agencies_app, agreements
+    from hub.cli.audit import audit_app
+    from hub.cli.sharing import agencies_app, agreements
 
     app.add_typer(agencies_app, name="agencies", help="Agencies in force; load config/sharing, hash a secret.")
     app.command("agreements")(agreements)
@@ -75,7 +74,7 @@ def _mount_sharing() -> None:
 
 
 def _mount_api() -> None:
-    from hub.api.cli import api_app
+    from hub.cli.api import api_app
 
     app.add_typer(api_app, name="api", help="Serve the hub's API to agencies (OAuth2, /v1, OpenAPI).")
 
@@ -92,7 +91,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON report on stdout.")] = False,
 ) -> None:
     """Start the mocks, run every DAG through Airflow in-process, stop the mocks, report."""
-    from hub.main_job import run_main_job
+    from hub.local.main_job import run_main_job
     from mocks.settings import MockSettings
 
     check_options("lgsp run", MockSettings, {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate})
@@ -136,14 +135,14 @@ def airflow_command(
     defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
 ) -> None:
     """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
-    from hub.serving import check_port
+    from lgsp.serving import check_port
     from mocks.settings import MockSettings
 
     options = {"--citizens": citizens, "--seed": seed, "--defect-rate": defect_rate}
     check_options("lgsp airflow", MockSettings, options, also=[port_problem(port)])
     with failures("lgsp airflow"):
         check_port(host, port)  # before the minutes Airflow takes to start, not after
-    from hub.airflow.demo import serve_demo
+    from hub.local.airflow.demo import serve_demo
 
     with failures("lgsp airflow", code=1):  # it could not start, or a process died: as before, exit 1
         serve_demo(
@@ -240,55 +239,6 @@ def _figures_table(figures: dict[str, Any]) -> Table:
             value = f"{value:.1%}"
         table.add_row(cell(name.replace("_", " ")), cell("-" if value is None else value))
     return table
-
-
-@sync_app.command("population")
-def sync_population(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish the population stream once (endpoint from LGSP_POPULATION_* or Airflow)."""
-    from hub.pipeline import population_sync
-
-    _sync_once("lgsp sync population", population_sync.sync, run_id, (POPULATION,))
-
-
-def _sync_once(
-    what: str, sync: Callable[[str, Settings], RunSummary], run_id: str | None, peers: tuple[Peer, ...]
-) -> None:
-    """Run one flow's three stages and print its counts as JSON; a peer that fails is named with its origin."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_id = run_id or f"cli:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    with failures(what):
-        settings = load_settings()
-    with failures(what, settings, peers):
-        summary = sync(run_id, settings)
-    sys.stdout.write(json.dumps(masked({"run_id": run_id, **summary.as_dict()}), indent=2) + "\n")
-
-
-@sync_app.command("civil-status")
-def sync_civil_status(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish civil-status events once (endpoint from LGSP_CIVIL_STATUS_* or Airflow)."""
-    from hub.pipeline import civil_status_sync
-
-    _sync_once("lgsp sync civil-status", civil_status_sync.sync, run_id, (CIVIL_STATUS,))
-
-
-@sync_app.command("dossiers")
-def sync_dossiers(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish one-stop dossiers once, then route and deliver to the portal."""
-    from hub.pipeline import dossier_sync
-
-    def everything(sync_run_id: str, settings: Settings) -> RunSummary:
-        summary = dossier_sync.sync(sync_run_id, settings)
-        say(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
-        say(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
-        return summary
-
-    _sync_once("lgsp sync dossiers", everything, run_id, (ONE_STOP, PORTAL))
 
 
 @app.command()
@@ -398,7 +348,3 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last net: anything else is a bug, said in one line
         complain(f"lgsp failed unexpectedly ({type(exc).__name__}); this is a bug: please report the command you ran")
         raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()

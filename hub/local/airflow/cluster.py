@@ -1,6 +1,6 @@
 """A real Airflow on this machine: api-server, scheduler, dag-processor and triggerer, each its own process.
 
-``lgsp run`` runs every DAG in-process (``dag.test()``, `hub.airflow.local`); this runs
+``lgsp run`` runs every DAG in-process (``dag.test()``, `hub.local.airflow.in_process`); this runs
 Airflow the way a deployment does, so the scheduler, the LocalExecutor, the execution API
 the tasks report to, the REST API and the UI are the real ones::
 
@@ -14,7 +14,7 @@ On entry: ``airflow db migrate``, then the four processes in their own process g
 (so a Ctrl-C in the terminal reaches us, not them), each logging to
 ``LGSP_HOME/airflow/logs/<process>.log``, until the health endpoint reports every one
 alive (the scheduler last, once the API answers and the pools of
-``hub.schedules.POOLS`` exist: tasks report to the API). On exit, however the block ends,
+``hub.orchestration.schedules.POOLS`` exist: tasks report to the API). On exit, however the block ends,
 `Supervisor.stop` ends them all. Every wait checks the processes first, so a component
 that dies surfaces at once as `ProcessDied`, naming it and its log, instead of as a timeout.
 """
@@ -27,12 +27,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from connectors.errors import ConfigError
-from hub.airflow.environment import USERNAME, cluster_environment
-from hub.airflow.local import migrate_metadata_db
-from hub.airflow.rest import Cluster
-from hub.airflow.supervisor import Supervisor
-from hub.schedules import POOLS
+from hub.local.airflow.environment import USERNAME, cluster_environment
+from hub.local.airflow.in_process import migrate_metadata_db
+from hub.local.airflow.rest import Cluster
+from hub.local.airflow.supervisor import Supervisor
+from hub.orchestration.schedules import POOLS
+from lgsp.errors import ConfigError
 
 # Each component, in the order they start: its arguments, the signal that stops it the way it is built to
 # stop, and when it stops. SIGINT is what a Ctrl-C in a terminal sends: the LocalExecutor's workers ignore
@@ -62,7 +62,7 @@ def airflow_cluster(
 ) -> Iterator[Cluster]:
     """Migrate the metadata DB, run the four Airflow processes until the block ends, yield them healthy.
 
-    The pools of ``hub.schedules.POOLS`` are created (or resized) before the scheduler starts.
+    The pools of ``hub.orchestration.schedules.POOLS`` are created (or resized) before the scheduler starts.
 
     ``port`` 0 picks a free one. The processes stop however the block ends, and if starting
     fails: within ``grace`` seconds, then SIGKILL (`Supervisor.stop`).
@@ -72,7 +72,7 @@ def airflow_cluster(
         ClusterError: Airflow was not healthy within ``ready_timeout`` seconds.
         ProcessDied: a process exited while starting.
     """
-    from hub.mock_process import free_port
+    from hub.local.mock_process import free_port
 
     port = port or free_port()
     _check_free(host, port)

@@ -15,9 +15,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.errors import ConfigError
+from lgsp.errors import ConfigError
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"  # hub/local/airflow/ -> the checkout
 _RESULT_MARK = "LGSP-DAG-RESULT "
 
 
@@ -72,7 +72,7 @@ def run_dag(dag_id: str, env: dict[str, str]) -> DagOutcome:
         ConfigError: the child could not load or run the DAG at all.
     """
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-m", "hub.airflow.local", dag_id],
+        [sys.executable, "-m", "hub.local.airflow.in_process", dag_id],
         env=env,
         stdout=subprocess.PIPE,
         stderr=None,

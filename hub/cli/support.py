@@ -19,10 +19,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from connectors.errors import LgspError, SourceError, TransientSourceError
 from connectors.policy import origin_of
 from hub import settings as hub_settings
 from hub.settings import Endpoint, Settings
+from lgsp.errors import LgspError, SourceError, TransientSourceError
+from lgsp.options import option_problems
 from schemas.personal_id import mask
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def failures(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from hub.serving import PortUnavailable
+    from lgsp.serving import PortUnavailable
 
     try:
         yield
@@ -187,39 +188,14 @@ def migrated_store(settings: Settings) -> Engine:
     return open_store(settings.resolved_database_url())
 
 
-def port_problem(port: int) -> str | None:
-    """What is wrong with ``--port``'s value, if anything (whether it is free is ``hub.serving``'s to say)."""
-    return None if 0 <= port <= 65535 else f"--port {port}: must be between 0 and 65535 (0: any free port)"
-
-
 def check_options(
     what: str, model: type[BaseSettings], options: Mapping[str, object], also: Iterable[str | None] = ()
 ) -> None:
-    """Validate option values with the settings model that receives them, and name EVERY wrong one.
-
-    ``options`` maps an option (``--defect-rate``) to its value (None: not given); the
-    model's field of the same name (``defect_rate``) checks it, so the limits are written
-    once, in the model. ``also``: problems found otherwise (e.g. ``port_problem``).
-    Typer's own ``min``/``max`` would stop at the first.
+    """Fail with EVERY wrong option value named (``lgsp.options.option_problems``), or return.
 
     Raises:
         typer.Exit: one or more values are wrong (exit 2, each named).
     """
-    from pydantic import ValidationError
-
-    fields = {option.lstrip("-").replace("-", "_"): option for option in options}
-    problems = [problem for problem in also if problem]
-    given: dict[str, Any] = {field: options[option] for field, option in fields.items() if options[option] is not None}
-    try:
-        model(**given)
-    except ValidationError as exc:
-        prefix = str(model.model_config.get("env_prefix", ""))
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            said = error["msg"].replace("Input should be", "must be")
-            if field in fields:
-                problems.append(f"{fields[field]} {options[fields[field]]}: {said}")
-            else:  # a bad environment variable is named too; its value is not echoed (it may be a secret)
-                problems.append(f"{prefix}{field.upper()}: {said}")
+    problems = option_problems(model, options, also)
     if problems:
         fail(f"{what}: " + "; ".join(problems))

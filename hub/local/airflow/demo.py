@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
-from hub.airflow.cluster import PROCESSES, airflow_cluster
-from hub.airflow.environment import PASSWORD_VARIABLE, PASSWORDS_FILE
-from hub.airflow.rest import Cluster
-from hub.airflow.supervisor import ProcessDied
+from hub.local.airflow.cluster import PROCESSES, airflow_cluster
+from hub.local.airflow.environment import PASSWORD_VARIABLE, PASSWORDS_FILE
+from hub.local.airflow.rest import Cluster
+from hub.local.airflow.supervisor import ProcessDied
 from hub.settings import Settings
 
 
@@ -38,9 +38,9 @@ def serve_demo(
         ProcessDied: a process (or the mocks) exited; the others were stopped.
         ClusterError, ConfigError, StoreError: it could not start.
     """
-    from hub.demo_connections import demo_connections
-    from hub.mock_process import free_port, mocks_running
-    from hub.schedules import SCHEDULES
+    from hub.local.demo_connections import demo_connections
+    from hub.local.mock_process import free_port, mocks_running
+    from hub.orchestration.schedules import SCHEDULES
     from hub.sharing.registry import load_configured
     from hub.store.engine import open_store
 

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.cli_support import PORTAL, cell, existing_store, fail, failures, masked, say
+from hub.cli.support import PORTAL, cell, existing_store, fail, failures, masked, say
 from hub.settings import load_settings
 from schemas.personal_id import mask
 

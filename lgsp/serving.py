@@ -1,6 +1,6 @@
 """Run an ASGI app with uvicorn: in a background thread on a free port (tests, benchmarks) or in the foreground.
 
-The hub API and the mocks both serve this way. The socket is bound before uvicorn
+The hub API and the mocks both serve this way (hence here, and not in either). The socket is bound before uvicorn
 starts, so the port (0: any free one) is known at once; access logs are off (request
 lines carry paths, and the API's paths carry personal ids); graceful shutdown is short,
 so a request held open (a mock's "timeout" fault) cannot hold a test up.
@@ -23,6 +23,11 @@ START_TIMEOUT = 30.0
 
 class PortUnavailable(OSError):
     """We cannot listen on this host and port; the message says why, in a user's words."""
+
+
+def port_problem(port: int) -> str | None:
+    """What is wrong with a ``--port`` value, if anything (whether it is free, ``listen`` says)."""
+    return None if 0 <= port <= 65535 else f"--port {port}: must be between 0 and 65535 (0: any free port)"
 
 
 def listen(host: str, port: int) -> socket.socket:

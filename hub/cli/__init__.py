@@ -1,0 +1,11 @@
+"""The ``lgsp`` command (Typer), one module per command group.
+
+app.py       the root: ``run``, ``airflow``, ``report``, ``status``, ``quarantine``, ``upgrade-db``;
+             mounts the groups below and ``lgsp mocks`` (mocks.cli); ``main`` is the script's entry point
+sync.py      ``lgsp sync``: one flow's stages, once, without Airflow
+outbox.py    ``lgsp outbox``: list, replay dead letters, deliver, push
+sharing.py   ``lgsp agencies``, ``lgsp agreements``
+audit.py     ``lgsp audit``: verify the ledger's hash chain, export it for auditors
+api.py       ``lgsp api serve``
+support.py   what every command shares: open the store, fail in one clear line, show others' text safely
+"""
