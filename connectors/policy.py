@@ -25,14 +25,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 RESPONSE_BYTES_SETTING = "LGSP_MAX_RESPONSE_BYTES"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+T = TypeVar("T")
 
 
 def origin_of(url: str) -> str:
@@ -128,6 +129,30 @@ def watch(sock: socket.socket | None) -> None:
     watchdog = _CURRENT.get()
     if watchdog is not None and sock is not None:
         watchdog.add(sock)
+
+
+class DeadlinePassed(Exception):
+    """The watchdog cut the exchange: whatever the library raised or returned, the deadline is the cause."""
+
+
+def within(deadline: Deadline, exchange: Callable[[], T]) -> T:
+    """Run ``exchange`` (a request and its whole body) under a ``Watchdog`` for ``deadline``.
+
+    Raises:
+        DeadlinePassed: the deadline passed during the exchange (its data may be cut: never used).
+        Exception: whatever ``exchange`` raised otherwise, re-raised outside the watchdog.
+    """
+    failure: Exception | None = None
+    with Watchdog(deadline) as watchdog:
+        try:
+            result = exchange()
+        except Exception as exc:  # noqa: BLE001 - re-raised below unless the watchdog caused it
+            failure = exc
+    if watchdog.expired:
+        raise DeadlinePassed
+    if failure is not None:
+        raise failure
+    return result
 
 
 class Watchdog:

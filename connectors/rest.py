@@ -37,7 +37,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.policy import Deadline, Watchdog, read_capped, redirect_refused, too_large, took_too_long
+from connectors.policy import (
+    Deadline,
+    DeadlinePassed,
+    read_capped,
+    redirect_refused,
+    too_large,
+    took_too_long,
+    within,
+)
 from connectors.rest_transport import WatchedTransport
 from connectors.retry import with_retries
 from lgsp.errors import ConfigError, FatalSourceError, SourceError, TransientSourceError
@@ -331,26 +339,28 @@ class RestClient:
         )
         if self._auth is not None:
             self._auth.apply(request)  # per attempt, so a refreshed credential is used
-        failure: Exception | None = None
-        # httpx's timeout bounds each read; the watchdog bounds the exchange (a peer may drip).
-        with Watchdog(Deadline(self._timeout)) as watchdog:
+
+        def exchange() -> tuple[httpx.Response, bytes | None, int]:
+            response = self._client.send(request, stream=True)
             try:
-                response = self._client.send(request, stream=True)
-                try:
-                    wanted = response.is_success or response.status_code in call.expected
-                    limit = self._max_body if wanted else _ERROR_BODY_BYTES
-                    body = read_capped(response.iter_bytes(), limit, response.headers.get("Content-Length"))
-                finally:
-                    response.close()
-            except Exception as exc:  # noqa: BLE001 - re-raised below unless the watchdog caused it
-                failure = exc
-        if watchdog.expired:
+                wanted = response.is_success or response.status_code in call.expected
+                limit = self._max_body if wanted else _ERROR_BODY_BYTES
+                return (
+                    response,
+                    read_capped(response.iter_bytes(), limit, response.headers.get("Content-Length")),
+                    limit,
+                )
+            finally:
+                response.close()
+
+        # httpx's timeout bounds each read; the watchdog bounds the exchange (a peer may drip).
+        try:
+            response, body, limit = within(Deadline(self._timeout), exchange)
+        except DeadlinePassed:
             # Whatever httpx made of the shut-down socket, the cause is the deadline; the body may be cut.
             raise call.transient(took_too_long(self._timeout)) from None
-        if isinstance(failure, httpx.HTTPError):
-            raise _transport_error(failure, call) from failure
-        if failure is not None:
-            raise failure
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, call) from exc
         return _Raw(response.status_code, response.headers, body, str(request.url), limit)
 
 

@@ -37,13 +37,14 @@ from zeep.transports import Transport
 from connectors.policy import (
     RESPONSE_BYTES_SETTING,
     Deadline,
-    Watchdog,
+    DeadlinePassed,
     origin_of,
     read_capped,
     redirect_refused,
     too_large,
     took_too_long,
     watch,
+    within,
 )
 from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
@@ -137,28 +138,24 @@ class SoapTransport(Transport):  # type: ignore[misc,unused-ignore]  # zeep is u
 
     def _exchange(self, method: str, url: str, operation: str, deadline: Deadline, **send: Any) -> requests.Response:
         """One request and its whole body under ``deadline``; our errors for what ``policy`` forbids."""
-        failure: Exception | None = None
-        response: requests.Response | None = None
-        body: bytes | None = None
-        with Watchdog(deadline) as watchdog:
+
+        def exchange() -> tuple[requests.Response, bytes | None]:
+            response = self.session.request(
+                method, url, allow_redirects=False, stream=True, timeout=deadline.seconds, **send
+            )
             try:
-                response = self.session.request(
-                    method, url, allow_redirects=False, stream=True, timeout=deadline.seconds, **send
-                )
-                try:
-                    if not 300 <= response.status_code < 400:
-                        declared = response.headers.get("Content-Length")
-                        body = read_capped(response.iter_content(_CHUNK), self._cap, declared)
-                finally:
-                    response.close()
-            except Exception as exc:  # noqa: BLE001 - re-raised below unless the watchdog caused it
-                failure = exc
-        if watchdog.expired:
+                if 300 <= response.status_code < 400:
+                    return response, None
+                declared = response.headers.get("Content-Length")
+                return response, read_capped(response.iter_content(_CHUNK), self._cap, declared)
+            finally:
+                response.close()
+
+        try:
+            response, body = within(deadline, exchange)
+        except DeadlinePassed:
             # Whatever the library made of the shut-down socket, the real cause is the deadline.
             raise self._transient(operation, took_too_long(deadline.seconds)) from None
-        if failure is not None:
-            raise failure
-        assert response is not None
         if 300 <= response.status_code < 400:
             raise self._fatal(operation, redirect_refused(response.status_code, response.headers.get("Location"), url))
         if body is None:
