@@ -1,0 +1,1 @@
+"""Systems as data: the declarations under ``config/systems`` loaded, checked and compiled."""
