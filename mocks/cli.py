@@ -75,6 +75,8 @@ def serve_command(
         typer.echo(f"One-stop (REST):       {base_url}/one-stop/v1      (X-API-Key)")
         typer.echo(f"Portal (REST):         {base_url}/portal/v1        (X-API-Key)")
         typer.echo(f"Agencies' receivers:   {base_url}/agency/v1/<CODE>/inbox  (HMAC-signed pushes)")
+        typer.echo(f"Social insurance (REST): {base_url}/social-insurance/v1  (X-Api-Key)")
+        typer.echo(f"Household business (SOAP 1.1): {base_url}/household-business?wsdl")
         typer.echo(f"Clock (admin):         {base_url}/population/_admin/clock")
         typer.echo(f"Faults (admin):        {base_url}/_admin/faults")
         typer.echo(f"WS-Security username:  {settings.username} (password from LGSP_MOCK_PASSWORD or the demo default)")

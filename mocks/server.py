@@ -5,6 +5,8 @@
     /portal/v1    the National Public Service Portal (REST), see mocks.portal.app
     /civil-status/v1  the civil-status register (REST, OAuth2), see mocks.civil_status.app
     /agency/v1    agencies' receivers of the hub's signed pushes (REST), see mocks.agency.app
+    /social-insurance/v1  the social insurance register (REST, X-Api-Key), see mocks.social_insurance.app
+    /household-business   the household business registry (SOAP 1.1), see mocks.household_business.app
     /_admin       GET/POST/DELETE /_admin/faults: fault rules shared by every system
 
 `MockServer` runs it in a background thread on a free port for tests (as httpx's
@@ -27,6 +29,8 @@ from mocks.civil_status.app import build_civil_status_app
 from mocks.civil_status.dataset import CivilStatusDataset
 from mocks.clock import MockClock
 from mocks.faults import FaultInjector, fault_admin_routes
+from mocks.household_business.app import build_household_business_app
+from mocks.household_business.dataset import HouseholdBusinessDataset
 from mocks.one_stop.app import build_one_stop_app
 from mocks.one_stop.system import OneStopSystem
 from mocks.population.app import build_population_app
@@ -34,8 +38,10 @@ from mocks.population.dataset import PopulationDataset
 from mocks.portal.app import build_portal_app
 from mocks.portal.ledger import Ledger
 from mocks.settings import MockSettings
+from mocks.social_insurance.app import build_social_insurance_app
+from mocks.social_insurance.dataset import SocialInsuranceDataset
 
-_SERVICES = ("/population", "/civil-status/v1")
+_SERVICES = ("/population", "/civil-status/v1", "/social-insurance/v1", "/household-business")
 
 
 def build_app(settings: MockSettings, population: PopulationDataset | None = None) -> Starlette:
@@ -56,6 +62,8 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
     portal_app = build_portal_app(settings, faults)
     civil_status_app = build_civil_status_app(dataset, settings, faults, clock)
     agency_app = build_agency_app(settings, faults)
+    social_insurance_app = build_social_insurance_app(dataset, settings, faults, clock)
+    household_business_app = build_household_business_app(dataset, settings, faults, clock)
     app = Starlette(
         routes=[
             Mount("/population", population_app),
@@ -63,6 +71,8 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
             Mount("/portal/v1", portal_app),
             Mount("/civil-status/v1", civil_status_app),
             Mount("/agency/v1", agency_app),
+            Mount("/social-insurance/v1", social_insurance_app),
+            Mount("/household-business", household_business_app),
             Mount("/_admin", routes=fault_admin_routes(faults)),
         ],
         middleware=[Middleware(_BarePrefixes, prefixes=_SERVICES)],
@@ -74,6 +84,8 @@ def build_app(settings: MockSettings, population: PopulationDataset | None = Non
     app.state.portal = portal_app.state.portal
     app.state.civil_status = civil_status_app.state.dataset
     app.state.agencies = agency_app.state.agencies
+    app.state.social_insurance = social_insurance_app.state.dataset
+    app.state.household_business = household_business_app.state.dataset
     return app
 
 
@@ -112,6 +124,8 @@ class MockServer(ThreadedServer):
         self.portal: Ledger = self.app.state.portal
         self.civil_status: CivilStatusDataset = self.app.state.civil_status
         self.agencies: Inboxes = self.app.state.agencies
+        self.social_insurance: SocialInsuranceDataset = self.app.state.social_insurance
+        self.household_business: HouseholdBusinessDataset = self.app.state.household_business
 
 
 def serve(

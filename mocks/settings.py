@@ -60,6 +60,25 @@ class MockSettings(BaseSettings):
     # signatures with; agency_push_secrets gives an agency its own (LGSP_MOCK_AGENCY_PUSH_SECRETS='{"BHXH": "..."}').
     agency_push_secret: SecretStr = SecretStr(DEMO_PUSH_SECRET)
     agency_push_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Social insurance register (REST, /social-insurance/v1): X-Api-Key (demo value), coverages (None: citizens // 4,
+    # as many as the population's adults allow), share carrying one known defect.
+    social_insurance_api_key: SecretStr = SecretStr(DEMO_API_KEY)
+    social_insurance_records: int | None = Field(default=None, ge=1, le=1_000_000)
+    social_insurance_defect_rate: float = Field(default=0.02, ge=0.0, le=0.5)
+    # Household business registry (SOAP 1.1, /household-business): WS-Security UsernameToken (demo values; "any"
+    # accepts PasswordText and the digest, "digest" as population_wsse), businesses (None: citizens // 10), defects.
+    household_business_username: str = DEMO_USERNAME
+    household_business_password: SecretStr = SecretStr(DEMO_PASSWORD)
+    household_business_wsse: Literal["any", "digest"] = "any"
+    household_business_records: int | None = Field(default=None, ge=1, le=1_000_000)
+    household_business_defect_rate: float = Field(default=0.02, ge=0.0, le=0.5)
+
+    def demo_credentials(self) -> dict[str, tuple[str, SecretStr]]:
+        """Airflow connection id -> (login, secret) the hub's demo connections use for these mocks."""
+        return {
+            "social_insurance": ("api", self.social_insurance_api_key),
+            "household_business": (self.household_business_username, self.household_business_password),
+        }
 
 
 def load_settings(**overrides: Any) -> MockSettings:
