@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -88,6 +89,51 @@ class Endpoint:
     username: str
     password: SecretStr
     password_type: PasswordType = "digest"  # noqa: S105 - how a WS-Security UsernameToken carries the password
+    extras: Mapping[str, str] = field(default_factory=dict)  # the connection's extra (declared systems read it)
+
+
+def declared_endpoint(
+    settings: Settings, connection_id: str, *, needs_login: bool = False, needs_secret: bool = True
+) -> Endpoint:
+    """A declared system's endpoint from its Airflow connection ``connection_id`` (AIRFLOW_CONN_<ID>, URI or JSON).
+
+    The login and the secret are the connection's (the declaration's auth says how they travel);
+    the connection's extra (a URI's query, a JSON connection's ``extra``) comes as ``extras``.
+
+    Raises:
+        ConfigError: the connection is missing, has no host, lacks the login or secret the system's auth
+            needs, or carries a demo secret for a non-loopback host without LGSP_DEMO.
+    """
+    conn = _airflow_connection(connection_id)
+    variable = f"AIRFLOW_CONN_{connection_id.upper()}"
+    example = f"{variable}=http://LOGIN:SECRET@HOST:PORT/base/path"
+    if conn is None:
+        raise ConfigError(
+            f"the {connection_id} endpoint is not configured: set the Airflow connection '{connection_id}' ({example})"
+        )
+    if not urlsplit(conn["url"]).hostname:
+        raise ConfigError(f"the Airflow connection '{connection_id}' has no host: {example}")
+    lacking = [
+        what
+        for what, need, value in (
+            ("a login", needs_login, conn.get("username")),
+            ("a secret (its password)", needs_secret, conn.get("password")),
+        )
+        if need and not value
+    ]
+    if lacking:
+        raise ConfigError(f"the Airflow connection '{connection_id}' needs {' and '.join(lacking)}: {example}")
+    password = conn.get("password") or ""
+    host = urlsplit(conn["url"]).hostname or ""
+    if password in DEMO_SECRETS and host not in _LOOPBACK and not settings.demo:
+        raise ConfigError(
+            f"the demo secret is configured for a non-loopback host ({host}) in {connection_id}; "
+            "set a real secret, or LGSP_DEMO=true for a demonstration"
+        )
+    extras = {name.removeprefix(_EXTRA): value for name, value in conn.items() if name.startswith(_EXTRA)}
+    return Endpoint(
+        url=conn["url"].rstrip("/"), username=conn.get("username") or "", password=SecretStr(password), extras=extras
+    )
 
 
 def population_endpoint(settings: Settings) -> Endpoint:
@@ -240,6 +286,9 @@ def _endpoint(
     return Endpoint(url=url.rstrip("/"), username=username, password=password)
 
 
+_EXTRA = "extra."  # a connection's extra, flattened into its dict as extra.<name>
+
+
 def _airflow_connection(conn_id: str) -> dict[str, str] | None:
     """Read an Airflow connection: inside a task through Airflow, else from AIRFLOW_CONN_<ID>."""
     if os.environ.get("AIRFLOW_CTX_DAG_ID"):  # set by Airflow inside a running task
@@ -259,6 +308,7 @@ def _airflow_connection(conn_id: str) -> dict[str, str] | None:
                 "username": airflow_conn.login or "",
                 "password": airflow_conn.password or "",
                 "wsse_password": str(airflow_conn.extra_dejson.get("wsse_password") or ""),
+                **_flat_extra(airflow_conn.extra_dejson),
             }
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     return _parse_connection(raw, conn_id) if raw else None
@@ -285,6 +335,7 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
             "username": data.get("login", ""),
             "password": data.get("password", ""),
             "wsse_password": str(extra.get("wsse_password") or ""),
+            **_flat_extra(extra),
         }
     parts = urlsplit(raw)
     if not parts.hostname:
@@ -295,4 +346,9 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
         "username": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
         "wsse_password": parse_qs(parts.query).get("wsse_password", [""])[-1],  # the query holds the extra
+        **_flat_extra({name: values[-1] for name, values in parse_qs(parts.query).items()}),
     }
+
+
+def _flat_extra(extra: Mapping[str, Any]) -> dict[str, str]:
+    return {f"{_EXTRA}{name}": value if isinstance(value, str) else json.dumps(value) for name, value in extra.items()}

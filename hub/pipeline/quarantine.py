@@ -6,15 +6,19 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, insert, null, select, update
 
 from hub.store.tables import audit_finding, quarantine
 
 _CHUNK = 1000
 
 
-def quarantine_failing(conn: Connection, staging: Table, run_id: str, stream: str, now: datetime) -> int:
+def quarantine_failing(
+    conn: Connection, staging: Table, run_id: str, stream: str, now: datetime, person: str | None = "personal_id"
+) -> int:
     """Copy every row of the run that broke a rule into quarantine; returns how many.
+
+    ``person`` is the staging column naming whose record it is (None: the dataset names nobody).
 
     A payload already quarantined (an earlier run read the same record) is not
     copied twice: its row notes the newest run that saw it.
@@ -29,7 +33,11 @@ def quarantine_failing(conn: Connection, staging: Table, run_id: str, stream: st
     for start in range(0, len(row_ids), _CHUNK):
         chunk = row_ids[start : start + _CHUNK]
         staged = conn.execute(
-            select(staging.c.row_id, staging.c.personal_id, staging.c.payload).where(staging.c.row_id.in_(chunk))
+            select(
+                staging.c.row_id,
+                (staging.c[person] if person is not None else null()).label("personal_id"),
+                staging.c.payload,
+            ).where(staging.c.row_id.in_(chunk))
         ).all()
         for row in staged:
             _upsert(conn, stream, run_id, row, sorted(rules_by_row[row.row_id]), now)

@@ -49,10 +49,12 @@ class StreamSpec:
     system: str  # the source system, as provenance names it
     staging: Table
     suite: Suite
-    cursor_column: str  # the staging column whose newest value becomes the next cursor
+    cursor_column: str | None  # the staging column whose newest value becomes the next cursor (None: never moves)
     read_pages: Callable[[Settings, datetime], Iterable[StagedPage]]  # pages changed after a cursor
     merge: Callable[[Connection, str, datetime], MergeCounts]  # passing rows -> golden tables
     shares: str | None = None  # the dataset whose subscribers get this stream's changes pushed (None: no pushes)
+    person_column: str | None = "personal_id"  # the staging column quarantine files a row under (None: nobody)
+    initial_cursor: str = runs.BEGINNING_OF_TIME  # where the first run reads from (naive UTC, ISO 8601)
 
 
 def extract(
@@ -71,6 +73,8 @@ def extract(
         if done is not None and done.status == runs.PUBLISHED:
             return done
         cursor = runs.start_run(conn, run_id, spec.stream, spec.staging)
+        if since is None and cursor == runs.BEGINNING_OF_TIME != spec.initial_cursor:
+            since = datetime.fromisoformat(spec.initial_cursor)  # never published: start where the stream does
         if since is not None:  # the run's row says where it really read from
             cursor = since.isoformat()
             runs.mark(conn, run_id, cursor_from=cursor)
@@ -145,11 +149,15 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
         if run.status == runs.PUBLISHED:
             return run
         now = runs.utcnow()
-        quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now)
+        quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now, spec.person_column)
         merged = spec.merge(conn, run_id, now)
         if spec.shares is not None:  # in the change's transaction: a committed change is never lost to subscribers
             queue_changes(conn, spec.shares, run_id, now)
-        newest = _newest(conn, spec.staging, spec.staging.c[spec.cursor_column], run_id)
+        newest = (
+            None
+            if spec.cursor_column is None
+            else _newest(conn, spec.staging, spec.staging.c[spec.cursor_column], run_id)
+        )
         cursor_to = runs.advance_cursor(conn, spec.stream, run_id, newest)
         # Staging is scratch space: the quarantine keeps every failing payload, the golden tables the rest.
         conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
