@@ -1,0 +1,295 @@
+"""Wire record -> staged canonical text, as a stream's declaration says: one mapper for JSON and XML alike.
+
+The staged normal forms (the contract staging, quality and publish share):
+
+    text, personal_id, province, commune   as sent
+    integer                                canonical digits ("007" -> "7")
+    decimal                                plain, no exponent, no trailing zeros ("1.50E+2" -> "150")
+    date                                   YYYY-MM-DD (a zone suffix is dropped)
+    datetime                               naive UTC YYYY-MM-DDTHH:MM:SS[.ffffff]; no zone on the wire is an error
+    boolean                                true / false (from true/false/1/0, any case)
+
+A field's ``map`` applies to the value as sent, before its type is read (so a map may
+turn ``Co``/``Khong`` into ``true``/``false``); an unmapped value is kept. Absent, null
+(``xsi:nil``) and, for the typed kinds (integer to boolean), empty values are NULL. A
+value that does not read as its type rejects the record with ``<WireName> is not a
+<type>``: the wire name, never the value, which may be personal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from lxml import etree
+
+from connectors.digest import content_hash_of
+from lgsp.declaration import Stream
+from lgsp.errors import RejectedRecord
+
+CONTRACT_RULE = "contract.valid"
+NOT_AN_OBJECT = "a record is not an object"
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})?")
+_INTEGER = re.compile(r"[+-]?\d{1,40}")
+_BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
+_ARTICLE = {"integer": "an integer"}
+
+
+def _integer(text: str) -> str:
+    if not _INTEGER.fullmatch(text):
+        raise ValueError
+    return str(int(text))
+
+
+def _decimal(text: str) -> str:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError from None
+    if not value.is_finite():
+        raise ValueError
+    plain = format(value, "f")
+    if "." in plain:
+        plain = plain.rstrip("0").rstrip(".")
+    return "0" if plain in ("-0", "") else plain
+
+
+def _date(text: str) -> str:
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":  # the usual form: no regex
+        return date.fromisoformat(text).isoformat()  # a real day: 2025-02-30 raises ValueError
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError
+    day = match.group(1)
+    date.fromisoformat(day)
+    return day
+
+
+def _datetime(text: str) -> str:
+    value = datetime.fromisoformat(text)  # 3.11: Z and any number of fraction digits
+    if value.tzinfo is None:
+        raise ValueError  # a moment without a zone is ambiguous: the contract says which zone
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def _boolean(text: str) -> str:
+    value = _BOOLEANS.get(text.lower())
+    if value is None:
+        raise ValueError
+    return value
+
+
+_READERS: dict[str, Callable[[str], str]] = {
+    "integer": _integer,
+    "decimal": _decimal,
+    "date": _date,
+    "datetime": _datetime,
+    "boolean": _boolean,
+}
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON scalar as text (its JSON spelling for numbers and booleans); None for an object or a list."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return None
+
+
+class DeclaredRecord:
+    """One wire record: the payload as received, its staged text fields, or why it breaks the contract."""
+
+    __slots__ = ("_hash", "_names", "fields", "payload", "rejection")
+
+    def __init__(
+        self,
+        payload: str,
+        fields: dict[str, str | None],
+        rejection: RejectedRecord | None,
+        names: tuple[str, ...],
+    ) -> None:
+        self.payload = payload
+        self.fields = fields
+        self.rejection = rejection
+        self._names = names
+        self._hash: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of the declared fields' text, or of the payload when the record is rejected."""
+        if self._hash is None:
+            self._hash = (
+                content_hash_of(self.fields, self._names)
+                if self.rejection is None
+                else content_hash_of({"payload": self.payload}, ("payload",))
+            )
+        return self._hash
+
+    def __repr__(self) -> str:  # the fields are personal: show the shape only
+        state = "rejected" if self.rejection is not None else "ok"
+        return f"DeclaredRecord({state}, {len(self.fields)} fields)"
+
+
+# One declared field, compiled: (name, wire name, path, value map, type reader, what a failure says).
+# Tuples and locals rather than objects and methods: this runs for every field of every record.
+_Plan = tuple[str, str, "tuple[str, ...] | None", "dict[str, str] | None", "Callable[[str], str] | None", str]
+
+
+def _plan(name: str, wire: str, field_type: str, value_map: Mapping[str, str] | None, sep: str) -> _Plan:
+    path = tuple(wire.split(sep))
+    return (
+        name,
+        wire,
+        path if len(path) > 1 else None,
+        dict(value_map) if value_map else None,
+        _READERS.get(field_type),
+        f"{wire} is not {_ARTICLE.get(field_type, 'a ' + field_type)}",
+    )
+
+
+class RecordMapper:
+    """Maps one stream's wire records (JSON objects or XML elements) to staged records."""
+
+    def __init__(self, stream: Stream) -> None:
+        """Compile the stream's fields; REST paths are dotted (``a.b``), SOAP paths ``/``-separated."""
+        self.names: tuple[str, ...] = tuple(stream.fields)
+        self._json = [_plan(n, f.from_, f.type, f.map, ".") for n, f in stream.fields.items()]
+        # XML: fields keyed by their /-joined local-name path; one pass collects the texts of those keys.
+        self._xml = [
+            _plan(n, "/".join(p for p in f.from_.split("/") if p), f.type, f.map, "/") for n, f in stream.fields.items()
+        ]
+        self._wanted = {plan[1] for plan in self._xml}
+        self._nested = {plan[1].split("/", 1)[0] for plan in self._xml if plan[2] is not None}
+        self._deep = [plan for plan in self._xml if plan[2] is not None and len(plan[2]) > 2]
+        self._locals: dict[Any, str] = {}  # Clark tag -> local name, memoised
+
+    def from_json(self, item: Any) -> DeclaredRecord:
+        """Map one JSON record (anything ``json.loads`` gives)."""
+        payload = json.dumps(item, ensure_ascii=False, sort_keys=True)
+        if not isinstance(item, dict):
+            return self._rejected(payload, dict.fromkeys(self.names), NOT_AN_OBJECT)
+        fields: dict[str, str | None] = {}
+        error: str | None = None
+        get = item.get
+        for name, wire, path, value_map, reader, failure in self._json:
+            value = get(wire)
+            if value is None and path is not None and wire not in item:
+                value = _dig(item, path)
+            if value is None:
+                fields[name] = None
+                continue
+            text = value if value.__class__ is str else _json_text(value)
+            if text is None:  # an object or a list where a value belongs
+                fields[name] = None
+                error = error or failure
+                continue
+            if value_map is not None:
+                text = value_map.get(text, text)
+            if reader is None:
+                fields[name] = text
+                continue
+            try:
+                fields[name] = reader(text) if text and not text.isspace() else None  # empty: no value
+            except ValueError:
+                fields[name] = None
+                error = error or failure
+        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.names)
+
+    def from_xml(self, element: etree._Element) -> DeclaredRecord:
+        """Map one XML record element; fields are its children by local name, whatever their namespace."""
+        payload = etree.tostring(element, encoding="unicode")
+        texts = self._xml_texts(element)
+        fields: dict[str, str | None] = {}
+        error: str | None = None
+        for name, wire, _path, value_map, reader, failure in self._xml:
+            text = texts.get(wire)
+            if text is None:
+                fields[name] = None
+                continue
+            if value_map is not None:
+                text = value_map.get(text, text)
+            if reader is None:
+                fields[name] = text
+                continue
+            try:
+                fields[name] = reader(text) if text and not text.isspace() else None  # empty: no value
+            except ValueError:
+                fields[name] = None
+                error = error or failure
+        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.names)
+
+    def _xml_texts(self, element: etree._Element) -> dict[str, str | None]:
+        """One pass over the children (and the grandchildren of nested paths): local-name path -> text."""
+        texts: dict[str, str | None] = {}
+        wanted, nested, local_of = self._wanted, self._nested, self._locals.get
+        for child in element:
+            local = local_of(child.tag) or self._local(child.tag)
+            if local is None:
+                continue  # a comment or a processing instruction
+            if local in wanted and local not in texts:
+                texts[local] = _xml_text(child)
+            if local in nested:
+                for grandchild in child:
+                    below = local_of(grandchild.tag) or self._local(grandchild.tag)
+                    key = f"{local}/{below}"
+                    if below is not None and key in wanted and key not in texts:
+                        texts[key] = _xml_text(grandchild)
+        for plan in self._deep:  # rare: three levels or more
+            texts[plan[1]] = self._find(element, plan[2] or ())
+        return texts
+
+    def _find(self, element: etree._Element, path: tuple[str, ...]) -> str | None:
+        node: etree._Element | None = element
+        for part in path:
+            node = next((c for c in node if self._local(c.tag) == part), None) if node is not None else None
+        return None if node is None else _xml_text(node)
+
+    def _local(self, tag: Any) -> str | None:
+        if not isinstance(tag, str):
+            return None
+        local = self._locals.get(tag)
+        if local is None:
+            local = tag.rpartition("}")[2]
+            if len(self._locals) < 4096:  # a hostile peer's endless new tags must not grow it for ever
+                self._locals[tag] = local
+        return local
+
+    def _rejected(self, payload: str, fields: dict[str, str | None], why: str) -> DeclaredRecord:
+        return DeclaredRecord(payload, fields, RejectedRecord(CONTRACT_RULE, why), self.names)
+
+
+def _dig(item: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """A dotted path into nested objects; None when a step is missing or not an object."""
+    node: Any = item
+    for part in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _xml_text(element: etree._Element) -> str | None:
+    text = element.text
+    if text is None:
+        return None if element.get(_XSI_NIL) in ("true", "1") else ""
+    return text
+
+
+def page_digest(records: list[DeclaredRecord]) -> str:
+    """A digest of a page's records as received: two pages with the same one are the same page."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(record.payload.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
