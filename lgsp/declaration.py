@@ -533,6 +533,8 @@ def _type_problem(rule: BaseModel, name: str, field_type: str) -> str | None:
     if kind == "personal_id_consistent":
         args = rule.personal_id_consistent  # type: ignore[attr-defined]
         allowed = ("date",) if name == args.birth_date else None
+    if kind == "known" and name == getattr(rule.known, "dated_by", None):  # type: ignore[attr-defined]
+        allowed = ("date", "datetime")  # the date that picks the units' era, not a unit code
     if allowed is None or field_type in allowed:
         return None
     return (
