@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from lxml import etree
@@ -36,23 +36,29 @@ CONTRACT_RULE = "contract.valid"
 NOT_AN_OBJECT = "a record is not an object"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})?")
-_INTEGER = re.compile(r"[+-]?\d{1,40}")
+_INTEGER = re.compile(r"[+-]?\d{1,19}")
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?")
+# What the golden tables hold (BigInteger; Numeric(38, 10): 28 digits before the point). A value beyond
+# them would fail the whole publish transaction, so it is this record's contract error instead.
+_INTEGER_RANGE = range(-(2**63), 2**63)
+_DECIMAL_DIGITS = 28
 _BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
 _ARTICLE = {"integer": "an integer"}
 
 
 def _integer(text: str) -> str:
-    if not _INTEGER.fullmatch(text):
+    if not _INTEGER.fullmatch(text) or (value := int(text)) not in _INTEGER_RANGE:
         raise ValueError
-    return str(int(text))
+    return str(value)
 
 
 def _decimal(text: str) -> str:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError from None
-    if not value.is_finite():
+    # The pattern first: Decimal() also takes NaN, Infinity, underscores and spaces, and an exponent
+    # of a billion would make format() write a billion digits.
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError
+    value = Decimal(text)
+    if value and (value.adjusted() >= _DECIMAL_DIGITS or value.adjusted() < -100):
         raise ValueError
     plain = format(value, "f")
     if "." in plain:
@@ -75,7 +81,10 @@ def _datetime(text: str) -> str:
     value = datetime.fromisoformat(text)  # 3.11: Z and any number of fraction digits
     if value.tzinfo is None:
         raise ValueError  # a moment without a zone is ambiguous: the contract says which zone
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC year
+        raise ValueError from None
 
 
 def _boolean(text: str) -> str:

@@ -80,6 +80,11 @@ class DeclaredSource:
         self._auth: Auth | None = None
         self._rest: RestClient | None = None
         self._soap: SoapClient | None = None
+        if system.protocol == "soap" and system.auth.kind not in (None, "wsse_username_token"):
+            raise ConfigError(
+                f"{system.system}: a SOAP system authenticates with wsse_username_token (or declares no auth); "
+                f"{system.auth.kind} is for REST"
+            )
         if system.protocol == "rest":
             self._auth = rest_auth(
                 system.auth, system=system.system, base_url=url, login=login, password=password, timeout=timeout
@@ -106,10 +111,15 @@ class DeclaredSource:
     def pages(self, since: datetime, max_pages: int | None = None) -> Iterator[DeclaredPage]:
         """As ``changed_since``; ``max_pages`` here takes a sample (stops after that many, no error) for a probe.
 
+        Each page's ``stats`` says its HTTP status, the seconds it took (retries included) and the peer's total.
+
         Raises:
+            ValueError: ``max_pages`` is below 1.
             TransientSourceError: the peer is still failing after the retries.
             FatalSourceError: the peer refused us, broke the contract, looped, or the listing passed max_pages.
         """
+        if max_pages is not None and max_pages < 1:
+            raise ValueError("a sample is at least one page (max_pages >= 1), or None for the whole listing")
         values = Values(cursor_text(self.stream, since), self.page_size)
         walk = Walk(
             self.stream.next,

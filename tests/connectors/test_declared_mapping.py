@@ -44,13 +44,17 @@ def staged(field_type: str, value: Any, **options: Any) -> tuple[str | None, str
         ("integer", "007", "7"),
         ("integer", "+5", "5"),
         ("integer", "-0", "0"),
-        ("integer", "12345678901234567890", "12345678901234567890"),
+        ("integer", "9223372036854775807", "9223372036854775807"),  # the store's BigInteger holds it
+        ("integer", "-9223372036854775808", "-9223372036854775808"),
         ("decimal", "1250.50", "1250.5"),
         ("decimal", "1E+3", "1000"),
         ("decimal", 2.5, "2.5"),
         ("decimal", 1e-7, "0.0000001"),
         ("decimal", "-0.00", "0"),
         ("decimal", 10, "10"),
+        ("decimal", ".5", "0.5"),
+        ("decimal", "-12.", "-12"),
+        ("decimal", "9" * 28, "9" * 28),  # Numeric(38, 10): 28 digits before the point
         ("date", "2025-03-04", "2025-03-04"),
         ("date", "2025-03-04+07:00", "2025-03-04"),
         ("date", "2025-03-04Z", "2025-03-04"),
@@ -78,7 +82,13 @@ def test_normal_forms(field_type: str, wire: Any, expected: str | None) -> None:
         ("integer", 1.5, "GiaTri is not an integer"),
         ("integer", "1e3", "GiaTri is not an integer"),
         ("integer", True, "GiaTri is not an integer"),
+        ("integer", "9223372036854775808", "GiaTri is not an integer"),  # beyond BigInteger: would fail publish
         ("decimal", "NaN", "GiaTri is not a decimal"),
+        ("decimal", "1_000", "GiaTri is not a decimal"),
+        ("decimal", " 12 ", "GiaTri is not a decimal"),
+        ("decimal", "1E+999999999", "GiaTri is not a decimal"),  # would write a billion digits
+        ("decimal", "1" * 29, "GiaTri is not a decimal"),
+        ("datetime", "0001-01-01T00:00:00+01:00", "GiaTri is not a datetime"),  # no UTC year for it
         ("decimal", "Infinity", "GiaTri is not a decimal"),
         ("decimal", "12,5", "GiaTri is not a decimal"),
         ("decimal", False, "GiaTri is not a decimal"),

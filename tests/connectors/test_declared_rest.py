@@ -544,3 +544,14 @@ def test_an_undeclared_stream_is_a_config_error(peer: Served) -> None:
             max_body_bytes=1000,
             page_size=3,
         )
+
+
+def test_ws_security_on_a_rest_system_is_a_config_error(peer: Served) -> None:
+    with pytest.raises(ConfigError, match="wsse_username_token is SOAP auth"):
+        source(peer, declare(PAGED, {"wsse_username_token": {}}))
+
+
+def test_a_sample_is_at_least_one_page(peer: Served) -> None:
+    with source(peer, declare(PAGED)) as src, pytest.raises(ValueError, match="at least one page"):
+        list(src.pages(SINCE, max_pages=0))
+    assert peer.api.calls == []

@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from connectors.declared import DeclaredPage, DeclaredSource
 from connectors.digest import content_hash_of
-from lgsp.declaration import SystemDecl
-from lgsp.errors import FatalSourceError
+from lgsp.declaration import Auth, SystemDecl
+from lgsp.errors import ConfigError, FatalSourceError
 from lgsp.serving import ThreadedServer
 
 WSDL = Path(__file__).resolve().parents[1] / "data" / "declared_soap.wsdl"
@@ -342,3 +342,9 @@ def test_the_probe_samples_one_page(peer: Peer, url: str) -> None:
     with source(url, declare(PAGED)) as src:
         sample = list(src.pages(SINCE, max_pages=1))
     assert len(sample) == 1 and len(peer.requests) == 1 and sample[0].stats.status == 200
+
+
+def test_rest_auth_on_a_soap_system_is_a_config_error(url: str) -> None:
+    decl = declare(PAGED).model_copy(update={"soap": declare(PAGED).soap.model_copy(update={"auth": Auth(basic={})})})
+    with pytest.raises(ConfigError, match="a SOAP system authenticates with wsse_username_token"):
+        source(url, decl)
