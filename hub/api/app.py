@@ -1,7 +1,9 @@
 """The hub's API for agencies: ``build_app(settings)`` assembles it.
 
     POST   /v1/token                          OAuth 2.0 client credentials
+    GET    /v1/catalogue                      systems, datasets, fields, freshness, your grants
     GET    /v1/citizens/{personal_id}         one citizen, the granted fields
+    GET    /v1/datasets/{dataset}/records/{key}  one record of a declared dataset, the granted fields
     GET    /v1/changes                        the change feed, keyset-paged
     POST   /v1/prefill                        a form filled under the citizen's consent
     POST   /v1/consents                       the citizens' channel records a consent
@@ -14,6 +16,9 @@ The OpenAPI document is at ``/openapi.json``, Swagger UI at ``/docs`` (served fr
 itself, ``hub.api.docs``: it works without internet). Errors are problem details
 (``hub.api.problems``); every response carries ``X-Request-Id`` (``hub.api.request_id``),
 which every ledger entry the request appends carries as its correlation id.
+
+The datasets (``dataset`` parameters, token scopes) are the catalogue's when the app is
+built (``hub.systems.catalogue``): the hub's own and every declared one.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from hub.api import changes, citizens, consents, oauth, prefill, subscriptions
+from hub.api import catalogue, changes, citizens, consents, oauth, prefill, records, subscriptions
+from hub.api.calls import scopes_for
 from hub.api.context import ApiContext, dummy_secret_hash, utc_now
 from hub.api.docs import install_docs
 from hub.api.examples import add_examples
@@ -37,6 +43,8 @@ from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
 from hub.settings import Settings
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
 from hub.store.engine import open_store
+from hub.systems.catalogue import Catalogue
+from hub.systems.catalogue import catalogue as load_catalogue
 
 TITLE = "lgsp hub API"
 VERSION = "1.0.0"
@@ -56,9 +64,11 @@ def build_app(
     UTC; tests and benchmarks move it.
 
     Raises:
-        ConfigError: the sharing files are malformed, or a key in the environment is too short.
+        ConfigError: the sharing files or the system declarations are malformed, or a key in the
+            environment is too short.
         StoreError: the store cannot be reached or migrated.
     """
+    known = load_catalogue()
     store = engine if engine is not None else open_store(settings.resolved_database_url())
     context = ApiContext(
         settings=settings,
@@ -66,6 +76,7 @@ def build_app(
         signing_key=hub_key(settings, API_SIGNING_KEY),
         ledger_key=hub_key(settings, LEDGER_KEY),
         clock=clock,
+        catalogue=known,
     )
     if load_declared:
         load_registry(
@@ -73,18 +84,28 @@ def build_app(
             settings.sharing_config or DEFAULT_CONFIG,
             ledger_key=context.ledger_key,
             now=context.now().replace(tzinfo=None),
+            known=known,
         )
     dummy_secret_hash()  # made now, so the first unknown client id is not the one slow request
     app = FastAPI(
         title=TITLE, version=VERSION, openapi_url="/openapi.json", docs_url=None, redoc_url=None, description=__doc__
     )
     app.state.context = context
-    for module in (oauth, citizens, changes, prefill, consents, subscriptions):
-        app.include_router(module.router)
+    for router in (
+        oauth.router,
+        catalogue.router,
+        citizens.router,
+        records.router_for(known),
+        changes.router_for(known),
+        prefill.router,
+        consents.router,
+        subscriptions.router_for(known),
+    ):
+        app.include_router(router)
     install_docs(app)  # instead of FastAPI's /docs, whose Swagger UI comes from a CDN
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, known)  # type: ignore[method-assign]
     # The report holds aggregates and masked keys only (quality.report), so it needs no token; it is
     # read from disk per request, so a rebuild (which swaps the folder) shows at once.
     reports = settings.home / "reports"
@@ -93,9 +114,12 @@ def build_app(
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, plus the problem-details schema every error response refers to, the 405s and examples."""
+def _openapi(app: FastAPI, known: Catalogue) -> dict[str, Any]:
+    """FastAPI's document, plus the problem-details schema every error response refers to, the 405s, examples,
+    and the catalogue's datasets as token scopes."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        flows = document["components"]["securitySchemes"]["clientCredentials"]["flows"]
+        flows["clientCredentials"]["scopes"] = scopes_for(known.datasets)
         app.openapi_schema = add_examples(document_method_not_allowed(add_problem_schemas(document)))
     return app.openapi_schema

@@ -39,10 +39,18 @@ from schemas.datasets import DATASET_FIELDS
 AGENCY, REGISTRAR = "agency", "registrar"
 CONSENT_SCOPE = "consent"
 TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
-_SCOPES = {
-    **{name: f"read the {name} dataset as your agreements allow" for name in DATASET_FIELDS},
-    CONSENT_SCOPE: "record and revoke citizens' consents (the citizens' channel only)",
-}
+
+
+def scopes_for(datasets: Iterable[str]) -> dict[str, str]:
+    """The token scopes and what each allows: one per dataset (the catalogue's), and the registrar's."""
+    return {
+        **{name: f"read the {name} dataset as your agreements allow" for name in datasets},
+        CONSENT_SCOPE: "record and revoke citizens' consents (the citizens' channel only)",
+    }
+
+
+# The hub's own datasets here; build_app's document lists the catalogue's (declared ones too).
+_SCOPES = scopes_for(DATASET_FIELDS)
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=_SCOPES)),
     scheme_name="clientCredentials",

@@ -7,7 +7,10 @@ published again later (it changed) comes again, in its new place. ``next_cursor`
 given even on the last page: keep it and ask again later for what comes next.
 
 Citizens come from ``citizen`` (indexed on ``published_at``), civil-status events from
-``civil_event``. Each page is one entry in the audit ledger with the keys it served.
+``civil_event``, a declared dataset from its generated table (``hub.sharing.datasets``),
+its values stamped with their source as the generic merge recorded it. A dataset whose
+agreement asks for each record's consent has no feed: its records are read one by one
+(``hub.api.records``). Each page is one entry in the audit ledger with the keys it served.
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, or_, select
 
 from hub.api.calls import AGENCY, Call, call_for
 from hub.api.citizens import SourcedValue
 from hub.api.cursor import BadCursor, Position, decode_cursor, encode_cursor
-from hub.api.params import CURSOR_PATTERN, Dataset, PurposeQuery
+from hub.api.params import CURSOR_PATTERN, PurposeQuery, annotate, dataset_type
 from hub.api.problems import ApiProblem, InvalidParam, problem_content, problem_example, problem_responses
+from hub.sharing.datasets import golden_table, key_value
 from hub.sharing.policy import Grant, require_grant
-from hub.sharing.provenance import AUTHORITATIVE_SYSTEMS, open_conflicts, sourced_fields
-from hub.store.tables import citizen, civil_event
-from schemas.datasets import CITIZEN, CIVIL_EVENT, DATASET_KEYS
+from hub.sharing.provenance import AUTHORITATIVE_SYSTEMS, declared_fields, open_conflicts, sourced_fields
+from hub.sharing.provenance import SourcedValue as ProvenancedValue
+from hub.systems.catalogue import Catalogue, DatasetEntry
+from lgsp.errors import AccessDenied
+from schemas.datasets import CITIZEN, CIVIL_EVENT
 
-router = APIRouter(tags=["changes"])
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 _CIVIL_STATUS = "civil_status"
 
@@ -74,52 +79,81 @@ _REFUSED_422 = {
 }
 
 
-@router.get(
-    "/v1/changes",
-    response_model=ChangePage,
-    summary="Read what was published since a time",
-    description="One page of a dataset's changes, with the fields the caller's agreements grant for `purpose`. "
-    f"The first page starts at `since`; each next one at the `cursor` the page before gave. {_ONE_OF}",
-    responses={**problem_responses(401, 403), 422: _REFUSED_422},
-)
-def read_changes(
-    dataset: Annotated[Dataset, Query(description="citizen or civil_event")],
-    purpose: PurposeQuery,
-    call: Annotated[Call, Depends(call_for("change_feed", query=("dataset", "purpose", "since", "limit", "cursor")))],
-    since: Annotated[
-        datetime | None,
-        Query(description=f"For the first page: ISO 8601, naive times are UTC. {_ONE_OF}"),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=CURSOR_PATTERN, description=f"For the next pages: `next_cursor` of the page before. {_ONE_OF}"),
-    ] = None,
-) -> dict[str, Any]:
-    """One page of ``dataset``'s changes, only the fields the caller's agreements grant for ``purpose``.
+def router_for(known: Catalogue) -> APIRouter:
+    """The feed's route, its ``dataset`` parameter listing ``known``'s datasets."""
+    router = APIRouter(tags=["changes"])
+    dataset_param: Any = Annotated[
+        dataset_type(tuple(known.datasets)), Query(description="A dataset of the catalogue (GET /v1/catalogue)")
+    ]
 
-    Raises:
-        AccessDenied: wrong role or scope, no valid agreement for the dataset and purpose.
-        ApiProblem: 422, neither or both of ``since`` and ``cursor``, or a cursor not for this feed.
-    """
+    def read_changes(
+        dataset: str,
+        purpose: PurposeQuery,
+        call: Annotated[
+            Call, Depends(call_for("change_feed", query=("dataset", "purpose", "since", "limit", "cursor")))
+        ],
+        since: Annotated[
+            datetime | None,
+            Query(description=f"For the first page: ISO 8601, naive times are UTC. {_ONE_OF}"),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[
+            str | None,
+            Query(
+                pattern=CURSOR_PATTERN, description=f"For the next pages: `next_cursor` of the page before. {_ONE_OF}"
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """One page of ``dataset``'s changes, only the fields the caller's agreements grant for ``purpose``.
+
+        Raises:
+            AccessDenied: wrong role or scope, no valid agreement for the dataset and purpose, or one that
+                asks for each record's consent (read those one by one under a consent).
+            ApiProblem: 422, neither or both of ``since`` and ``cursor``, or a cursor not for this feed.
+        """
+        return _read(call, dataset, purpose, since, limit, cursor)
+
+    router.add_api_route(
+        "/v1/changes",
+        annotate(read_changes, dataset=dataset_param),
+        methods=["GET"],
+        response_model=ChangePage,
+        summary="Read what was published since a time",
+        description="One page of a dataset's changes, with the fields the caller's agreements grant for `purpose`. "
+        f"The first page starts at `since`; each next one at the `cursor` the page before gave. {_ONE_OF}",
+        responses={**problem_responses(401, 403), 422: _REFUSED_422},
+    )
+    return router
+
+
+def _read(
+    call: Call, dataset: str, purpose: str, since: datetime | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
     call.dataset = dataset
     call.note(purpose=purpose)
     call.require(roles={AGENCY}, scope=dataset)
+    feed = _Feed(call.context.catalogue.dataset(dataset))
     with call.transaction() as conn:
         grant = require_grant(conn, call.agency, dataset, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
+        if grant.consent_required:
+            raise AccessDenied(
+                f"agency {call.agency}'s agreement for {dataset} ({purpose}) asks for the citizen's consent to "
+                f"each read: read records one by one at /v1/datasets/{dataset}/records/{{key}} with a consent_id",
+                rule="consent_required",
+            )
         start = _start(call, dataset, purpose, since, cursor)
-        rows = _FEEDS[dataset].page(conn, start, limit + 1)
+        rows = feed.page(conn, start, limit + 1)
         page, has_more = rows[:limit], len(rows) > limit
-        key = DATASET_KEYS[dataset]
-        items = _FEEDS[dataset].share(conn, page, sorted(grant.fields))
+        key = feed.entry.key
+        items = feed.share(conn, page, sorted(grant.fields))
         call.append(
             conn,
             fields=grant.fields,
             record_keys=[str(row[key]) for row in page],
             detail=f"page of {len(page)}; agreements {','.join(grant.agreement_ids)}",
         )
-    last = Position(page[-1]["published_at"], str(page[-1][key])) if page else start
+    last = Position(page[-1]["published_at"], _key_text(page[-1][key])) if page else start
     return {
         **_header(dataset, purpose, grant),
         "items": items,
@@ -161,52 +195,56 @@ def _start(call: Call, dataset: str, purpose: str, since: datetime | None, curso
 
 @dataclass(frozen=True)
 class _Feed:
-    """How one dataset's table is paged and shared."""
+    """How one dataset's golden table is paged and shared."""
 
-    table: Table
-    key: str
+    entry: DatasetEntry
+
+    @property
+    def table(self) -> Table:
+        """The dataset's golden table."""
+        return golden_table(self.entry)
 
     def page(self, conn: Connection, after: Position, size: int) -> Sequence[Any]:
         """Up to ``size`` rows after ``after`` in (published_at, key) order."""
-        at, key = self.table.c.published_at, self.table.c[self.key]
-        query = (
-            select(self.table)
-            .where(
-                at >= after.published_at,  # the index range; the OR below only trims the first instant
-                or_(at > after.published_at, and_(at == after.published_at, key > after.key)),
-            )
-            .order_by(at, key)
-            .limit(size)
-        )
+        table = self.table
+        at, key = table.c.published_at, table.c[self.entry.key]
+        after_row: ColumnElement[bool] = at >= after.published_at  # the first page: all of that instant
+        if after.key:
+            later_key = key > key_value(self.entry, after.key)
+            after_row = or_(at > after.published_at, and_(at == after.published_at, later_key))
+        # at >= ...: the index range; the OR only trims the first instant
+        query = select(table).where(at >= after.published_at, after_row).order_by(at, key).limit(size)
         return conn.execute(query).mappings().all()
 
     def share(self, conn: Connection, rows: Sequence[Any], fields: Sequence[str]) -> list[dict[str, Any]]:
         """The granted fields of each row, each with its source, last update and verified flag."""
-        if self.table is citizen:
+        if self.entry.name == CITIZEN:
             conflicts = open_conflicts(conn, [row["personal_id"] for row in rows])
-            return [
-                {
-                    "published_at": _utc(row["published_at"]),
-                    "fields": {name: value.as_json() for name, value in sourced_fields(row, fields, conflicts).items()},
-                }
-                for row in rows
-            ]
-        # An event is the civil-status register's own record: its source is the register.
-        return [
-            {
-                "published_at": _utc(row["published_at"]),
-                "fields": {
-                    name: {
-                        "value": _json_ready(row[name]),
-                        "source": _CIVIL_STATUS,
-                        "last_updated": row["recorded_at"].isoformat(),
-                        "verified": _CIVIL_STATUS in AUTHORITATIVE_SYSTEMS,
-                    }
-                    for name in fields
-                },
-            }
-            for row in rows
-        ]
+            return [_item(row, sourced_fields(row, fields, conflicts)) for row in rows]
+        if self.entry.name == CIVIL_EVENT:
+            return [_item(row, _event_fields(row, fields)) for row in rows]
+        return [_item(row, declared_fields(row, fields, self.entry.key, self.entry.source)) for row in rows]
+
+
+def _item(row: Any, shared: dict[str, ProvenancedValue]) -> dict[str, Any]:
+    return {"published_at": _utc(row["published_at"]), "fields": {name: v.as_json() for name, v in shared.items()}}
+
+
+def _event_fields(row: Any, fields: Sequence[str]) -> dict[str, ProvenancedValue]:
+    # An event is the civil-status register's own record: its source is the register.
+    return {
+        name: ProvenancedValue(
+            _json_ready(row[name]),
+            _CIVIL_STATUS,
+            row["recorded_at"].isoformat(),
+            _CIVIL_STATUS in AUTHORITATIVE_SYSTEMS,
+        )
+        for name in fields
+    }
+
+
+def _key_text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _utc(value: datetime) -> datetime:
@@ -215,6 +253,3 @@ def _utc(value: datetime) -> datetime:
 
 def _json_ready(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-_FEEDS = {CITIZEN: _Feed(citizen, DATASET_KEYS[CITIZEN]), CIVIL_EVENT: _Feed(civil_event, DATASET_KEYS[CIVIL_EVENT])}

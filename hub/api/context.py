@@ -1,4 +1,4 @@
-"""What every request handler shares: the store, the keys, the clock and the settings."""
+"""What every request handler shares: the store, the keys, the clock, the settings and the catalogue."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from hub.settings import Settings
 from hub.sharing.client_secrets import hash_secret
+from hub.systems.catalogue import Catalogue
 
 
 def utc_now() -> datetime:
@@ -34,6 +35,7 @@ class ApiContext:
     signing_key: bytes  # tokens (HS256)
     ledger_key: bytes  # the ledger's record-key pepper
     clock: Callable[[], datetime]  # aware UTC
+    catalogue: Catalogue  # the datasets in force: the hub's own and the declared ones
     # SQLite has one writer: its busy handler sleeps up to 100 ms between tries, so threads of
     # one process that queue on a lock here instead cut the p99 latency from ~1 s to a few ms.
     _writer: threading.Lock = field(default_factory=threading.Lock, repr=False)

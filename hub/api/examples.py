@@ -3,8 +3,10 @@
 Every value here is synthetic and plainly so: the citizen is "Nguyễn Văn Mẫu" ("mẫu" is
 Vietnamese for "sample", the name forms print as a placeholder), born 2000-01-01 in
 Hà Nội's registration code 001 with serial 000000, and every id and secret says
-"example". Error responses get theirs from ``hub.api.problems``; a test checks that
-every example validates against its own schema, so a changed model breaks it loudly.
+"example". A declared dataset's examples are an imaginary "example_register" (a real
+declaration's names and titles belong to its YAML, not here). Error responses get theirs
+from ``hub.api.problems``; a test checks that every example validates against its own
+schema, so a changed model breaks it loudly.
 """
 
 from __future__ import annotations
@@ -56,6 +58,59 @@ _CONSENT = {
     "revoked_at": None,
     "state": "active",
 }
+_TITLE = {"vi": "Sổ đăng ký mẫu", "en": "Example register"}
+_REGISTER_FIELDS = {
+    "registration_number": {"value": "EX-000001", "source": "example_system", "last_updated": _AT, "verified": True},
+    "status": {"value": "active", "source": "example_system", "last_updated": _AT, "verified": True},
+}
+_CATALOGUE = {
+    "systems": [
+        {
+            "system": "example_system",
+            "title": _TITLE,
+            "owner": "Example owner agency",
+            "legal_basis": "example legal basis",
+            "protocol": "rest",
+            "streams": ["example_system.entries"],
+            "datasets": ["example_register"],
+        }
+    ],
+    "datasets": [
+        {
+            "dataset": "example_register",
+            "title": _TITLE,
+            "system": "example_system",
+            "stream": "example_system.entries",
+            "owner": "Example owner agency",
+            "legal_basis": "example legal basis",
+            "key": "registration_number",
+            "fields": [
+                {
+                    "name": "registration_number",
+                    "type": "text",
+                    "title": {"vi": "Số đăng ký", "en": "Registration number"},
+                    "personal": True,
+                },
+                {"name": "status", "type": "text", "title": {"vi": "Trạng thái", "en": "Status"}, "personal": False},
+            ],
+            "freshness": {
+                "schedule": "@daily",
+                "last_published_run_id": "example_system_sync:2026-03-01T08:00:00+00:00",
+                "last_published_at": _AT,
+                "cursor": "2026-03-01T07:59:00",
+            },
+            "granted": [
+                {
+                    "purpose": "example_purpose",
+                    "fields": ["registration_number", "status"],
+                    "agreement_ids": ["EXAMPLE-AGREEMENT-02"],
+                    "legal_basis": "example legal basis (an agreement's citation goes here)",
+                    "consent_required": False,
+                }
+            ],
+        }
+    ],
+}
 _SUBSCRIPTION = {
     "subscription_id": 1,
     "dataset": "citizen",
@@ -78,6 +133,13 @@ RESPONSES: dict[tuple[str, str, str], Any] = {
     },
     ("post", "/v1/token", "401"): {"error": "invalid_client", "error_description": "unknown client or wrong secret"},
     ("get", "/v1/citizens/{personal_id}", "200"): {"dataset": "citizen", **_GRANT, "fields": _FIELDS},
+    ("get", "/v1/catalogue", "200"): _CATALOGUE,
+    ("get", "/v1/datasets/{dataset}/records/{key}", "200"): {
+        "dataset": "example_register",
+        **_GRANT,
+        "purpose": "example_purpose",
+        "fields": _REGISTER_FIELDS,
+    },
     ("get", "/v1/changes", "200"): {
         "dataset": "citizen",
         **_GRANT,

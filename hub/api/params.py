@@ -8,9 +8,9 @@ that names the parameter, never its value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema
@@ -32,7 +32,29 @@ PURPOSE_PATTERN = r"^[a-z_]{1,60}$"
 PROCEDURE_PATTERN = r"^[A-Z0-9]{1,8}(-[A-Z0-9]{1,8}){0,3}$"  # the catalogue's codes, e.g. TT-KS-01
 AGENCY_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,31}$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_=-]{1,2048}$"  # a Fernet token (URL-safe base64)
-Dataset = Literal["citizen", "civil_event"]  # schemas.datasets.DATASET_FIELDS, spelled out for the schema
+# A declared dataset's key in a path: letters, digits, and . _ - inside (no slash, no space, no percent).
+RECORD_KEY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$"
+
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def dataset_type(names: Sequence[str]) -> Any:
+    """``Literal[...]`` of the catalogue's datasets: the document lists them, and any other is a 422.
+
+    Built when the app is (``hub.api.app.build_app``), from the declarations in force then.
+    """
+    return Literal.__getitem__(tuple(names))
+
+
+def annotate(endpoint: _Endpoint, **types: Any) -> _Endpoint:
+    """``endpoint`` with some parameters' types made at run time (a ``dataset_type``), before FastAPI reads them.
+
+    Our modules postpone annotations (``from __future__ import annotations``), which FastAPI
+    resolves in the module's globals: a type made inside a function must be put in directly.
+    """
+    endpoint.__annotations__.update(types)
+    return endpoint
 
 
 def _known_province(value: str) -> str:

@@ -13,24 +13,27 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import Connection, insert, select, update
 
 from hub.api.calls import AGENCY, Call, call_for
-from hub.api.params import Dataset, PurposeText, SubscriptionIdPath
+from hub.api.params import PurposeText, SubscriptionIdPath, annotate, dataset_type
 from hub.api.problems import ApiProblem, problem_responses
 from hub.sharing.policy import require_grant
 from hub.store.tables import subscription
+from hub.systems.catalogue import Catalogue
+from lgsp.errors import AccessDenied
 
-router = APIRouter(tags=["subscriptions"])
 
-
-class SubscriptionRequest(BaseModel):
-    """What to be pushed: one dataset's changes, under one purpose's agreement."""
-
-    model_config = ConfigDict(extra="forbid")
-    dataset: Dataset
-    purpose: PurposeText
+def request_model(known: Catalogue) -> type[BaseModel]:
+    """The body of a subscription, its ``dataset`` one of ``known``'s datasets."""
+    return create_model(
+        "SubscriptionRequest",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="What to be pushed: one dataset's changes, under one purpose's agreement.",
+        dataset=(dataset_type(tuple(known.datasets)), ...),
+        purpose=(PurposeText, ...),
+    )
 
 
 class SubscriptionRecord(BaseModel):
@@ -49,31 +52,71 @@ class SubscriptionList(BaseModel):
     subscriptions: list[SubscriptionRecord]
 
 
-@router.post(
-    "/v1/subscriptions",
-    status_code=201,
-    response_model=SubscriptionRecord,
-    summary="Subscribe to pushes",
-    responses={
-        200: {"model": SubscriptionRecord, "description": "Already subscribed"},
-        **problem_responses(401, 403, 422),
-    },
-)
-def subscribe(
-    body: SubscriptionRequest, response: Response, call: Annotated[Call, Depends(call_for("subscription_create"))]
-) -> dict[str, Any]:
-    """Subscribe (201), or find the subscription already active (200).
+def router_for(known: Catalogue) -> APIRouter:
+    """The subscription routes, the body's ``dataset`` listing ``known``'s datasets."""
+    router = APIRouter(tags=["subscriptions"])
+    body_model = request_model(known)
 
-    Raises:
-        AccessDenied: wrong role or scope, no valid agreement for the dataset and purpose.
-    """
-    call.dataset = body.dataset
-    call.note(purpose=body.purpose)
-    call.require(roles={AGENCY}, scope=body.dataset)
+    def subscribe(
+        body: BaseModel,
+        response: Response,
+        call: Annotated[Call, Depends(call_for("subscription_create"))],
+    ) -> dict[str, Any]:
+        """Subscribe (201), or find the subscription already active (200).
+
+        Raises:
+            AccessDenied: wrong role or scope, no valid agreement for the dataset and purpose, or one
+                that asks for each record's consent (pushes carry no consent).
+        """
+        asked = body.model_dump()
+        return _subscribe(asked["dataset"], asked["purpose"], response, call)
+
+    router.add_api_route(
+        "/v1/subscriptions",
+        annotate(subscribe, body=body_model),
+        methods=["POST"],
+        status_code=201,
+        response_model=SubscriptionRecord,
+        summary="Subscribe to pushes",
+        responses={
+            200: {"model": SubscriptionRecord, "description": "Already subscribed"},
+            **problem_responses(401, 403, 422),
+        },
+    )
+
+    router.add_api_route(
+        "/v1/subscriptions",
+        list_subscriptions,
+        methods=["GET"],
+        response_model=SubscriptionList,
+        summary="List your subscriptions",
+        responses=problem_responses(401, 403, 422),
+    )
+    router.add_api_route(
+        "/v1/subscriptions/{subscription_id}",
+        unsubscribe,
+        methods=["DELETE"],
+        response_model=SubscriptionRecord,
+        summary="End a subscription",
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    return router
+
+
+def _subscribe(dataset: str, purpose: str, response: Response, call: Call) -> dict[str, Any]:
+    call.dataset = dataset
+    call.note(purpose=purpose)
+    call.require(roles={AGENCY}, scope=dataset)
     with call.transaction() as conn:
-        grant = require_grant(conn, call.agency, body.dataset, body.purpose, call.today)
+        grant = require_grant(conn, call.agency, dataset, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
-        found = _find(conn, call.agency, body.dataset, body.purpose)
+        if grant.consent_required:
+            raise AccessDenied(
+                f"agency {call.agency}'s agreement for {dataset} ({purpose}) asks for the citizen's consent to "
+                "each read, and a push carries none: read the records through the API with a consent_id",
+                rule="consent_required",
+            )
+        found = _find(conn, call.agency, dataset, purpose)
         if found is not None and found["active"]:
             response.status_code = 200
             return _record(found)
@@ -81,8 +124,8 @@ def subscribe(
             conn.execute(
                 insert(subscription).values(
                     agency_code=call.agency,
-                    dataset=body.dataset,
-                    purpose=body.purpose,
+                    dataset=dataset,
+                    purpose=purpose,
                     active=True,
                     created_at=call.context.now().replace(tzinfo=None),
                 )
@@ -93,18 +136,12 @@ def subscribe(
                 .where(subscription.c.subscription_id == found["subscription_id"])
                 .values(active=True)
             )
-        created = _find(conn, call.agency, body.dataset, body.purpose)
+        created = _find(conn, call.agency, dataset, purpose)
         assert created is not None
         call.append(conn, fields=grant.fields, detail=f"subscription {created['subscription_id']}")
     return _record(created)
 
 
-@router.get(
-    "/v1/subscriptions",
-    response_model=SubscriptionList,
-    summary="List your subscriptions",
-    responses=problem_responses(401, 403, 422),
-)
 def list_subscriptions(call: Annotated[Call, Depends(call_for("subscription_list"))]) -> dict[str, Any]:
     """The caller's agency's subscriptions (not recorded in the ledger: no personal data moves).
 
@@ -125,12 +162,6 @@ def list_subscriptions(call: Annotated[Call, Depends(call_for("subscription_list
     return {"subscriptions": [_record(row) for row in rows]}
 
 
-@router.delete(
-    "/v1/subscriptions/{subscription_id}",
-    response_model=SubscriptionRecord,
-    summary="End a subscription",
-    responses=problem_responses(401, 403, 404, 422),
-)
 def unsubscribe(
     subscription_id: SubscriptionIdPath, call: Annotated[Call, Depends(call_for("subscription_delete"))]
 ) -> dict[str, Any]:

@@ -8,6 +8,11 @@ purpose. An agency that prefills a citizen's form must present a consent that is
 that citizen, that procedure and itself, and that is neither revoked nor expired: every
 refusal is an ``AccessDenied`` whose ``rule`` says which of these failed.
 
+An agreement may also ask for consent to each read of a dataset (``consent: required``,
+used for declared datasets): the reader then presents a consent that is for the
+record's subject, itself and the read's purpose (``require_read_consent``); such a
+consent may be recorded for any agency whose consent-asking agreement covers the purpose.
+
 Consent ids are random (``secrets.token_urlsafe``): knowing one consent's id tells
 nothing about another's. Times are naive UTC, as the store keeps them.
 """
@@ -16,13 +21,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from hub.sharing.policy import require_grant
-from hub.store.tables import consent
+from hub.store.tables import agreement, consent
 from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN
 from schemas.procedures.forms import load_forms
@@ -83,7 +88,11 @@ def grant_consent(
         raise InvalidConsent("expires_at must be in the future")
     if until > at + timedelta(days=MAX_DAYS):
         raise InvalidConsent(f"expires_at may be at most {MAX_DAYS} days ahead; ask the citizen again after that")
-    require_grant(conn, agency_code, CITIZEN, purpose, at.date())
+    try:
+        require_grant(conn, agency_code, CITIZEN, purpose, at.date())
+    except AccessDenied:
+        if not _asks_consent(conn, agency_code, purpose, at.date()):
+            raise
     row = Consent(
         consent_id=secrets.token_urlsafe(24),
         personal_id=personal_id,
@@ -147,6 +156,51 @@ def require_consent(
             rule="consent_expired",
         )
     return found
+
+
+def require_read_consent(
+    conn: Connection, consent_id: str, *, personal_id: str | None, agency_code: str, purpose: str, now: datetime
+) -> Consent:
+    """The consent, if it lets ``agency_code`` read a record about ``personal_id`` for ``purpose`` at ``now``.
+
+    Raises:
+        AccessDenied: ``no_consent`` (no such id), ``consent_mismatch`` (another citizen, agency or
+            purpose, or a record about nobody), ``consent_revoked``, ``consent_expired``.
+    """
+    found = find_consent(conn, consent_id)
+    if found is None:
+        raise AccessDenied("no consent with this id is on record", rule="no_consent")
+    if personal_id is None or (found.personal_id, found.agency_code, found.purpose) != (
+        personal_id,
+        agency_code,
+        purpose,
+    ):
+        raise AccessDenied("the consent was given for another citizen, agency or purpose", rule="consent_mismatch")
+    state = found.state(now)
+    if state == "revoked":
+        raise AccessDenied("the citizen revoked this consent", rule="consent_revoked")
+    if state == "expired":
+        raise AccessDenied(
+            f"the consent expired at {found.expires_at.isoformat()}Z; the citizen must consent again",
+            rule="consent_expired",
+        )
+    return found
+
+
+def _asks_consent(conn: Connection, agency_code: str, purpose: str, on: date) -> bool:
+    """Whether a valid agreement of the agency for ``purpose``, on any dataset, asks for consent to each read."""
+    found = conn.execute(
+        select(agreement.c.agreement_id)
+        .where(
+            agreement.c.agency_code == agency_code,
+            agreement.c.purpose == purpose,
+            agreement.c.consent_required,
+            agreement.c.valid_from <= on,
+            agreement.c.valid_until.is_(None) | (agreement.c.valid_until >= on),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 _FIELDS = (

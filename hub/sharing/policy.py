@@ -3,7 +3,8 @@
 An agency reads a dataset's fields for a purpose only while an agreement grants them:
 the agreement names the agency, the dataset, the purpose, the fields and its validity
 (from and until, inclusive). Several valid agreements for the same agency, dataset and
-purpose add up. Every refusal is an ``AccessDenied`` whose ``rule`` says why.
+purpose add up; if any of them asks for the citizen's consent, the grant does
+(``consent_required``). Every refusal is an ``AccessDenied`` whose ``rule`` says why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Grant:
     fields: frozenset[str]
     agreement_ids: tuple[str, ...]
     legal_basis: str  # the agreements' legal bases, joined with "; "
+    consent_required: bool = False  # each read needs the consent of the record's subject
 
 
 def require_grant(conn: Connection, agency_code: str, dataset: str, purpose: str, on: date) -> Grant:
@@ -77,6 +79,7 @@ def require_grant(conn: Connection, agency_code: str, dataset: str, purpose: str
         fields=frozenset(name for row in valid for name in row["fields"].split(",")),
         agreement_ids=tuple(sorted(row["agreement_id"] for row in valid)),
         legal_basis="; ".join(sorted({row["legal_basis"] for row in valid})),
+        consent_required=any(row["consent_required"] for row in valid),
     )
 
 

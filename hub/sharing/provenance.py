@@ -4,6 +4,9 @@ A field is *verified* when its value came from an authoritative register (the Na
 Population Database or the civil-status register) and no open conflict between two
 sources hangs over it. Agencies see this next to every value they receive, in the API,
 in pushes and in prefilled forms, and can decide whether to ask the citizen anyway.
+
+A declared dataset's values are verified when they came from its own declared system,
+the register that dataset belongs to (``declared_fields``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -74,7 +78,28 @@ def sourced_fields(
     return shared
 
 
+def declared_fields(
+    golden: Mapping[Any, Any], fields: Iterable[str], key: str, source: str | None
+) -> dict[str, SourcedValue]:
+    """The named fields of one golden row of a declared dataset, each with its provenance.
+
+    ``source``: the dataset's own system, whose values are verified. The key's source is
+    the record's own: its stamp, else any field's (the generic merge stamps every field).
+    """
+    provenance: dict[str, Any] = json.loads(golden["provenance"] or "{}")
+    shared: dict[str, SourcedValue] = {}
+    for name in fields:
+        stamp = provenance.get(name) or (next((s for s in provenance.values() if s), {}) if name == key else {})
+        system = stamp.get("system")
+        shared[name] = SourcedValue(
+            _json_ready(golden[name]), system, stamp.get("source_updated_at"), system is not None and system == source
+        )
+    return shared
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):  # a decimal field: its plain text, never a float's rounding
+        return format(value.normalize(), "f")
     return value

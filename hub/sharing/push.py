@@ -1,19 +1,22 @@
 """Push subscriptions: which of a run's changes go to which agency, queued in the outbox.
 
-``queue_changes`` runs inside the publish transaction of a run that changes golden
-citizens (``StreamSpec.shares``), so a change and the pushes that report it commit
-together or not at all. For every active subscription of the dataset whose agreements
-are valid on the day of the publish, every record the run published becomes one
-message on topic ``push.<AGENCY_CODE>``, aggregate = the record's key (order is kept
-per citizen), payload:
+``queue_changes`` runs inside the publish transaction of a run that changes a shared
+dataset (``StreamSpec.shares``: golden citizens, or a declared dataset whose stream
+shares), so a change and the pushes that report it commit together or not at all. For
+every active subscription of the dataset whose agreements are valid on the day of the
+publish, every record the run published becomes one message on topic
+``push.<AGENCY_CODE>``, aggregate = the record's key (order is kept per record), payload:
 
-    {"dataset": "citizen", "key": <personal id>, "purpose": ..., "agreement_ids": [...],
+    {"dataset": "citizen", "key": <the record's key>, "purpose": ..., "agreement_ids": [...],
      "legal_basis": ..., "run_id": ..., "changed_at": <publish time, UTC, ISO 8601>,
      "fields": {<granted field>: {"value", "source", "last_updated", "verified"}, ...}}
 
 Only the fields the agreements grant are read into the payload (deny by default); a
-subscription whose agreements do not grant the key (``personal_id``) is not pushed, as
-the agency could not tell whose record changed. The idempotency key is a digest of the
+subscription whose agreements do not grant the dataset's key (``personal_id`` for
+citizens, the declared key otherwise) is not pushed, as the agency could not tell whose
+record changed, nor is one whose agreements ask for the citizen's consent to each read.
+Declared datasets are found in the catalogue (``hub.systems.catalogue``); their values
+carry the provenance the generic merge stamped. The idempotency key is a digest of the
 agency, the dataset, the key and the fields as sent (values and provenance), not of the
 run: a re-run queues nothing twice, and an agency gets a new push only when what it
 would receive differs (a value, its source or date of update, the verified flag).
@@ -23,24 +26,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, RowMapping, select
 
+from hub.sharing.datasets import golden_table
 from hub.sharing.outbox import NewMessage, enqueue_many
 from hub.sharing.policy import Grant, require_grant
-from hub.sharing.provenance import SourcedValue, open_conflicts, sourced_fields
-from hub.store.tables import citizen, subscription
+from hub.sharing.provenance import SourcedValue, declared_fields, open_conflicts, sourced_fields
+from hub.store.tables import subscription
+from hub.systems.catalogue import Catalogue, DatasetEntry, catalogue
 from lgsp.errors import AccessDenied
-from schemas.datasets import CITIZEN, DATASET_KEYS
+from schemas.datasets import CITIZEN
 
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "push."
-CHUNK = 1000  # citizens per read: memory stays flat however many the run published
+CHUNK = 1000  # records per read: memory stays flat however many the run published
 
 
 @dataclass(frozen=True)
@@ -57,46 +62,73 @@ def topic_for(agency_code: str) -> str:
     return TOPIC_PREFIX + agency_code
 
 
-def queue_changes(conn: Connection, dataset: str, run_id: str, now: datetime, *, chunk: int = CHUNK) -> int:
+def queue_changes(
+    conn: Connection,
+    dataset: str,
+    run_id: str,
+    now: datetime,
+    *,
+    chunk: int = CHUNK,
+    known: Catalogue | None = None,
+) -> int:
     """Queue one push per subscriber for every record ``run_id`` published; returns how many were queued.
 
     Raises:
-        ValueError: ``dataset`` is not one the hub pushes (citizen, so far), or ``chunk`` is below 1.
+        ValueError: ``dataset`` is not one the hub pushes (citizens, and declared datasets whose stream
+            shares), or ``chunk`` is below 1.
     """
-    if dataset != CITIZEN:
-        raise ValueError(f"pushes of dataset {dataset!r} are not supported; only {CITIZEN}")
+    entry = _pushed(dataset, known or catalogue())
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
-    subscribers = subscribers_on(conn, dataset, now.date())
+    subscribers = subscribers_on(conn, dataset, now.date(), known=known)
     if not subscribers:
         return 0
     wanted = sorted({name for subscriber in subscribers for name in subscriber.fields})
+    table, key = golden_table(entry), entry.key
     # Only what some subscriber may receive is read (deny by default), plus what provenance needs.
-    columns = [citizen.c[name] for name in sorted({*wanted, "personal_id", "provenance", "published_at"})]
+    columns = [table.c[name] for name in sorted({*wanted, key, "provenance", "published_at"})]
     # One ordered query, streamed in chunks (as publish walks staging). A keyset walk
-    # (personal_id > last ... LIMIT) re-sorted every run row per chunk on the one-column index
+    # (key > last ... LIMIT) re-sorted every run row per chunk on the one-column index
     # on published_run_id: quadratic, 0.9 s of ids alone at 20,000 citizens.
-    query = select(*columns).where(citizen.c.published_run_id == run_id).order_by(citizen.c.personal_id)
+    query = select(*columns).where(table.c.published_run_id == run_id).order_by(table.c[key])
     queued = 0
     for rows in conn.execute(query, execution_options={"yield_per": chunk}).mappings().partitions(chunk):
-        conflicts = open_conflicts(conn, [row["personal_id"] for row in rows])
-        # Provenance is decoded, and each field shaped, once per citizen for every subscriber together.
-        shared = [_Record.of(row, sourced_fields(cast(Mapping[str, Any], row), wanted, conflicts)) for row in rows]
+        # Provenance is decoded, and each field shaped, once per record for every subscriber together.
+        shared = [_Record.of(row, key, values) for row, values in _sourced(conn, entry, rows, wanted)]
         for subscriber in subscribers:
             messages = [record.message(subscriber, run_id) for record in shared]
             queued += enqueue_many(conn, topic=subscriber.topic, messages=messages, now=now)
     log.info(
-        "run %s: %d push(es) queued for %s",
+        "run %s: %d push(es) of %s queued for %s",
         run_id,
         queued,
+        dataset,
         ", ".join(subscriber.grant.agency_code for subscriber in subscribers),
     )
     return queued
 
 
-def subscribers_on(conn: Connection, dataset: str, on: date) -> list[Subscriber]:
-    """The active subscriptions of ``dataset`` whose agreements are valid on ``on`` and grant the key."""
-    key = DATASET_KEYS[dataset]
+def _pushed(dataset: str, known: Catalogue) -> DatasetEntry:
+    entry = known.datasets.get(dataset)
+    if entry is None or not entry.shares:
+        pushed = ", ".join(name for name, item in known.datasets.items() if item.shares)
+        raise ValueError(f"pushes of dataset {dataset!r} are not supported; pushed datasets: {pushed}")
+    return entry
+
+
+def _sourced(
+    conn: Connection, entry: DatasetEntry, rows: Sequence[RowMapping], wanted: list[str]
+) -> list[tuple[RowMapping, dict[str, SourcedValue]]]:
+    """Each row with its wanted fields sourced: citizens by their precedence and conflicts, others by the stamp."""
+    if entry.name == CITIZEN:
+        conflicts = open_conflicts(conn, [row["personal_id"] for row in rows])
+        return [(row, sourced_fields(cast(Mapping[str, Any], row), wanted, conflicts)) for row in rows]
+    return [(row, declared_fields(row, wanted, entry.key, entry.source)) for row in rows]
+
+
+def subscribers_on(conn: Connection, dataset: str, on: date, *, known: Catalogue | None = None) -> list[Subscriber]:
+    """The active subscriptions of ``dataset`` whose agreements are valid on ``on``, grant the key, need no consent."""
+    key = (known or catalogue()).dataset(dataset).key
     found: list[Subscriber] = []
     rows = conn.execute(
         select(subscription.c.agency_code, subscription.c.purpose)
@@ -118,6 +150,16 @@ def subscribers_on(conn: Connection, dataset: str, on: date) -> list[Subscriber]
                 dataset,
                 purpose,
                 key,
+            )
+            continue
+        if grant.consent_required:
+            # A push has no citizen standing behind it: consent is given read by read.
+            log.warning(
+                "agency %s's %s subscription (%s) is not pushed: its agreements ask for the citizen's consent "
+                "to each read; read through the API with a consent instead",
+                agency_code,
+                dataset,
+                purpose,
             )
             continue
         found.append(Subscriber(grant, topic_for(agency_code), tuple(sorted(grant.fields))))
@@ -143,11 +185,11 @@ class _Record:
     parts: dict[str, str]
 
     @classmethod
-    def of(cls, row: RowMapping, values: Mapping[str, SourcedValue]) -> _Record:
+    def of(cls, row: RowMapping, key: str, values: Mapping[str, SourcedValue]) -> _Record:
         sent = {name: value.as_json() for name, value in values.items()}
         parts = {name: _part(name, shaped) for name, shaped in sent.items()}
         # The store's naive UTC with its offset, so an agency need not guess the zone.
-        return cls(str(row["personal_id"]), row["published_at"].replace(tzinfo=UTC).isoformat(), sent, parts)
+        return cls(str(row[key]), row["published_at"].replace(tzinfo=UTC).isoformat(), sent, parts)
 
     def message(self, subscriber: Subscriber, run_id: str) -> NewMessage:
         grant, names = subscriber.grant, subscriber.fields  # sorted, as push_key orders them

@@ -6,6 +6,11 @@ what to fix), then replaces the store's agencies, clients and agreements with th
 one transaction, so an agency or agreement removed from the files loses access at once.
 Subscriptions declared in the files are added (an agency may also subscribe through
 the API; those are kept). The load is itself an entry in the audit ledger.
+
+The datasets an agreement, a scope or a subscription may name, and their fields, are
+the catalogue's (``hub.systems.catalogue``): the hub's own and every declared one. An
+agreement may ask for the citizen's consent (``consent: required``): a read under it
+then needs a consent for the record's subject, and its subscriptions are not pushed.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from hub.keys import LEDGER_KEY, hub_key
 from hub.settings import Settings
 from hub.sharing.client_secrets import well_formed
 from hub.store.tables import agency, agreement, api_client, subscription
+from hub.systems.catalogue import Catalogue, catalogue
 from lgsp.errors import ConfigError
-from schemas.datasets import DATASET_FIELDS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sharing"
 ROLES = ("agency", "registrar")
@@ -68,6 +73,7 @@ class Agreement:
     fields: tuple[str, ...]
     valid_from: date
     valid_until: date | None
+    consent_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,18 @@ class Registry:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def read_registry(config_dir: Path = DEFAULT_CONFIG) -> Registry:
-    """Parse and check the two files.
+def read_registry(config_dir: Path = DEFAULT_CONFIG, known: Catalogue | None = None) -> Registry:
+    """Parse and check the two files against the datasets of ``known`` (default: the catalogue).
 
     Raises:
-        ConfigError: a file is missing or malformed; the message names the entry and what to fix.
+        ConfigError: a file is missing or malformed (the message names the entry and what to fix),
+            or a system declaration is wrong (``DeclarationError``).
     """
+    datasets = (known or catalogue()).fields()
     texts = {name: _read(config_dir / name) for name in ("agencies.yaml", "agreements.yaml")}
-    agencies = _agencies(texts["agencies.yaml"], "agencies.yaml")
-    known = {item.code for item in agencies}
-    agreements = _agreements(texts["agreements.yaml"], "agreements.yaml", known)
+    agencies = _agencies(texts["agencies.yaml"], "agencies.yaml", datasets)
+    codes = {item.code for item in agencies}
+    agreements = _agreements(texts["agreements.yaml"], "agreements.yaml", codes, datasets)
     _check_subscriptions(agencies, agreements)
     digest = hashlib.sha256("".join(texts[name] for name in sorted(texts)).encode()).hexdigest()
     counts = {
@@ -100,13 +108,20 @@ def read_registry(config_dir: Path = DEFAULT_CONFIG) -> Registry:
     return Registry(tuple(agencies), tuple(agreements), digest, counts)
 
 
-def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_key: bytes, now: datetime) -> Registry:
+def load_registry(
+    engine: Engine,
+    config_dir: Path = DEFAULT_CONFIG,
+    *,
+    ledger_key: bytes,
+    now: datetime,
+    known: Catalogue | None = None,
+) -> Registry:
     """Replace the store's agencies, clients and agreements with the files'; add declared subscriptions.
 
     Raises:
-        ConfigError: the files are malformed (nothing is changed).
+        ConfigError: the files or the system declarations are malformed (nothing is changed).
     """
-    registry = read_registry(config_dir)
+    registry = read_registry(config_dir, known)
     with engine.begin() as conn:
         for table in (agreement, api_client, agency):
             conn.execute(delete(table))
@@ -153,6 +168,7 @@ def load_registry(engine: Engine, config_dir: Path = DEFAULT_CONFIG, *, ledger_k
                         "legal_basis": a.legal_basis,
                         "valid_from": a.valid_from,
                         "valid_until": a.valid_until,
+                        "consent_required": a.consent_required,
                         "loaded_at": now,
                     }
                     for a in registry.agreements
@@ -233,7 +249,10 @@ def _text(entry: dict[str, Any], name: str, where: str, *, optional: bool = Fals
     return value.strip()
 
 
-def _agencies(text: str, file: str) -> list[Agency]:
+Fields = dict[str, tuple[str, ...]]  # dataset -> the fields an agreement may grant
+
+
+def _agencies(text: str, file: str, datasets: Fields) -> list[Agency]:
     agencies: dict[str, Agency] = {}
     client_ids: set[str] = set()
     for number, entry in enumerate(_entries(text, file, "agencies"), start=1):
@@ -244,7 +263,7 @@ def _agencies(text: str, file: str) -> list[Agency]:
         if code in agencies:
             raise ConfigError(f"{where} repeats code {code}")
         clients = tuple(
-            _client(raw, code, f"{where} ({code}), client {n}")
+            _client(raw, code, f"{where} ({code}), client {n}", datasets)
             for n, raw in enumerate(entry.get("clients") or [], start=1)
         )
         for client in clients:
@@ -252,7 +271,7 @@ def _agencies(text: str, file: str) -> list[Agency]:
                 raise ConfigError(f"{where} ({code}): client_id {client.client_id} is used twice")
             client_ids.add(client.client_id)
         subscriptions = tuple(
-            _subscription(raw, f"{where} ({code}), subscription {n}")
+            _subscription(raw, f"{where} ({code}), subscription {n}", datasets)
             for n, raw in enumerate(entry.get("subscriptions") or [], start=1)
         )
         agencies[code] = Agency(
@@ -266,14 +285,14 @@ def _agencies(text: str, file: str) -> list[Agency]:
     return list(agencies.values())
 
 
-def _client(entry: Any, agency_code: str, where: str) -> Client:
+def _client(entry: Any, agency_code: str, where: str, datasets: Fields) -> Client:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping with client_id, role, scopes, secret_hash")
     role = entry.get("role", "agency")
     if role not in ROLES:
         raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}")
     scopes = entry.get("scopes")
-    allowed = {CONSENT_SCOPE} if role == "registrar" else set(DATASET_FIELDS)
+    allowed = {CONSENT_SCOPE} if role == "registrar" else set(datasets)
     if not isinstance(scopes, list) or not scopes or not set(scopes) <= allowed:
         raise ConfigError(f"{where}: scopes must be a non-empty list of {', '.join(sorted(allowed))}")
     secret_hash = str(_text(entry, "secret_hash", where))
@@ -291,13 +310,13 @@ def _client(entry: Any, agency_code: str, where: str) -> Client:
     )
 
 
-def _subscription(entry: Any, where: str) -> tuple[str, str]:
-    if not isinstance(entry, dict) or entry.get("dataset") not in DATASET_FIELDS:
-        raise ConfigError(f"{where}: expected dataset (one of {', '.join(DATASET_FIELDS)}) and purpose")
+def _subscription(entry: Any, where: str, datasets: Fields) -> tuple[str, str]:
+    if not isinstance(entry, dict) or entry.get("dataset") not in datasets:
+        raise ConfigError(f"{where}: expected dataset (one of {', '.join(datasets)}) and purpose")
     return str(entry["dataset"]), str(_text(entry, "purpose", where))
 
 
-def _agreements(text: str, file: str, agencies: set[str]) -> list[Agreement]:
+def _agreements(text: str, file: str, agencies: set[str], datasets: Fields) -> list[Agreement]:
     agreements: dict[str, Agreement] = {}
     for number, entry in enumerate(_entries(text, file, "agreements"), start=1):
         where = f"{file}: agreement {number}"
@@ -313,16 +332,19 @@ def _agreements(text: str, file: str, agencies: set[str]) -> list[Agreement]:
         if agency_code not in agencies:
             raise ConfigError(f"{where}: agency {agency_code} is not declared in agencies.yaml")
         dataset = entry.get("dataset")
-        if dataset not in DATASET_FIELDS:
-            raise ConfigError(f"{where}: dataset must be one of {', '.join(DATASET_FIELDS)}")
+        if dataset not in datasets:
+            raise ConfigError(f"{where}: dataset must be one of {', '.join(datasets)}")
         fields = entry.get("fields")
         if not isinstance(fields, list) or not fields or not all(isinstance(name, str) for name in fields):
             raise ConfigError(f"{where}: fields must be a non-empty list of field names")
-        unknown = sorted(set(fields) - set(DATASET_FIELDS[dataset]))
+        unknown = sorted(set(fields) - set(datasets[dataset]))
         if unknown:
             raise ConfigError(
-                f"{where}: {dataset} has no field(s) {', '.join(unknown)}; known: {', '.join(DATASET_FIELDS[dataset])}"
+                f"{where}: {dataset} has no field(s) {', '.join(unknown)}; known: {', '.join(datasets[dataset])}"
             )
+        consent = entry.get("consent", "not_required")
+        if consent not in ("required", "not_required"):
+            raise ConfigError(f"{where}: consent is 'required' or 'not_required' (the default)")
         valid_from, valid_until = _day(entry, "valid_from", where), _day(entry, "valid_until", where, optional=True)
         if valid_until is not None and valid_until < valid_from:
             raise ConfigError(f"{where}: valid_until is before valid_from")
@@ -335,6 +357,7 @@ def _agreements(text: str, file: str, agencies: set[str]) -> list[Agreement]:
             fields=tuple(sorted(set(fields))),
             valid_from=valid_from,
             valid_until=valid_until,
+            consent_required=consent == "required",
         )
     return list(agreements.values())
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -358,6 +359,8 @@ agreement = Table(
     Column("valid_from", Date, nullable=False),
     Column("valid_until", Date),  # None: open-ended
     Column("loaded_at", DateTime, nullable=False),
+    # The citizen's consent is needed for each read (the record's subject); never pushed.
+    Column("consent_required", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # OAuth2 clients of agencies. The secret is stored as a salted PBKDF2 hash, never in clear.

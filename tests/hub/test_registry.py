@@ -47,11 +47,11 @@ def count(engine: Engine, table: object) -> int:
 def test_the_shipped_declaration_loads_and_is_recorded(database_url: str) -> None:
     engine = open_store(database_url)
     registry = load_registry(engine, ledger_key=KEY, now=NOW)
-    assert registry.counts == {"agencies": 5, "clients": 5, "agreements": 6}
-    assert count(engine, agency) == 5 and count(engine, agreement) == 6
-    assert count(engine, subscription) == 2
+    assert registry.counts == {"agencies": 6, "clients": 6, "agreements": 8}
+    assert count(engine, agency) == 6 and count(engine, agreement) == 8
+    assert count(engine, subscription) == 3
     load_registry(engine, ledger_key=KEY, now=NOW)  # loading twice changes nothing
-    assert count(engine, subscription) == 2 and count(engine, api_client) == 5
+    assert count(engine, subscription) == 3 and count(engine, api_client) == 6
     result = ledger.verify(engine)
     assert result.intact and result.entries == 2
     with engine.connect() as conn:
@@ -147,6 +147,28 @@ def test_an_agency_removed_from_the_files_loses_access_at_the_next_load(store_en
         ),
         ("agencies.yaml", lambda d: d["agencies"][0]["clients"][0].update(scopes=["consent"]), "scopes must be"),
         ("agencies.yaml", lambda d: d["agencies"][1].update(code="TU-PHAP"), "agency 2 repeats code TU-PHAP"),
+        # Declared datasets: their fields are the declaration's, their names scopes like citizen's.
+        (
+            "agreements.yaml",
+            lambda d: _agreement(d, "TTDL-2026-008")["fields"].append("owner_name"),
+            "agreement 8 (TTDL-2026-008): household_business has no field(s) owner_name; known: "
+            "registration_number, business_name, owner_id, commune, registered_on, status, updated_at",
+        ),
+        (
+            "agreements.yaml",
+            lambda d: _agreement(d, "TTDL-2026-007").update(consent="maybe"),
+            "agreement 7 (TTDL-2026-007): consent is 'required' or 'not_required'",
+        ),
+        (
+            "agreements.yaml",
+            lambda d: _agreement(d, "TTDL-2026-007").update(dataset="land_parcel"),
+            "dataset must be one of citizen, civil_event, insurance_coverage, household_business",
+        ),
+        (
+            "agencies.yaml",
+            lambda d: d["agencies"][0]["clients"][0].update(scopes=["citizen", "land_parcel"]),
+            "scopes must be a non-empty list of citizen, civil_event, household_business, insurance_coverage",
+        ),
         (
             "agencies.yaml",
             lambda d: d["agencies"][0]["subscriptions"].append({"dataset": "citizen", "purpose": "marketing"}),
@@ -161,7 +183,39 @@ def test_a_malformed_declaration_names_what_to_fix_and_changes_nothing(
     edit(config, file, change)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_registry(store_engine, config, ledger_key=KEY, now=NOW)
-    assert count(store_engine, agreement) == 6  # the previous declaration stays in force
+    assert count(store_engine, agreement) == 8  # the previous declaration stays in force
+
+
+def _agreement(document: dict[str, list[dict[str, object]]], agreement_id: str) -> dict[str, object]:
+    return next(entry for entry in document["agreements"] if entry["id"] == agreement_id)
+
+
+def test_declared_datasets_are_granted_like_the_hubs_own_and_consent_is_the_agreements_word(
+    store_engine: Engine, config: Path
+) -> None:
+    def scope(document: dict[str, list[dict[str, object]]]) -> None:
+        clients = next(a for a in document["agencies"] if a["code"] == "THUE-TINH")["clients"]
+        clients[0]["scopes"] = ["household_business", "insurance_coverage"]  # type: ignore[index]
+
+    edit(config, "agencies.yaml", scope)
+    registry = load_registry(store_engine, config, ledger_key=KEY, now=NOW)
+    (thue,) = [item for item in registry.agencies if item.code == "THUE-TINH"]
+    assert thue.clients[0].scopes == ("household_business", "insurance_coverage")
+    assert thue.subscriptions == (("household_business", "tax_management"),)
+    with store_engine.connect() as conn:
+        tax = require_grant(conn, "THUE-TINH", "household_business", "tax_management", TODAY)
+        care = require_grant(conn, "SO-Y-TE", "insurance_coverage", "health_insurance_check", TODAY)
+        assert not tax.consent_required and {"registration_number", "owner_id"} <= tax.fields
+        assert care.consent_required and care.agreement_ids == ("TTDL-2026-007",)
+        assert "commune" not in care.fields and "Bảo hiểm y tế" in care.legal_basis
+        with pytest.raises(AccessDenied) as denied:  # deny by default: no agreement, whatever the scope
+            require_grant(conn, "THUE-TINH", "insurance_coverage", "tax_management", TODAY)
+        assert denied.value.rule == "no_agreement"
+        with pytest.raises(AccessDenied) as denied:
+            require_grant(conn, "SO-Y-TE", "insurance_coverage", "health_insurance_check", date(2029, 1, 1))
+        assert denied.value.rule == "agreement_expired"
+        consenting = conn.execute(select(agreement.c.agreement_id).where(agreement.c.consent_required)).scalars()
+        assert list(consenting) == ["TTDL-2026-007"]
 
 
 def test_broken_yaml_and_a_missing_folder_say_what_to_do(tmp_path: Path, config: Path) -> None:
@@ -188,7 +242,7 @@ def test_the_cli_lists_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     empty = runner.invoke(app, ["agreements"])
     assert empty.exit_code == 0 and "deny by default" in empty.output
     loaded = runner.invoke(app, ["agencies", "load"])
-    assert loaded.exit_code == 0 and "5 agencies" in loaded.output
+    assert loaded.exit_code == 0 and "6 agencies" in loaded.output
     listing = runner.invoke(app, ["agencies"], env={"COLUMNS": "250"})
     assert listing.exit_code == 0 and "BHXH" in listing.output and "cong-dvc-consent" in listing.output
     agreements = runner.invoke(app, ["agreements", "--agency", "SO-Y-TE"], env={"COLUMNS": "250"})

@@ -1,0 +1,21 @@
+"""The declared systems' Airflow connections, pointed at a running mock server with its demo credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from hub.systems.loader import load_systems
+
+
+def declared_connections(server: Any) -> dict[str, str]:
+    """``AIRFLOW_CONN_<ID>`` -> URI of each declared system on ``server`` (its ``demo.path``)."""
+    netloc = urlsplit(server.base_url).netloc
+    found = {}
+    for system in load_systems():
+        login, secret = server.settings.demo_credentials()[system.decl.connection]
+        assert system.decl.demo is not None, f"{system.decl.system} declares no demo path"
+        found[f"AIRFLOW_CONN_{system.decl.connection.upper()}"] = (
+            f"http://{login}:{secret.get_secret_value()}@{netloc}{system.decl.demo.path}"
+        )
+    return found
