@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, null, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, null, select, update
 
 from hub.store.tables import audit_finding, quarantine
 
@@ -39,30 +40,50 @@ def quarantine_failing(
                 staging.c.payload,
             ).where(staging.c.row_id.in_(chunk))
         ).all()
-        for row in staged:
-            _upsert(conn, stream, run_id, row, sorted(rules_by_row[row.row_id]), now)
-            count += 1
+        _upsert(conn, stream, run_id, staged, rules_by_row, now)
+        count += len(staged)
     return count
 
 
-def _upsert(conn: Connection, stream: str, run_id: str, row: Any, rules: list[str], now: datetime) -> None:
-    payload_hash = hashlib.sha256(row.payload.encode()).hexdigest()
-    updated = conn.execute(
-        update(quarantine)
-        .where(quarantine.c.stream == stream, quarantine.c.payload_hash == payload_hash)
-        .values(last_seen_run_id=run_id, rules=",".join(rules))
-    )
-    if updated.rowcount == 0:
+def _upsert(
+    conn: Connection, stream: str, run_id: str, staged: Sequence[Any], rules_by_row: dict[int, list[str]], now: datetime
+) -> None:
+    """One chunk, set-wise: one lookup, then one executemany each for payloads seen before and new ones."""
+    hashes = {row.row_id: hashlib.sha256(row.payload.encode()).hexdigest() for row in staged}
+    seen = set(
         conn.execute(
-            insert(quarantine).values(
-                stream=stream,
-                run_id=run_id,
-                personal_id=row.personal_id,
-                rules=",".join(rules),
-                payload=row.payload,
-                payload_hash=payload_hash,
-                quarantined_at=now,
-                last_seen_run_id=run_id,
-                status="open",
+            select(quarantine.c.payload_hash).where(
+                quarantine.c.stream == stream, quarantine.c.payload_hash.in_(set(hashes.values()))
             )
+        ).scalars()
+    )
+    updates: dict[str, dict[str, Any]] = {}
+    inserts: dict[str, dict[str, Any]] = {}
+    for row in staged:
+        payload_hash, rules = hashes[row.row_id], ",".join(sorted(rules_by_row[row.row_id]))
+        if payload_hash in seen:
+            updates[payload_hash] = {"b_hash": payload_hash, "b_run": run_id, "b_rules": rules}
+        else:  # the same payload twice in one run is one quarantine row, as before
+            inserts.setdefault(
+                payload_hash,
+                {
+                    "stream": stream,
+                    "run_id": run_id,
+                    "personal_id": row.personal_id,
+                    "rules": rules,
+                    "payload": row.payload,
+                    "payload_hash": payload_hash,
+                    "quarantined_at": now,
+                    "last_seen_run_id": run_id,
+                    "status": "open",
+                },
+            )
+    if updates:
+        conn.execute(
+            update(quarantine)
+            .where(quarantine.c.stream == stream, quarantine.c.payload_hash == bindparam("b_hash"))
+            .values(last_seen_run_id=bindparam("b_run"), rules=bindparam("b_rules")),
+            list(updates.values()),
         )
+    if inserts:
+        conn.execute(insert(quarantine), list(inserts.values()))
