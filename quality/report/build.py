@@ -5,7 +5,8 @@ the plots (``plots``, inline SVG) and GX's Data Docs (``data_docs``) into a fres
 directory beside the target, then swaps it in: a reader of ``reports/`` sees the old
 site or the new one, never half of either. The layout:
 
-    index.html                 overview (Vietnamese; English under en/)
+    index.html                 overview (Vietnamese; English under en/), with the province's
+                               systems connected through the LGSP
     datasets/<dataset>.html    rules, runs, trends of one dataset
     rules/<dataset>/<rule>.html one rule across runs, what it means, what to do
     runs/<run>.html            one run's rules, linked to its Data Docs page
@@ -37,16 +38,12 @@ from sqlalchemy import Connection, Engine
 from hub import ledger
 from lgsp.errors import StoreError
 from quality.report import facts, labels
-from quality.report.guidance import Guidance, load_guidance
+from quality.report.declared import ReportScope, report_scope
+from quality.report.guidance import load_guidance
 from quality.report.tables import Column, Link, ReportTable, csv_value, display, write_csv
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_ROWS = 200  # the longest table a page shows; its CSV has every row
-DATASET_TITLES = {
-    "citizen": ("Dân cư (công dân)", "Population (citizens)"),
-    "civil_event": ("Hộ tịch (sự kiện)", "Civil status (events)"),
-    "dossier": ("Hồ sơ thủ tục hành chính", "Administrative dossiers"),
-}
 FLOW_TITLES = {
     "population_sync": ("Đồng bộ dân cư", "Population sync"),
     "civil_status_sync": ("Đồng bộ hộ tịch", "Civil-status sync"),
@@ -85,10 +82,11 @@ def build_site(
 
     Raises:
         StoreError: the store could not be read; the previous site stays in place.
+        ConfigError: a system declaration or config/province_systems.yaml is wrong; the site stays too.
     """
     started = datetime.now(UTC)
     now = (now or started).replace(tzinfo=None)  # the store keeps naive UTC
-    guidance = load_guidance()
+    scope = report_scope(load_guidance())  # the hub's own flows and every declared one
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.building-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
@@ -96,12 +94,12 @@ def build_site(
         from quality.report.data_docs import build_data_docs, read_validations
 
         with _reading(engine) as conn:
-            builder = _Builder(conn, engine, guidance, now, runs_per_dataset)
+            builder = _Builder(conn, engine, scope, now, runs_per_dataset)
             run_ids = [run.run_id for runs in builder.dataset_runs.values() for run in runs]
             # First: the rule and run pages link each run's Data Docs page.
             builder.data_docs = build_data_docs(read_validations(engine, run_ids), staging / "data-docs")
             pages = builder.pages() + builder.run_pages()
-            tables = _write_pages(pages, staging, now)
+            tables = _write_pages(pages, staging, now, scope)
         shutil.copyfile(TEMPLATES / "style.css", staging / "style.css")
         _swap(staging, out_dir)
     except BaseException:
@@ -148,9 +146,9 @@ def slug(text: str) -> str:
 class _Builder:
     """Reads the facts once and turns them into pages (both languages share one read)."""
 
-    def __init__(self, conn: Connection, engine: Engine, guidance: Guidance, now: datetime, window: int) -> None:
-        self.conn, self.engine, self.guidance, self.now = conn, engine, guidance, now
-        self.dataset_runs = {dataset: facts.runs(conn, stream, window) for stream, dataset in facts.INBOUND.values()}
+    def __init__(self, conn: Connection, engine: Engine, scope: ReportScope, now: datetime, window: int) -> None:
+        self.conn, self.engine, self.scope, self.guidance, self.now = conn, engine, scope, scope.guidance, now
+        self.dataset_runs = {dataset: facts.runs(conn, stream, window) for stream, dataset in scope.flows.values()}
         # Once per build: the whole chain while it is short or weekly, else on from the last checkpoint.
         self.verification = ledger.verify_from_checkpoint(engine, now=now)
         self.data_docs: dict[str, str] = {}
@@ -160,7 +158,7 @@ class _Builder:
     def pages(self) -> list[_Page]:
         """Every page but the run pages (those need the Data Docs links, built after)."""
         pages = [self._overview()]
-        for stream, dataset in facts.INBOUND.values():
+        for stream, dataset in self.scope.flows.values():
             pages.extend(self._dataset(stream, dataset))
         pages.append(self._quarantine())
         pages.append(self._exchanges())
@@ -180,7 +178,7 @@ class _Builder:
 
     def _overview(self) -> _Page:
         conn = self.conn
-        flows = facts.flow_states(conn, self.now)
+        flows = facts.flow_states(conn, self.now, self.scope.flows, self.scope.schedules)
         pushes = facts.push_deliveries(conn)
         once = _once_only(self.engine)
         portal = _portal(self.engine)
@@ -195,8 +193,8 @@ class _Builder:
             last = state.last
             freshness = "never_ran" if state.missed is None else "fresh" if state.missed == 0 else "missed"
             title = (
-                Link(state.flow, f"datasets/{facts.INBOUND[state.flow][1]}.html")
-                if state.flow in facts.INBOUND
+                Link(state.flow, f"datasets/{self.scope.flows[state.flow][1]}.html")
+                if state.flow in self.scope.flows
                 else state.flow
             )
             counts: tuple[int | None, ...] = (
@@ -277,9 +275,12 @@ class _Builder:
             [Column("topic")] + [Column(state, "count") for state in facts.OUTBOX_STATES],
             [(topic, *(states[s] for s in facts.OUTBOX_STATES)) for topic, states in outbox_rows],
         )
-        tables = [flow_table, once_table, portal_table, conflict_table, outbox_table]
+        connected = sum(1 for link in self.scope.systems if link.connected)
+        systems_table = ReportTable("connected_systems", "connected_systems", _SYSTEM_COLUMNS, [])
+        tables = [flow_table, systems_table, once_table, portal_table, conflict_table, outbox_table]
 
         def context(lang: str) -> dict[str, Any]:
+            systems_table.rows = _system_rows(self.scope, lang)
             overall = (once or {}).get("overall") or {}
             delay = portal["portal_ack_delay_seconds"]
             portal_table.rows = [
@@ -296,6 +297,13 @@ class _Builder:
                     labels.label("fresh", lang),
                     f"{sum(1 for s in flows if s.missed == 0)} / {len(flows)}",
                     alert=any(s.missed != 0 for s in flows),
+                ),
+                _card(
+                    "systems_connected",
+                    labels.label("systems_connected", lang),
+                    labels.label(
+                        "n_of_m", lang, n=labels.number(connected, lang), m=labels.number(len(self.scope.systems), lang)
+                    ),
                 ),
                 _card("quarantined", labels.label("quarantine_open", lang), labels.number(held, lang)),
                 _card(
@@ -479,7 +487,7 @@ class _Builder:
             "dataset.html",
             f"datasets/{dataset}.html",
             dataset,
-            lambda lang: _dataset_title(dataset, lang),
+            lambda lang: self.scope.title(dataset, lang),
             context,
             tables,
         )
@@ -521,7 +529,7 @@ class _Builder:
             return {
                 "rule": name,
                 "dataset": dataset,
-                "dataset_title": _dataset_title(dataset, lang),
+                "dataset_title": self.scope.title(dataset, lang),
                 "meaning": guidance.meaning.in_(lang),
                 "action": guidance.action.in_(lang),
                 "tables": {"runs": table},
@@ -587,7 +595,7 @@ class _Builder:
             return {
                 "run_id": run.run_id,
                 "dataset": dataset,
-                "dataset_title": _dataset_title(dataset, lang),
+                "dataset_title": self.scope.title(dataset, lang),
                 "data_docs": f"data-docs/{docs}" if docs else None,
                 "tables": {"summary": summary, "rules": rules},
             }
@@ -807,7 +815,7 @@ class _Builder:
         )
 
 
-def _write_pages(pages: Sequence[_Page], site: Path, now: datetime) -> int:
+def _write_pages(pages: Sequence[_Page], site: Path, now: datetime, scope: ReportScope) -> int:
     """Render every page in both languages and write each page's tables as CSV; returns the CSVs written."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -839,7 +847,7 @@ def _write_pages(pages: Sequence[_Page], site: Path, now: datetime) -> int:
                 page_title=page.title(lang),
                 generated=labels.timestamp(now, lang),
                 generated_iso=now.isoformat(timespec="seconds") + "Z",
-                datasets=[{"dataset": d, "title": _dataset_title(d, lang)} for d in DATASET_TITLES],
+                datasets=[{"dataset": d, "title": scope.title(d, lang)} for d in scope.datasets],
                 t=lambda key, lang=lang, **values: labels.label(key, lang, **values),
                 show=lambda value, kind, lang=lang: _show(value, kind, lang),
                 raw=lambda value, kind, lang=lang: csv_value(value, kind, lang),
@@ -871,9 +879,23 @@ def _card(key: str, label: str, value: str, *, alert: bool = False) -> dict[str,
     return {"key": key, "label": label, "value": value, "alert": alert}
 
 
-def _dataset_title(dataset: str, lang: str) -> str:
-    vi, en = DATASET_TITLES.get(dataset, (dataset, dataset))
-    return vi if lang == "vi" else en
+_SYSTEM_COLUMNS = [Column("system"), Column("owner"), Column("connection", "status"), Column("connected_by")]
+
+
+def _system_rows(scope: ReportScope, lang: str) -> list[tuple[Any, ...]]:
+    """The province's systems, connected ones first: title, owner, connected or not, through what."""
+    rows = []
+    for link in sorted(scope.systems, key=lambda link: not link.connected):
+        through = link.through
+        rows.append(
+            (
+                link.system.title.vi if lang == "vi" else link.system.title.en,
+                link.system.owner,
+                "connected" if through is not None else "not_connected",
+                ((through.title.vi if lang == "vi" else through.title.en) + f" ({through.name})") if through else None,
+            )
+        )
+    return rows
 
 
 def _ledger_context(verification: ledger.Verification, lang: str) -> dict[str, Any]:

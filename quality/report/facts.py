@@ -8,7 +8,7 @@ and returns small typed rows; the one long list, the quarantine, is streamed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +25,8 @@ from hub.store.tables import (
 )
 from schemas.personal_id import mask
 
-# The inbound flows and what they feed: DAG id -> (stream, dataset i.e. suite name).
+# The hub's own inbound flows and what they feed: DAG id -> (stream, dataset i.e. suite name). The
+# declared streams' flows are derived from their declarations (quality.report.declared).
 INBOUND: dict[str, tuple[str, str]] = {
     "population_sync": ("population.citizens", "citizen"),
     "civil_status_sync": ("civil_status.events", "civil_event"),
@@ -66,17 +67,26 @@ class FlowState:
     missed: int | None  # scheduled runs missed since the last success; None: never succeeded
 
 
-def flow_states(conn: Connection, now: datetime) -> list[FlowState]:
-    """Every inbound flow's newest run and freshness; the push flow's newest delivery."""
+def flow_states(
+    conn: Connection,
+    now: datetime,
+    flows: Mapping[str, tuple[str, str]] | None = None,
+    schedules: Mapping[str, str] | None = None,
+) -> list[FlowState]:
+    """Every inbound flow's newest run and freshness; the push flow's newest delivery.
+
+    ``flows`` (default ``INBOUND``): DAG id -> (stream, dataset), the declared streams' too;
+    ``schedules``: a flow's schedule where ``SCHEDULES`` has none (a declared stream's own).
+    """
     states = []
-    for flow, (stream, _dataset) in INBOUND.items():
+    for flow, (stream, _dataset) in (flows if flows is not None else INBOUND).items():
         last = _runs(conn, stream, limit=1)
         success = conn.execute(
             select(func.max(sync_run.c.finished_at)).where(
                 sync_run.c.stream == stream, sync_run.c.status == "published"
             )
         ).scalar_one()
-        schedule = SCHEDULES[flow]
+        schedule = (schedules or {}).get(flow) or SCHEDULES[flow]
         states.append(
             FlowState(flow, schedule, last[0] if last else None, success, missed_runs(schedule, success, now))
         )

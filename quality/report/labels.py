@@ -146,6 +146,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "superseded": ("Bị thay thế", "Superseded"),
     "run_started": ("Thời điểm bắt đầu", "Started at"),
     "flows_fresh": ("Luồng đúng lịch", "Flows on schedule"),
+    # the province's systems (config/province_systems.yaml)
+    "systems_connected": ("Hệ thống kết nối qua LGSP", "Systems connected through the LGSP"),
+    "n_of_m": ("{n} / {m}", "{n} of {m}"),
+    "connected_systems": ("Hệ thống thông tin của tỉnh", "The province's information systems"),
+    "system": ("Hệ thống", "System"),
+    "owner": ("Đơn vị chủ quản", "Owner"),
+    "connection": ("Kết nối qua LGSP", "Connected through the LGSP"),
+    "connected": ("Đã kết nối", "Connected"),
+    "not_connected": ("Chưa kết nối", "Not yet connected"),
+    "connected_by": ("Kết nối bởi", "Connected by"),
 }
 
 

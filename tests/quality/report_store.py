@@ -1,4 +1,4 @@
-"""A store synced from the real mocks, for the report's tests: every flow, some pushes, one API denial."""
+"""A store synced from the real mocks, for the report's tests: every flow (the declared ones too), some pushes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from declared_connections import declared_connections
 from mock_settings import settings_for
 from sqlalchemy import Engine
 
-from hub.pipeline import civil_status_sync, dossier_sync, population_sync
+from hub.pipeline import civil_status_sync, declared, dossier_sync, population_sync
 from hub.settings import Settings
 from hub.store.engine import open_store
+from hub.systems.loader import load_systems, streams
 
 
 def synced_store(server: Any, database_url: str, home: Path, *, runs: int = 2) -> tuple[Engine, Settings]:
@@ -23,12 +26,17 @@ def synced_store(server: Any, database_url: str, home: Path, *, runs: int = 2) -
     )
     engine = open_store(database_url)
     load_configured(engine, settings)
-    for n in range(1, runs + 1):
-        if n > 1:  # the mock's change feed moves on: the next runs read what changed meanwhile
-            httpx.post(f"{server.base_url}/population/_admin/clock", json={"advance_days": 20}).raise_for_status()
-        population_sync.sync(f"population_sync:t{n}", settings, engine)
-        civil_status_sync.sync(f"civil_status_sync:t{n}", settings, engine)
-        dossier_sync.sync(f"dossier_sync:t{n}", settings, engine)
-        dossier_sync.route(f"dossier_sync:t{n}", settings, engine)
-        dossier_sync.deliver(f"dossier_sync:t{n}", settings, engine)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, uri in declared_connections(server).items():  # the declared systems' Airflow connections
+            patch.setenv(name, uri)
+        for n in range(1, runs + 1):
+            if n > 1:  # the mock's change feed moves on: the next runs read what changed meanwhile
+                httpx.post(f"{server.base_url}/population/_admin/clock", json={"advance_days": 20}).raise_for_status()
+            population_sync.sync(f"population_sync:t{n}", settings, engine)
+            civil_status_sync.sync(f"civil_status_sync:t{n}", settings, engine)
+            dossier_sync.sync(f"dossier_sync:t{n}", settings, engine)
+            dossier_sync.route(f"dossier_sync:t{n}", settings, engine)
+            dossier_sync.deliver(f"dossier_sync:t{n}", settings, engine)
+            for stream in streams(load_systems()):
+                declared.sync(f"{stream.dag_id}:t{n}", settings, engine, stream=stream.qualified)
     return engine, settings

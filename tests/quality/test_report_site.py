@@ -1,7 +1,7 @@
 """The auditors' site, built from a store synced from the real mocks and read in a real browser.
 
-One store for the module (syncing takes a while): every inbound flow twice, the portal
-delivery, an agency's API read and a denied one. The pages are served by the hub API
+One store for the module (syncing takes a while): every inbound flow twice (the declared
+streams' too), the portal delivery, an agency's API read and a denied one. The pages are served by the hub API
 under /reports/ and read by headless chromium; the figures a reader looks for are
 compared with counts made straight from the store.
 """
@@ -32,6 +32,8 @@ from hub.settings import Settings
 from hub.sharing.client_secrets import DEMO_CLIENT_SECRET
 from hub.store.engine import open_store
 from hub.store.tables import audit_ledger, outbox, quality_result, quarantine, sync_run
+from hub.systems.catalogue import catalogue, connections, province_systems
+from hub.systems.loader import DeclaredStream, load_systems, streams
 from quality.report import labels
 from quality.report.build import build_site
 
@@ -91,6 +93,12 @@ def _people(server: Any) -> dict[str, set[str]]:
         found["ids"].update(v for v in (event.so_dinh_danh, event.so_dinh_danh_vo_chong) if v)
         if event.loai_su_kien == "KhaiSinh":
             found["dates"].add(event.ngay_su_kien)
+    # The declared registers: the insured and their insurance numbers, the business owners and registrations.
+    for coverage in server.social_insurance.versions:
+        found["ids"].update(v for v in (coverage.so_dinh_danh, coverage.ma_so_bhxh) if v)
+    for business in server.household_business.versions:
+        found["ids"].update(v for v in (business.so_dinh_danh_chu_ho, business.so_dang_ky) if v)
+        found["names"].add(business.ten_ho_kinh_doanh)
     # Defects may blank or garble a value: only values that could identify someone are searched for.
     return {kind: {v.strip() for v in values if len(v.strip()) >= 6} for kind, values in found.items()}
 
@@ -123,15 +131,22 @@ def _figure(dom: Any, key: str) -> str:
     return str(dom.xpath(f'//div[@data-figure="{key}"]/span[@class="value"]')[0].text_content()).strip()
 
 
+def declared_streams() -> list[DeclaredStream]:
+    return list(streams(load_systems()))
+
+
 def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> None:
     dom = site.dom("")  # index.html, served by the hub API
     rows = {row[0]: row for row in _cells(dom, "flows")}
-    assert set(rows) == {"population_sync", "civil_status_sync", "dossier_sync", "agency_push"}
+    declared = {stream.dag_id: stream.qualified for stream in declared_streams()}
+    assert set(rows) == {"population_sync", "civil_status_sync", "dossier_sync", "agency_push", *declared}
+    assert [rows[flow][1] for flow in declared] == [stream.stream.schedule for stream in declared_streams()]
     with site.engine.connect() as conn:
         for flow, stream in (
             ("population_sync", "population.citizens"),
             ("civil_status_sync", "civil_status.events"),
             ("dossier_sync", "one_stop.dossiers"),
+            *declared.items(),
         ):
             last = (
                 conn.execute(
@@ -160,6 +175,59 @@ def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> Non
     assert once["Σ"][2] == labels.percent(figures["overall"]["prefilled_share"], "vi")
     shot = screenshot(site.url, ARTIFACTS / "report-overview.png", site.profile)
     assert shot.stat().st_size > 20_000  # a page, not a blank
+
+
+def test_the_overview_counts_the_provinces_systems_connected_through_the_lgsp(site: Site) -> None:
+    links = connections(province_systems(), catalogue())
+    connected = [link for link in links if link.connected]
+    assert len(links) == 12 and len(connected) == 5  # config/province_systems.yaml, against the declarations
+    for lang, page in (("vi", ""), ("en", "en/index.html")):
+        dom = site.dom(page)
+        assert _figure(dom, "systems_connected") == labels.label("n_of_m", lang, n=5, m=12)
+        rows = _cells(dom, "connected_systems")
+        title = (lambda t: t.vi) if lang == "vi" else (lambda t: t.en)
+        assert [row[0] for row in rows[:5]] == [title(link.system.title) for link in connected]
+        assert {row[2] for row in rows[:5]} == {labels.label("connected", lang)}
+        assert {row[2] for row in rows[5:]} == {labels.label("not_connected", lang)} and len(rows) == 12
+        assert {row[3].rsplit(" (", 1)[-1].rstrip(")") for row in rows[:5]} == {
+            link.system.connected_by for link in connected
+        }
+    declared = {stream.system.system for stream in declared_streams()}
+    assert declared <= {link.system.connected_by for link in connected}
+
+
+def test_a_declared_dataset_shows_its_declared_titles_rules_and_trends(site: Site) -> None:
+    for stream in declared_streams():
+        dataset = stream.stream.dataset
+        title = stream.stream.title or stream.system.title
+        vi, en = site.dom(f"datasets/{dataset}.html"), site.dom(f"en/datasets/{dataset}.html")
+        assert vi.xpath("//h1")[0].text_content() == title.vi and en.xpath("//h1")[0].text_content() == title.en
+        assert title.vi in [a.text_content() for a in site.dom("").xpath("//nav/a")]
+        with site.engine.connect() as conn:
+            latest = conn.execute(
+                select(sync_run.c.run_id)
+                .where(sync_run.c.stream == stream.qualified)
+                .order_by(sync_run.c.started_at.desc())
+                .limit(1)
+            ).scalar_one()
+            results = {
+                row.rule: row for row in conn.execute(select(quality_result).where(quality_result.c.run_id == latest))
+            }
+        rules = {row[0]: row for row in _cells(en, f"{dataset}_rules")}
+        assert set(rules) == set(results) and len(rules) > len(stream.stream.rules)  # a rule per (rule, field)
+        assert next(iter(rules)) == "contract.valid"
+        for rule, result in results.items():
+            assert rules[rule][2:4] == [labels.number(result.evaluated, "en"), labels.number(result.failed, "en")]
+            field = rule.split(".")[0]
+            assert rules[rule][1].startswith("Field " if field in stream.stream.fields else "The record"), rule
+        assert len(en.xpath("//figure[@class='plot']/svg")) == 2 and len(_cells(en, f"{dataset}_runs")) == 2
+        # Each rule's page: what it means and what to do, from the declaration (wire names, owner, system).
+        for rule in rules:
+            page = site.dom(f"en/rules/{dataset}/{rule}.html").xpath("//main")[0].text_content()
+            assert stream.system.title.en in page and stream.system.owner in page and rule in page
+            field = stream.stream.fields.get(rule.split(".")[0])
+            assert field is None or field.from_ in page
+            assert "No guidance has been written" not in page  # generated, not the generic fallback
 
 
 def test_the_english_site_has_the_same_figures_in_english(site: Site) -> None:
