@@ -342,3 +342,118 @@ def test_the_document_lists_the_declared_datasets_and_their_scopes(declared: Api
         data={"grant_type": "client_credentials", "client_id": CLIENT["SO-Y-TE"], "client_secret": "demo-only-secret"},
     ).json()
     assert set(token["scope"].split()) == {"citizen", CARE["dataset"]}
+
+
+LAND: dict[str, Any] = {
+    "system": "land",
+    "title": {"vi": "Cơ sở dữ liệu đất đai tỉnh", "en": "Provincial land database"},
+    "owner": "Sở Nông nghiệp và Môi trường",
+    "legal_basis": "Luật Đất đai 2024",
+    "connection": "land",
+    "rest": {"auth": {"api_key": {"header": "X-Api-Key"}}},
+    "streams": {
+        "parcels": {
+            "get": "/parcels",
+            "records": "items",
+            "dataset": "land_parcel",
+            "key": "parcel_no",
+            "fields": {
+                "parcel_no": {"from": "SoThua", "type": "integer"},
+                "holder_id": {"from": "SoDinhDanh", "type": "personal_id"},
+                "area": {"from": "DienTich", "type": "decimal"},
+            },
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_new_declared_system_is_shared_with_no_code_on_either_store(
+    make_api: Callable[..., Api],
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    from hub.store.engine import open_store
+    from hub.systems.loader import DEFAULT_DIR
+
+    folder = tmp_path / "systems"
+    folder.mkdir()
+    for path in DEFAULT_DIR.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for protocol, key in (("rest", "openapi"), ("soap", "wsdl")):
+            if document.get(protocol, {}).get(key):
+                document[protocol][key] = str((DEFAULT_DIR / document[protocol][key]).resolve())
+        (folder / path.name).write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), "utf-8")
+    (folder / "land.yaml").write_text(yaml.safe_dump(LAND, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("LGSP_SYSTEMS_DIR", str(folder))
+
+    def land_agreement(agencies: dict[str, Any], agreements: dict[str, Any]) -> None:
+        thue = next(item for item in agencies["agencies"] if item["code"] == "THUE-TINH")
+        thue["clients"][0]["scopes"].append("land_parcel")
+        agreements["agreements"].append(
+            {
+                "id": "TTDL-2026-900",
+                "agency": "THUE-TINH",
+                "dataset": "land_parcel",
+                "purpose": "land_tax",
+                "legal_basis": "Luật Thuế sử dụng đất phi nông nghiệp 2010",
+                "fields": ["parcel_no", "area"],
+                "valid_from": date(2026, 1, 1),
+                "valid_until": None,
+            }
+        )
+
+    # A store of its own (make_api's default one is made without Alembic); upgrade-db creates the new
+    # dataset's tables from its declaration.
+    url = f"sqlite:///{tmp_path / 'land.sqlite'}" if backend == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    engine = open_store(url)
+    api = make_api(sharing_config(tmp_path / "sharing", land_agreement), engine)
+    entry = catalogue().dataset("land_parcel")
+    rows = [golden(entry, n, APPLICANT, parcel_no=n, area=f"{n}.25") for n in (3, 11, 12, 25, 100, 101, 102)]
+    with engine.begin() as conn:
+        conn.execute(insert(declared_tables()["land_parcel"]), rows)
+    one = read(api, "thue-tinh-app", "land_parcel", "12", "land_tax")
+    assert one.status_code == 200, one.text
+    assert one.json()["fields"] == {
+        "parcel_no": {"value": 12, "source": "land", "last_updated": "2026-02-01T08:12:00", "verified": True},
+        "area": {"value": "12.25", "source": "land", "last_updated": "2026-02-01T08:12:00", "verified": True},
+    }
+    assert read(api, "thue-tinh-app", "land_parcel", "twelve", "land_tax").status_code == 404  # not an integer
+    feed = "/v1/changes?dataset=land_parcel&purpose=land_tax"
+    numbers, response = [], api.get(f"{feed}&since=2026-02-20T00:00:00Z&limit=2", "thue-tinh-app")
+    while True:
+        page = response.json()
+        numbers += [item["fields"]["parcel_no"]["value"] for item in page["items"]]
+        if not page["has_more"]:
+            break
+        response = api.get(f"{feed}&limit=2&cursor={page['next_cursor']}", "thue-tinh-app")
+    # (published_at, key) order, keys compared as integers (a text order would put 100 before 11)
+    assert numbers == [
+        n for _, n in sorted((PUBLISHED + timedelta(minutes=n // 3), n) for n in (3, 11, 12, 25, 100, 101, 102))
+    ]
+    finished = datetime(2026, 2, 20, 7, 0, 0, 123456)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(sync_run).values(
+                run_id="land_sync:1",
+                stream="land.parcels",
+                status="published",
+                started_at=finished - timedelta(seconds=3),
+                finished_at=finished,
+                pages=1,
+                read=7,
+                published=7,
+                quarantined=0,
+                unchanged=0,
+            )
+        )
+    listed = {item["dataset"]: item for item in api.get("/v1/catalogue", "thue-tinh-app").json()["datasets"]}
+    assert listed["land_parcel"]["freshness"]["last_published_run_id"] == "land_sync:1"
+    assert datetime.fromisoformat(listed["land_parcel"]["freshness"]["last_published_at"]) == finished.replace(
+        tzinfo=UTC
+    )
+    assert listed["land_parcel"]["granted"][0]["fields"] == ["area", "parcel_no"]
+    assert listed["land_parcel"]["owner"] == LAND["owner"]
+    engine.dispose()
