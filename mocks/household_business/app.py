@@ -27,15 +27,19 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from mocks.clock import MockClock, parse_datetime
+from mocks.contracts import SCHEMAS_DIR
 from mocks.faults import FaultInjector, inflict
 from mocks.household_business import render
 from mocks.household_business.dataset import HouseholdBusinessDataset
+from mocks.household_business.render import NAMESPACE
 from mocks.population.dataset import PopulationDataset
 from mocks.population.render import SOAP_ENV, envelope, escape
 from mocks.population.soap import SoapFault, SoapRequest, WsseCheck, invalid_request, parse_request
 from mocks.request_body import read_capped
 from mocks.settings import MockSettings
-from schemas.household_business import NAMESPACE, WSDL_PATH, XSD_PATH
+
+WSDL_PATH = SCHEMAS_DIR / "household_business" / "household_business.wsdl"
+XSD_PATH = SCHEMAS_DIR / "household_business" / "household_business.xsd"
 
 SYSTEM = "household_business"
 OPERATION = "DanhSachHoKinhDoanh"

@@ -6,7 +6,8 @@ from mocks.household_business.record import HoKinhDoanh
 from mocks.population.render import envelope, escape
 from mocks.registers import format_local
 from mocks.versioned_feed import NumberedPage
-from schemas.household_business import NAMESPACE
+
+NAMESPACE = "urn:lgsp:mock:household-business:v1"  # the contract's target namespace
 
 
 def ho_kinh_doanh(record: HoKinhDoanh) -> str:

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mocks.clock import MockClock
+from mocks.contracts import SCHEMAS_DIR
 from mocks.faults import FaultInjector
 from mocks.one_stop.rest import Problem, endpoint, parse_rfc3339
 from mocks.population.dataset import PopulationDataset
@@ -29,7 +30,8 @@ from mocks.rest_faults import JSON, JsonFaults
 from mocks.settings import MockSettings
 from mocks.social_insurance import render
 from mocks.social_insurance.dataset import SocialInsuranceDataset
-from schemas.social_insurance import OPENAPI_PATH
+
+OPENAPI_PATH = SCHEMAS_DIR / "social_insurance" / "openapi.yaml"
 
 SYSTEM = "social_insurance"
 PROBLEM_TYPES = "urn:lgsp:mock:social-insurance:problem:"

@@ -27,12 +27,12 @@ from zeep.wsse.username import UsernameToken
 
 from mocks.clock import DAY, EPOCH
 from mocks.household_business import DEFECT_TYPES, STATUSES, HouseholdBusinessDataset
-from mocks.household_business.render import ho_kinh_doanh
+from mocks.household_business.app import XSD_PATH
+from mocks.household_business.render import NAMESPACE, ho_kinh_doanh
 from mocks.population.dataset import NEVER, PopulationDataset
 from mocks.population.regions import regions
 from mocks.server import MockServer
 from mocks.settings import MockSettings
-from schemas.household_business import NAMESPACE, XSD_PATH
 from schemas.personal_id import is_well_formed
 
 PATH = "/household-business"

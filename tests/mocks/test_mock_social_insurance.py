@@ -27,9 +27,9 @@ from mocks.population.regions import regions
 from mocks.server import MockServer
 from mocks.settings import DEMO_API_KEY, MockSettings
 from mocks.social_insurance import DEFECT_TYPES, STATUSES, SocialInsuranceDataset
+from mocks.social_insurance.app import OPENAPI_PATH
 from mocks.social_insurance.render import coverage_object
 from schemas.personal_id import is_well_formed
-from schemas.social_insurance import OPENAPI_PATH
 
 BASE = "/social-insurance/v1"
 EARLIEST = "1900-01-01T00:00:00Z"
