@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.wsse import PASSWORD_TYPES, PasswordType
@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     backoff_seconds: float = 1.0
     # The largest response body a connector reads from a peer (after decompression); larger is refused.
     max_response_bytes: int = 32 * 1024 * 1024
+    # The most pages one run reads of a declared stream: a peer that hands out a fresh cursor (or
+    # link, or keeps saying there is more) for ever is stopped there, with an error naming this setting.
+    max_pages: int = Field(default=100_000, ge=1)
     demo: bool = False
     sharing_config: Path | None = None  # the folder of agencies.yaml and agreements.yaml; default config/sharing
     api_token_seconds: int = 300  # lifetime of an agency's access token

@@ -202,6 +202,7 @@ def _read_pages(stream: DeclaredStream, settings: Settings, since: datetime) -> 
         backoff=settings.backoff_seconds,
         max_body_bytes=settings.max_response_bytes,
         page_size=settings.page_size,
+        max_pages=settings.max_pages,
     ) as source:
         yield from source.changed_since(since)
 

@@ -103,7 +103,10 @@ def test_normal_forms(field_type: str, wire: Any, expected: str | None) -> None:
         ("boolean", "yes", "GiaTri is not a boolean"),
         ("boolean", 2, "GiaTri is not a boolean"),
         ("text", {"nested": "object"}, "GiaTri is not a text"),
-        ("personal_id", ["001085000123"], "GiaTri is not a personal_id"),
+        ("personal_id", ["001085000123"], "GiaTri is not a personal id (at most 32 characters)"),
+        # Longer than the golden column holds: PostgreSQL would refuse the whole publish, every retry.
+        ("personal_id", "1" * 33, "GiaTri is not a personal id (at most 32 characters)"),
+        ("commune", "123456789", "GiaTri is not a commune code (at most 8 characters)"),
     ],
 )
 def test_a_value_that_is_not_its_type_rejects_the_record_without_quoting_it(
