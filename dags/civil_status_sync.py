@@ -35,13 +35,13 @@ published run updates the assets `lgsp.citizen` and `lgsp.civil_event`, which st
 """
 
 from hub.orchestration.flows import stream_sync_dag
-from hub.orchestration.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.schedules import HUB_PUBLISHES, HUB_SCHEDULES  # the hub's own: no declaration is read
 
 civil_status_sync_dag = stream_sync_dag(
     "civil_status_sync",
     "hub.pipeline.civil_status_sync",
-    schedule=SCHEDULES["civil_status_sync"],
+    schedule=HUB_SCHEDULES["civil_status_sync"],
     doc_md=__doc__,
     tags=["inbound", "civil-status", "rest"],
-    publishes=PUBLISHES["civil_status_sync"],
+    publishes=HUB_PUBLISHES["civil_status_sync"],
 )

@@ -35,15 +35,15 @@ asset `lgsp.dossier`, which starts `quality_report`.
 """
 
 from hub.orchestration.flows import stream_sync_dag
-from hub.orchestration.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.schedules import HUB_PUBLISHES, HUB_SCHEDULES  # the hub's own: no declaration is read
 
 dossier_sync_dag = stream_sync_dag(
     "dossier_sync",
     "hub.pipeline.dossier_sync",
-    schedule=SCHEDULES["dossier_sync"],
+    schedule=HUB_SCHEDULES["dossier_sync"],
     doc_md=__doc__,
     tags=["inbound", "outbound", "one-stop", "portal", "rest"],
-    publishes=PUBLISHES["dossier_sync"],
+    publishes=HUB_PUBLISHES["dossier_sync"],
     followups=(
         ("route", "Route waiting cross-boundary dossiers to the applicant's commune; hand decisions back."),
         ("deliver", "Send every due status in the outbox to the National Public Service Portal, in order."),

@@ -34,13 +34,13 @@ subscribe to them (`agency_push` delivers them). Every pull is on the audit ledg
 """
 
 from hub.orchestration.flows import stream_sync_dag
-from hub.orchestration.schedules import PUBLISHES, SCHEDULES
+from hub.orchestration.schedules import HUB_PUBLISHES, HUB_SCHEDULES  # the hub's own: no declaration is read
 
 population_sync_dag = stream_sync_dag(
     "population_sync",
     "hub.pipeline.population_sync",
-    schedule=SCHEDULES["population_sync"],
+    schedule=HUB_SCHEDULES["population_sync"],
     doc_md=__doc__,
     tags=["inbound", "population", "soap"],
-    publishes=PUBLISHES["population_sync"],
+    publishes=HUB_PUBLISHES["population_sync"],
 )

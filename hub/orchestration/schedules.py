@@ -157,21 +157,23 @@ def pools() -> dict[str, tuple[int, str]]:
     return tables().pools
 
 
+_DERIVED = {
+    "SCHEDULES": "schedules",
+    "ASSETS": "assets",
+    "PUBLISHES": "publishes",
+    "TRIGGERED_BY": "triggered_by",
+    "POOLS": "pools",
+}
+
+
 def __getattr__(name: str) -> Any:
     """``SCHEDULES``, ``ASSETS``, ``PUBLISHES``, ``TRIGGERED_BY``, ``ASSET_TRIGGERED``, ``POOLS``: derived on use."""
-    derived = tables()
+    # Only these names read the declarations: Python's import machinery asks for others (``__path__``).
     if name == "ASSET_TRIGGERED":
-        return frozenset(derived.triggered_by)
-    field = {
-        "SCHEDULES": "schedules",
-        "ASSETS": "assets",
-        "PUBLISHES": "publishes",
-        "TRIGGERED_BY": "triggered_by",
-        "POOLS": "pools",
-    }.get(name)
-    if field is None:
+        return frozenset(tables().triggered_by)
+    if name not in _DERIVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(derived, field)
+    return getattr(tables(), _DERIVED[name])
 
 
 _cache: dict[tuple[Any, ...], tuple[tuple[DeclaredStream, ...], Tables]] = {}

@@ -19,7 +19,7 @@ import pytest
 import typer.main
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment
-from hub.orchestration.schedules import ASSETS, HUB_SCHEDULES, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
+from hub.orchestration.schedules import ASSETS, HUB_PUBLISHES, HUB_SCHEDULES, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
 from hub.systems.loader import DEFAULT_DIR, load_systems, streams
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}  # Airflow stores presets resolved
@@ -282,6 +282,13 @@ def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str,
             "hub.systems",
             "hub.systems.loader",  # PyYAML and pydantic: the declarations, and the tables derived from them
         }, path
+
+
+def test_the_hubs_inbound_dag_files_read_no_declaration(env: dict[str, str]) -> None:
+    # Parsed every few seconds by the DAG processor: the declarations' YAML and models cost ~40 ms a parse.
+    for flow in HUB_PUBLISHES:
+        added: dict[str, list[str]] = _child(_IMPORTS, [str(DAGS_FOLDER / f"{flow}.py")], env, "ADDED")
+        assert not [m for modules in added.values() for m in modules if m.startswith("hub.systems")], flow
 
 
 def test_each_declared_stream_is_a_dag_built_from_its_declaration(dags: dict[str, Any]) -> None:
