@@ -404,3 +404,13 @@ def test_sync_of_a_target_when_the_declarations_are_broken_says_why(registry: li
         result.stderr
     )
     assert invoke("sync", "--help").exit_code == 0  # the hub's own flows stay listed
+
+
+def test_run_says_a_broken_declaration_before_starting_anything(systems: Path) -> None:
+    soap = by_protocol(systems, "soap")
+    edit(soap.path, "owner:", "ownr: x\nowner:")
+    result = invoke("run", "--citizens", "100")
+    assert result.exit_code == 2
+    assert "lgsp run failed: 1 problem in the system declarations:" in result.stderr
+    assert f"{soap.path.name}:{line_of(soap.path, 'ownr:')}: ownr: unknown key" in result.stderr
+    assert not (systems.parent / "home" / "hub.sqlite").exists()  # nothing started, nothing made
