@@ -50,8 +50,8 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from hub.systems.loader import load_systems, streams
 
     systems = load_systems()
-    for variable in ("LGSP_MOCK_SOCIAL_INSURANCE_RECORDS", "LGSP_MOCK_HOUSEHOLD_BUSINESS_RECORDS"):
-        os.environ[variable] = str(count)  # the mock child reads its LGSP_MOCK_* settings
+    for variable in (f"LGSP_MOCK_{each.decl.system.upper()}_RECORDS" for each in systems):
+        os.environ[variable] = str(count)  # the mock child reads its LGSP_MOCK_<SYSTEM>_RECORDS setting
     with tempfile.TemporaryDirectory() as home, mocks_running(citizens=2 * count, seed=seed, defect_rate=0.02) as mocks:
         os.environ.update(declared_connections(mocks.base_url, systems))
         url = database_url or f"sqlite:///{home}/hub.sqlite"
