@@ -9,6 +9,7 @@ loopback server: a small REST registry of our own whose five records have known 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -37,6 +38,16 @@ from lgsp.serving import ThreadedServer
 
 WIDE = {"COLUMNS": "250"}  # Rich tables on one line each, to read them back
 ID_SHAPED = re.compile(r"(?<!\d)\d{9,}(?!\d)")
+
+
+@pytest.fixture(autouse=True)
+def root_logger() -> Iterator[None]:
+    """The root logger as it was: `lgsp sync` configures it (logging.basicConfig) on CliRunner's streams."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def invoke(*args: str) -> Result:
