@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run airflow test lint typecheck pytest bench clean
+.PHONY: install run airflow test lint typecheck pytest bench schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	GX_ANALYTICS_ENABLED=false $(BIN)/pytest
+
+# The declaration format's JSON Schema, regenerated from lgsp.declaration (a test holds the file to the models).
+schema: $(STAMP)
+	$(BIN)/lgsp systems schema > schemas/declaration.schema.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/population_sync.py

@@ -79,8 +79,15 @@ def _mount_api() -> None:
     app.add_typer(api_app, name="api", help="Serve the hub's API to agencies (OAuth2, /v1, OpenAPI).")
 
 
+def _mount_systems() -> None:
+    from hub.cli.systems import systems_app
+
+    app.add_typer(systems_app, name="systems", help="The declared systems: check, list, probe live, JSON Schema.")
+
+
 _mount_sharing()
 _mount_api()
+_mount_systems()
 
 
 @app.command()

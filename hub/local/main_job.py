@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from hub import ledger
 from hub.local.airflow.in_process import DagOutcome, airflow_environment, migrate_metadata_db, run_dag
@@ -29,8 +29,23 @@ from quality.report.build import build_site
 
 # In dependency order: civil-status events link to the citizens the population sync publishes,
 # and dossiers are routed to the applicant's commune the population sync knows.
-# Pushes go out after both citizen flows, so a death reaches the subscribers in the same run.
-FLOWS = ("population_sync", "civil_status_sync", "agency_push", "dossier_sync")
+FLOWS = ("population_sync", "civil_status_sync", "dossier_sync", "agency_push")
+PUSH_FLOW = "agency_push"  # last: every flow before it has queued its changes for the subscribers
+
+
+def main_job_flows(declared: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The DAGs ``lgsp run`` runs, in order: the hub's inbound flows, the declared streams, then the pushes.
+
+    Declared streams run in declaration order (``order``, then name), after the citizens they
+    reference are published, and before ``agency_push``, so a death or a changed declared record
+    reaches its subscribers in the same run. ``declared``: their DAG ids (default: as declared now).
+    """
+    if declared is None:
+        from hub.orchestration.schedules import declared_streams
+
+        declared = tuple(item.dag_id for item in declared_streams())
+    at = FLOWS.index(PUSH_FLOW)
+    return (*FLOWS[:at], *declared, *FLOWS[at:])
 
 
 @dataclass
@@ -90,7 +105,15 @@ def run_main_job(
     defect_rate: float,
     on_progress: Callable[[str, str, int], None] | None = None,
 ) -> MainJobReport:
-    """Start the mocks, run every flow's DAG once through Airflow, stop the mocks, report."""
+    """Start the mocks, run every flow's DAG once through Airflow, stop the mocks, report.
+
+    Raises:
+        DeclarationError: a system declaration is wrong (said before anything starts).
+    """
+    from hub.systems.loader import load_systems
+
+    load_systems()  # a wrong declaration is said now, with every problem, not as a DAG that is missing
+    flows = main_job_flows()
     database_url = settings.resolved_database_url()
     engine = open_store(database_url)
     report = MainJobReport(database=_display_url(engine), airflow_home=str((settings.home / "airflow").resolve()))
@@ -107,7 +130,7 @@ def run_main_job(
         )
         migrate_metadata_db(env)
         failed: str | None = None
-        for dag_id in FLOWS:
+        for dag_id in flows:
             if failed is not None:  # later flows build on earlier ones: do not run them on a broken base
                 report.flows[dag_id] = FlowReport(
                     dag_id=dag_id, state="skipped", run_id="", summary=None, error=f"not run: {failed} failed first"
@@ -115,7 +138,8 @@ def run_main_job(
                 continue
             outcome = _run_with_progress(dag_id, env, engine, on_progress)
             report.flows[dag_id] = _flow_report(engine, outcome)
-            if outcome.state != "success":
+            # The hub's flows build on each other; a declared system is on its own: the rest goes on.
+            if outcome.state != "success" and dag_id in FLOWS:
                 failed = dag_id
     dossiers = report.flows.get("dossier_sync")
     if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
@@ -156,6 +180,7 @@ def _run_with_progress(
 
 
 def _latest_progress(engine: Engine, dag_id: str) -> tuple[str, int]:
+    staging = _staging_of(dag_id)
     with engine.connect() as conn:
         row = conn.execute(
             select(sync_run.c.run_id, sync_run.c.status, sync_run.c.read)
@@ -167,10 +192,21 @@ def _latest_progress(engine: Engine, dag_id: str) -> tuple[str, int]:
             return "starting", 0
         if row.status == runs.STARTED:
             staged = conn.execute(
-                select(func.count()).select_from(staging_citizen).where(staging_citizen.c.run_id == row.run_id)
+                select(func.count()).select_from(staging).where(staging.c.run_id == row.run_id)
             ).scalar_one()
             return "extracting", int(staged)
         return {"extracted": "auditing", "audited": "publishing"}.get(row.status, row.status), int(row.read)
+
+
+def _staging_of(dag_id: str) -> Table:
+    """The staging table a flow's extract fills: a declared stream's own, else the citizens'."""
+    from hub.orchestration.schedules import declared_streams
+    from hub.store.declared import staging_table
+
+    for item in declared_streams():
+        if item.dag_id == dag_id:
+            return staging_table(item.stream)
+    return staging_citizen
 
 
 def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:

@@ -8,7 +8,8 @@ What every DAG shares lives here: retries (``default_args``), each kind of task'
 limit (``task_timeout``), the hub's datasets as Airflow assets (``asset``), "on these
 assets or on this clock" (``on_assets_or_cron``), pool names checked against
 ``hub.orchestration.schedules.POOLS`` (``checked_pool``), and the ``since`` param of the inbound DAGs
-(``since_param``, ``parse_since``).
+(``since_param``, ``parse_since``). The tables it reads combine the hub's own flows with the
+declared streams (``hub.orchestration.schedules``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowFailException
 
-from hub.orchestration.schedules import ASSETS, POOLS
+from hub.orchestration import schedules
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 SINCE = "since"  # the inbound DAGs' param: re-read from this time instead of the cursor
@@ -175,7 +176,9 @@ def _minutes(limit: timedelta) -> str:
 
 def asset(name: str) -> Asset:
     """The Airflow asset of one of the hub's datasets, by its name in ``hub.orchestration.schedules.ASSETS``."""
-    return Asset(name=name, uri=ASSETS[name])
+    # The hub's own first: its DAG files need not read the declarations to parse.
+    uri = schedules.HUB_ASSETS.get(name) or schedules.assets()[name]
+    return Asset(name=name, uri=uri)
 
 
 def on_assets_or_cron(cron: str, assets: Sequence[str]) -> AssetOrTimeSchedule:
@@ -191,9 +194,13 @@ def checked_pool(pool: str | None) -> str | None:
     Raises:
         ValueError: the pool is not in ``POOLS`` (the scheduler would never run the task).
     """
-    if pool is not None and pool not in POOLS:
+    if pool is None or pool in schedules.HUB_POOLS:
+        return pool
+    known = schedules.pools()
+    if pool not in known:
         raise ValueError(
-            f"pool {pool!r} is not in hub.orchestration.schedules.POOLS ({', '.join(POOLS)}); add it there"
+            f"pool {pool!r} is not in hub.orchestration.schedules.POOLS ({', '.join(known)}); "
+            "add it there, or to the pools: of the system's declaration"
         )
     return pool
 
@@ -201,8 +208,9 @@ def checked_pool(pool: str | None) -> str | None:
 def retries_doc(pools: Mapping[str, str], kinds: Mapping[str, str]) -> str:
     """The "Retries, time limits and pools" section of a DAG's doc_md; task id -> pool, task id -> kind."""
     args = default_args()
+    known = schedules.HUB_POOLS if set(pools.values()) <= set(schedules.HUB_POOLS) else schedules.pools()
     listed = (
-        ", ".join(f"`{task_id}` runs in pool `{pool}` ({POOLS[pool][0]} slot(s))" for task_id, pool in pools.items())
+        ", ".join(f"`{task_id}` runs in pool `{pool}` ({known[pool][0]} slot(s))" for task_id, pool in pools.items())
         or "none (the default pool)"
     )
     return _RETRIES_DOC.format(
@@ -264,9 +272,9 @@ def run_stage(pipeline: str, stage: str, run_id: str, **options: Any) -> dict[st
     return {"run_id": run_id, **summary.as_dict()}
 
 
-def _followup(pipeline: str, stage: str, doc: str) -> Callable[[str], str]:
+def _followup(pipeline: str, stage: str, doc: str, options: Mapping[str, Any]) -> Callable[[str], str]:
     def step(sync_run_id: str) -> str:
-        run_stage(pipeline, stage, sync_run_id)
+        run_stage(pipeline, stage, sync_run_id, **options)
         return sync_run_id
 
     step.__doc__ = doc
@@ -283,6 +291,7 @@ def stream_sync_dag(
     publishes: Sequence[str] = (),
     followups: Sequence[tuple[str, str]] = (),
     pools: Mapping[str, str] | None = None,
+    stage_options: Mapping[str, Any] | None = None,
 ) -> DAG:
     """A write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish.
 
@@ -291,13 +300,15 @@ def stream_sync_dag(
     run after publish, one task each, in order: e.g. routing dossiers, delivering the
     outbox; a followup's name is also its kind of task (``TASK_TIMEOUTS``). ``pools`` maps
     a task id to the pool it runs in (``hub.orchestration.schedules.POOLS``). The doc gets the sections
-    on ``since`` and on retries, time limits and pools appended.
+    on ``since`` and on retries, time limits and pools appended. ``stage_options`` are keyword
+    arguments every stage is called with (a declared stream's ``stream="system.stream"``).
 
     Raises:
         ValueError: a pool names a task the DAG does not have, or a followup has no time limit.
         ConfigError: a ``LGSP_TASK_TIMEOUT_<KIND>_MINUTES`` is not a valid time limit.
     """
     pools = dict(pools or {})
+    options = dict(stage_options or {})
     # Every task's kind is its name here: the limit of `extract` is LGSP_TASK_TIMEOUT_EXTRACT_MINUTES.
     kinds = {name: name for name in ("extract", "audit", "publish", *(name for name, _doc in followups))}
     limits = {task_id: task_timeout(kind) for task_id, kind in kinds.items()}
@@ -326,19 +337,19 @@ def stream_sync_dag(
             context = get_current_context()
             since = parse_since(context["params"].get(SINCE))  # before anything starts: a bad value is no run
             sync_run_id = f"{dag_id}:{context['run_id']}"
-            run_stage(pipeline, "extract", sync_run_id, since=since)
+            run_stage(pipeline, "extract", sync_run_id, since=since, **options)
             return sync_run_id
 
         @task(pool=checked_pool(pools.get("audit")), execution_timeout=limits["audit"])
         def audit(sync_run_id: str) -> str:
             """Run the dataset's expectation suite once over the run's staged rows (keys and rules only)."""
-            run_stage(pipeline, "audit", sync_run_id)
+            run_stage(pipeline, "audit", sync_run_id, **options)
             return sync_run_id
 
         @task(outlets=outlets, pool=checked_pool(pools.get("publish")), execution_timeout=limits["publish"])
         def publish(sync_run_id: str) -> str:
             """In one transaction: merge passing rows, quarantine failing ones, advance the cursor, queue changes."""
-            counts = run_stage(pipeline, "publish", sync_run_id)
+            counts = run_stage(pipeline, "publish", sync_run_id, **options)
             events = get_current_context()["outlet_events"]
             for target in outlets:  # counts only, never a record: consumers and the UI see what changed
                 events[target].extra = {
@@ -349,7 +360,7 @@ def stream_sync_dag(
         last = publish(audit(extract()))  # type: ignore[arg-type]  # XComArg resolves to str at run time
         for name, doc in followups:
             step = task(task_id=name, pool=checked_pool(pools.get(name)), execution_timeout=limits[name])(
-                _followup(pipeline, name, doc)
+                _followup(pipeline, name, doc, options)
             )
             last = step(last)  # type: ignore[arg-type]  # as above
 

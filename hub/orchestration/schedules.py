@@ -1,8 +1,10 @@
 """When each flow runs, what it publishes, and the pools it needs: one table for the DAG files and the report.
 
 The report judges a flow's freshness against the schedule its DAG really has, so the
-schedule is declared once here rather than in each DAG file. Plain data (cron
-expressions or Airflow's presets, asset names and URIs, pool sizes): importing this
+schedule is written once: here for the hub's own flows (``HUB_SCHEDULES``, ...), in its
+declaration for a declared stream (``config/systems/*.yaml``). ``SCHEDULES``, ``ASSETS``,
+``PUBLISHES``, ``TRIGGERED_BY``, ``ASSET_TRIGGERED`` and ``POOLS`` combine the two,
+derived when first read (and again when a declaration file changes): importing this
 module costs nothing, and nothing here needs Airflow.
 
 Two ways a flow starts:
@@ -15,20 +17,42 @@ Two ways a flow starts:
   source publishes anything.
 
 ``POOLS`` are the external systems whose rate the platform must respect across every
-DAG that calls them. A task in a pool that does not exist is never scheduled, so a
-deployment creates them once (``hub.local.airflow.cluster`` does, from this table)::
+DAG that calls them: the hub's own, and each declaration's ``pools``. A task in a pool
+that does not exist is never scheduled, so a deployment creates them once
+(``hub.local.airflow.cluster`` does, from this table)::
 
     airflow pools set national_portal 1 "Status pushes to the National Public Service Portal ..."
 
 ``dag.test()`` (``lgsp run``) runs tasks without looking at pools.
+
+Declarations that do not load leave the hub's own flows as they are: the DAG file of the
+declared streams (``dags/declared_streams.py``) is where Airflow shows their problems.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.systems.loader import DeclaredStream
+
+    # Derived when read (module ``__getattr__``); declared here for the type checker.
+    SCHEDULES: dict[str, str]
+    ASSETS: dict[str, str]
+    PUBLISHES: dict[str, tuple[str, ...]]
+    TRIGGERED_BY: dict[str, tuple[str, ...]]
+    ASSET_TRIGGERED: frozenset[str]
+    POOLS: dict[str, tuple[int, str]]
+
+log = logging.getLogger(__name__)
 
 # flow (DAG id) -> cron expression or Airflow preset, in UTC
-SCHEDULES: dict[str, str] = {
+HUB_SCHEDULES: dict[str, str] = {
     "population_sync": "@hourly",
     "civil_status_sync": "@hourly",
     "dossier_sync": "*/15 * * * *",
@@ -38,28 +62,28 @@ SCHEDULES: dict[str, str] = {
 
 # The hub's datasets as Airflow assets: name (what the UI shows) -> URI. Airflow reserves the
 # scheme "airflow" and leaves "x-" schemes, meant for private use, as they are.
-ASSETS: dict[str, str] = {
+HUB_ASSETS: dict[str, str] = {
     "lgsp.citizen": "x-lgsp://hub/citizen",  # golden citizen records
     "lgsp.civil_event": "x-lgsp://hub/civil_event",  # births, marriages, deaths applied to them
     "lgsp.dossier": "x-lgsp://hub/dossier",  # one-stop dossiers and their statuses
 }
 
 # flow -> the assets its publish task updates (one asset event per published run)
-PUBLISHES: dict[str, tuple[str, ...]] = {
+HUB_PUBLISHES: dict[str, tuple[str, ...]] = {
     "population_sync": ("lgsp.citizen",),
     "civil_status_sync": ("lgsp.citizen", "lgsp.civil_event"),  # deaths and marriages change citizens
     "dossier_sync": ("lgsp.dossier",),
 }
 
 # flow -> the assets any one of whose updates starts it, besides its clock
-TRIGGERED_BY: dict[str, tuple[str, ...]] = {
+HUB_TRIGGERED_BY: dict[str, tuple[str, ...]] = {
     "agency_push": ("lgsp.citizen",),  # a changed citizen reaches the subscribers minutes, not a tick, later
     "quality_report": ("lgsp.citizen", "lgsp.civil_event", "lgsp.dossier"),
 }
-ASSET_TRIGGERED: frozenset[str] = frozenset(TRIGGERED_BY)
+PUSH_FLOW, REPORT_FLOW = "agency_push", "quality_report"
 
 # pool -> (slots, description); the tasks that use each name it in their DAG file
-POOLS: dict[str, tuple[int, str]] = {
+HUB_POOLS: dict[str, tuple[int, str]] = {
     "national_portal": (
         1,
         "Status pushes to the National Public Service Portal (dossier_sync.deliver): one caller at a time, "
@@ -72,7 +96,176 @@ POOLS: dict[str, tuple[int, str]] = {
     ),
 }
 
-_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
+
+def asset_name(dataset: str) -> str:
+    """The Airflow asset of a dataset, as the UI shows it: ``lgsp.<dataset>``."""
+    return f"lgsp.{dataset}"
+
+
+def asset_uri(dataset: str) -> str:
+    """The URI of a dataset's asset: ``x-lgsp://hub/<dataset>``."""
+    return f"x-lgsp://hub/{dataset}"
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The hub's own flows and the declared streams, combined."""
+
+    schedules: dict[str, str]
+    assets: dict[str, str]
+    publishes: dict[str, tuple[str, ...]]
+    triggered_by: dict[str, tuple[str, ...]]
+    pools: dict[str, tuple[int, str]]
+
+
+def declared_streams() -> tuple[DeclaredStream, ...]:
+    """The declared streams in ``lgsp run`` order; none while the declarations do not load (logged once).
+
+    The strict load (``hub.systems.loader.load_systems``) is the DAG file's and ``lgsp systems check``'s:
+    a broken declaration must not take the hub's own flows down with it.
+    """
+    return _derive()[0]
+
+
+def tables() -> Tables:
+    """The combined tables, derived from the declarations in ``LGSP_SYSTEMS_DIR`` as they are now."""
+    return _derive()[1]
+
+
+def schedules() -> dict[str, str]:
+    """Flow (DAG id) -> its cron expression or preset, in UTC: the hub's flows and every declared stream."""
+    return tables().schedules
+
+
+def assets() -> dict[str, str]:
+    """Asset name -> URI: the hub's datasets and every declared dataset."""
+    return tables().assets
+
+
+def publishes() -> dict[str, tuple[str, ...]]:
+    """Flow -> the assets its publish task updates."""
+    return tables().publishes
+
+
+def triggered_by() -> dict[str, tuple[str, ...]]:
+    """Flow -> the assets any one of whose updates starts it, besides its clock."""
+    return tables().triggered_by
+
+
+def pools() -> dict[str, tuple[int, str]]:
+    """Pool -> (slots, description): the hub's own and every declaration's."""
+    return tables().pools
+
+
+def __getattr__(name: str) -> Any:
+    """``SCHEDULES``, ``ASSETS``, ``PUBLISHES``, ``TRIGGERED_BY``, ``ASSET_TRIGGERED``, ``POOLS``: derived on use."""
+    derived = tables()
+    if name == "ASSET_TRIGGERED":
+        return frozenset(derived.triggered_by)
+    field = {
+        "SCHEDULES": "schedules",
+        "ASSETS": "assets",
+        "PUBLISHES": "publishes",
+        "TRIGGERED_BY": "triggered_by",
+        "POOLS": "pools",
+    }.get(name)
+    if field is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(derived, field)
+
+
+_cache: dict[tuple[Any, ...], tuple[tuple[DeclaredStream, ...], Tables]] = {}
+
+
+def _derive() -> tuple[tuple[DeclaredStream, ...], Tables]:
+    key = _fingerprint()
+    if key not in _cache:
+        _cache.clear()
+        found = _load()
+        _cache[key] = (found, combine(found))
+    return _cache[key]
+
+
+def _fingerprint() -> tuple[Any, ...]:
+    """The folder and each declaration's name, size and time: a changed file is read again."""
+    from hub.systems.loader import systems_dir  # the loader is cheap; still, only when a table is read
+
+    folder = systems_dir()
+    try:
+        return (
+            str(folder),
+            tuple(sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size) for entry in _yaml(folder))),
+        )
+    except OSError:
+        return (str(folder), None)
+
+
+def _yaml(folder: Any) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return [entry for entry in entries if entry.name.endswith(".yaml") and entry.is_file()]
+
+
+def _load() -> tuple[DeclaredStream, ...]:
+    from hub.systems.loader import load_systems, streams
+    from lgsp.errors import ConfigError
+
+    try:
+        return tuple(streams(load_systems()))
+    except ConfigError as exc:  # DeclarationError included: said in full by the declared streams' DAG file
+        log.warning("the system declarations did not load; only the hub's own flows are scheduled: %s", exc)
+        return ()
+
+
+def combine(declared: tuple[DeclaredStream, ...]) -> Tables:
+    """The hub's own tables with ``declared`` streams added: schedule, asset, publisher, triggers and pools."""
+    schedules = dict(HUB_SCHEDULES)
+    assets = dict(HUB_ASSETS)
+    publishes = dict(HUB_PUBLISHES)
+    triggered: dict[str, list[str]] = {flow: list(names) for flow, names in HUB_TRIGGERED_BY.items()}
+    pools = dict(HUB_POOLS)
+    for item in declared:
+        name = asset_name(item.stream.dataset)
+        schedules.setdefault(item.dag_id, item.stream.schedule)
+        assets.setdefault(name, asset_uri(item.stream.dataset))
+        publishes.setdefault(item.dag_id, (name,))
+        # The report shows every dataset; the pushes go out as soon as a shared dataset changed.
+        for flow in (REPORT_FLOW, PUSH_FLOW) if item.stream.shares else (REPORT_FLOW,):
+            if name not in triggered[flow]:
+                triggered[flow].append(name)
+        for pool, slots in item.system.pools.items():
+            pools.setdefault(pool, (slots, _pool_description(item, pool, slots)))
+    return Tables(schedules, assets, publishes, {flow: tuple(names) for flow, names in triggered.items()}, pools)
+
+
+def _pool_description(item: DeclaredStream, pool: str, slots: int) -> str:
+    users = [f"{item.system.system}.{name}" for name, stream in item.system.streams.items() if stream.pool == pool]
+    calls = "call" if slots == 1 else "calls"
+    return (
+        f"Calls to {item.system.title.en} ({item.system.owner}): at most {slots} {calls} at a time, as "
+        f"config/systems/{item.system.system}.yaml declares (streams: {', '.join(users) or 'none yet'})"
+    )
+
+
+def declared_pool_problems(declared: Mapping[str, Mapping[str, int]]) -> list[tuple[str, str]]:
+    """(system, what is wrong) for each pool that reuses a hub pool's name, or that two systems size differently.
+
+    ``declared``: system -> its pools (pool -> slots), in the order the systems are read.
+    """
+    found = []
+    sized: dict[str, tuple[str, int]] = {}
+    for system, declared_pools in declared.items():
+        for pool, slots in declared_pools.items():
+            if pool in HUB_POOLS:
+                found.append((system, f"pool {pool!r} is one of the hub's own pools: give it another name"))
+            elif pool in sized and sized[pool][1] != slots:
+                other, size = sized[pool]
+                found.append((system, f"pool {pool!r} has {slots} slot(s) here and {size} in {other}: make them agree"))
+            sized.setdefault(pool, (system, slots))
+    return found
+
+
+# Airflow's presets a schedule may name, as cron expressions
+PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
 
 
 def missed_runs(schedule: str, last_finished: datetime | None, now: datetime) -> int | None:
@@ -86,7 +279,7 @@ def missed_runs(schedule: str, last_finished: datetime | None, now: datetime) ->
         return None
     from croniter import croniter  # Airflow's own dependency; imported here so DAG files stay cheap
 
-    ticks = croniter(_PRESETS.get(schedule, schedule), last_finished)
+    ticks = croniter(PRESETS.get(schedule, schedule), last_finished)
     due = 0
     while ticks.get_next(datetime) <= now:
         due += 1

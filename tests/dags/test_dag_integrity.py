@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,13 @@ import pytest
 import typer.main
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment
-from hub.orchestration.schedules import ASSETS, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
+from hub.orchestration.schedules import ASSETS, HUB_SCHEDULES, POOLS, PUBLISHES, SCHEDULES, TRIGGERED_BY
+from hub.systems.loader import DEFAULT_DIR, load_systems, streams
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}  # Airflow stores presets resolved
 INBOUND = set(PUBLISHES)  # the flows that read a source (and publish what they read)
+DECLARED = {item.dag_id: item for item in streams(load_systems())}  # config/systems/*.yaml, one DAG per stream
+DECLARED_FILE = "declared_streams.py"
 
 _DESCRIBE = r"""
 import json, sys
@@ -139,8 +143,9 @@ def test_every_dag_file_imports_without_errors_and_warnings(bag: dict[str, Any])
 
 def test_every_flow_in_the_schedule_table_is_a_dag_and_back(dags: dict[str, Any]) -> None:
     assert set(dags) == set(SCHEDULES)
+    assert len(DECLARED) >= 2 and set(DECLARED).isdisjoint(HUB_SCHEDULES)
     for dag_id, dag in dags.items():
-        assert Path(dag["file"]).name == f"{dag_id}.py"
+        assert Path(dag["file"]).name == (DECLARED_FILE if dag_id in DECLARED else f"{dag_id}.py")
 
 
 def test_every_dag_is_documented_for_the_ui(dags: dict[str, Any]) -> None:
@@ -160,12 +165,12 @@ def test_every_lgsp_command_a_doc_names_exists(dags: dict[str, Any]) -> None:
 
     root = typer.main.get_command(app)
     named = {span for dag in dags.values() for span in re.findall(r"`(lgsp [^`]+)`", dag["doc_md"])}
-    assert named
+    assert named and {f"lgsp sync {item.qualified}" for item in DECLARED.values()} <= named
     for span in named:
-        command: Any = root  # typer's own (vendored) click: a group is what has subcommands
+        command: Any = root  # a group is what has subcommands (`lgsp sync` finds declared streams by name)
         words = span.split()[1:]
-        while words and hasattr(command, "commands") and not words[0].startswith("-"):
-            sub = command.commands.get(words.pop(0))
+        while words and hasattr(command, "get_command") and not words[0].startswith("-"):
+            sub = command.get_command(command.context_class(command), words.pop(0))
             assert sub is not None, f"{span!r}: no such command"
             command = sub
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}
@@ -234,8 +239,13 @@ def test_producers_publish_the_assets_the_consumers_wait_for(dags: dict[str, Any
         assert dag["timezone"] == "UTC", dag_id
     produced = {name for names in PUBLISHES.values() for name in names}
     assert {name for names in TRIGGERED_BY.values() for name in names} <= produced  # no trigger waits forever
-    assert dags["agency_push"]["triggers"] == [["lgsp.citizen", "x-lgsp://hub/citizen"]]
+    shared = {f"lgsp.{item.stream.dataset}" for item in DECLARED.values() if item.stream.shares}
+    assert shared  # a declared dataset's changes reach its subscribers as soon as it is published
+    assert {name for name, _uri in dags["agency_push"]["triggers"]} == {"lgsp.citizen", *shared}
     assert {name for name, _uri in dags["quality_report"]["triggers"]} == set(ASSETS)
+    for dag_id, item in DECLARED.items():  # each declared dataset is an asset its stream's publish updates
+        dataset = item.stream.dataset
+        assert dags[dag_id]["tasks"]["publish"]["outlets"] == [[f"lgsp.{dataset}", f"x-lgsp://hub/{dataset}"]]
 
 
 def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str, str]) -> None:
@@ -268,4 +278,78 @@ def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str,
             "hub.orchestration",
             "hub.orchestration.flows",
             "hub.orchestration.schedules",
+            "hub.orchestration.declared",  # the declared streams' DAGs and their notes
+            "hub.systems",
+            "hub.systems.loader",  # PyYAML and pydantic: the declarations, and the tables derived from them
         }, path
+
+
+def test_each_declared_stream_is_a_dag_built_from_its_declaration(dags: dict[str, Any]) -> None:
+    for dag_id, item in DECLARED.items():
+        dag, system, stream = dags[dag_id], item.system, item.stream
+        assert sorted(dag["tasks"]) == ["audit", "extract", "publish"], dag_id
+        assert dag["tags"] == sorted(["inbound", system.protocol, system.system]), dag_id
+        assert dag["cron"] == CRON.get(stream.schedule, stream.schedule), dag_id
+        assert dag["tasks"]["extract"]["pool"] == (stream.pool or "default_pool"), dag_id
+        doc = dag["doc_md"]
+        for text in (
+            system.title.en,
+            system.title.vi,
+            system.owner,
+            f"AIRFLOW_CONN_{system.connection.upper()}=http://",
+            f"`{stream.dataset}`",
+            f"lgsp systems test {system.system}",
+            *(f"`{spec.from_}`" for spec in stream.fields.values()),
+            f"`{stream.key}` (key)",
+        ):
+            assert text in doc, (dag_id, text)
+        assert system.legal_basis is None or system.legal_basis in doc
+        rules = re.findall(r"^- `([a-z_]+\.[a-z_]+)`:", doc, flags=re.MULTILINE)
+        assert rules[0] == "contract.valid" and len(rules) > len(stream.rules), (dag_id, rules)
+
+
+def _describe_with(env: dict[str, str], systems: Path) -> dict[str, Any]:
+    known = json.dumps(["default_pool", *POOLS])
+    return dict(
+        _child(_DESCRIBE, [str(DAGS_FOLDER), known, "[]"], {**env, "LGSP_SYSTEMS_DIR": str(systems)}, "DESCRIBED")
+    )
+
+
+def test_a_broken_declaration_is_an_import_error_naming_it_and_the_other_dags_go_on(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    systems = tmp_path / "systems"
+    shutil.copytree(DEFAULT_DIR, systems)
+    first = sorted(systems.glob("*.yaml"))[0]
+    text = first.read_text(encoding="utf-8")
+    first.write_text(text.replace("    dataset:", "    datasett:", 1), encoding="utf-8")
+    line = next(n for n, row in enumerate(first.read_text(encoding="utf-8").splitlines(), 1) if "datasett:" in row)
+    described = _describe_with(env, systems)
+    errors = {Path(path).name: message for path, message in described["import_errors"].items()}
+    assert list(errors) == [DECLARED_FILE]
+    message = errors[DECLARED_FILE]
+    assert f"{first.name}:{line}:" in message and "unknown key" in message and "lgsp systems check" in message
+    assert set(described["dags"]) == set(HUB_SCHEDULES)  # the hub's own flows are untouched
+
+
+def test_a_declared_pool_is_created_and_used_by_its_streams_extract(env: dict[str, str], tmp_path: Path) -> None:
+    systems = tmp_path / "systems"
+    shutil.copytree(DEFAULT_DIR, systems)
+    system = next(iter(DECLARED.values())).system.system
+    item = [found for found in DECLARED.values() if found.system.system == system][-1]  # the file's last stream
+    path = systems / f"{item.system.system}.yaml"
+    text = path.read_text(encoding="utf-8").replace("\nstreams:\n", "\npools: {probe_pool: 2}\nstreams:\n", 1)
+    path.write_text(text + "    pool: probe_pool\n", encoding="utf-8")
+    known = json.dumps(["default_pool", *POOLS, "probe_pool"])
+    extra = {**env, "LGSP_SYSTEMS_DIR": str(systems)}
+    described = _child(_DESCRIBE, [str(DAGS_FOLDER), known, "[]"], extra, "DESCRIBED")
+    assert described["import_errors"] == {} and described["warnings"] == []
+    tasks = described["dags"][item.dag_id]["tasks"]
+    assert tasks["extract"]["pool"] == "probe_pool"
+    assert tasks["audit"]["pool"] == tasks["publish"]["pool"] == "default_pool"
+    assert "`extract` runs in pool `probe_pool` (2 slot(s))" in described["dags"][item.dag_id]["doc_md"]
+    # Without the pool created, Airflow warns: the table the cluster creates pools from must hold it.
+    probe = "import json; from hub.orchestration.schedules import POOLS; print('POOLS ' + json.dumps(POOLS))"
+    pools = _child(probe, [], extra, "POOLS")
+    assert pools["probe_pool"][0] == 2 and item.system.title.en in pools["probe_pool"][1]
+    assert set(POOLS) < set(pools)

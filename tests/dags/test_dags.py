@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
+from hub.local.demo_connections import declared_connections
+from hub.local.main_job import main_job_flows
+from hub.orchestration.schedules import HUB_SCHEDULES
 from hub.store.tables import citizen, sync_run, sync_state
+from hub.systems.loader import load_systems, streams
+
+DECLARED = {item.dag_id: item for item in streams(load_systems())}  # one DAG per declared stream
 
 ROOT = Path(__file__).resolve().parents[2]
 # dag.test() with a run config (hub.local.airflow.in_process runs DAGs without one): what a "Trigger with config" does.
@@ -49,7 +55,8 @@ def test_every_dag_file_is_found_by_airflow() -> None:
         "print(sorted(bag.dags), len(bag.import_errors))"
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True, check=True)
-    expected = ["agency_push", "civil_status_sync", "dossier_sync", "population_sync", "quality_report"]
+    expected = sorted([*HUB_SCHEDULES, *DECLARED])
+    assert len(expected) == 5 + len(DECLARED) >= 7
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
@@ -99,8 +106,16 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
     dossiers = report["flows"]["dossier_sync"]
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
-    pushes = report["flows"]["agency_push"]  # after both citizen flows: every subscriber got its changes
-    assert pushes["state"] == "success" and set(pushes["pushes"]) == {"BHXH", "TU-PHAP"}
+    for dag_id, item in DECLARED.items():  # after the citizens they reference, before the pushes
+        declared = report["flows"][dag_id]
+        assert declared["state"] == "success" and declared["read"] > 0, (dag_id, declared)
+        assert declared["read"] == declared["published"] + declared["quarantined"] + declared["unchanged"]
+        assert declared["published"] > 0 and declared["quarantined"] > 0, dag_id  # the mocks inject defects
+        assert set(declared["rules_failed"]) >= {f"{item.stream.key}.not_empty", "contract.valid"}
+    assert set(report["flows"]) == set(main_job_flows())  # the JSON sorts them; the store says the order run
+    pushes = report["flows"]["agency_push"]  # last: every subscriber got its changes, declared datasets' too
+    assert pushes["state"] == "success" and set(pushes["pushes"]) >= {"BHXH", "TU-PHAP"}
+    assert len(pushes["pushes"]) > 2  # an agency subscribes to a declared dataset (config/sharing)
     assert all(
         states["acknowledged"] > 0 and states["pending"] == states["dead"] == 0 for states in pushes["pushes"].values()
     )
@@ -112,7 +127,9 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(citizen)).scalar_one() == flow["published"]
+        started = conn.execute(select(sync_run.c.run_id).order_by(sync_run.c.started_at)).scalars().all()
     engine.dispose()
+    assert [run_id.split(":", 1)[0] for run_id in started] == [dag for dag in main_job_flows() if dag != "agency_push"]
 
 
 def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., Any], tmp_path: Path) -> None:
@@ -227,3 +244,47 @@ def test_the_quality_report_dag_builds_the_site(tmp_path: Path) -> None:
     assert (outcome.state, outcome.task_states) == ("success", {"build_site": "success"})
     index = tmp_path / "reports" / "index.html"
     assert index.is_file() and "population_sync" in index.read_text(encoding="utf-8")  # freshness of each flow
+
+
+def test_the_main_job_runs_declared_streams_after_the_hubs_inbound_flows_and_before_the_pushes() -> None:
+    assert main_job_flows(("a_sync", "b_sync")) == (
+        "population_sync",
+        "civil_status_sync",
+        "dossier_sync",
+        "a_sync",
+        "b_sync",
+        "agency_push",
+    )
+    order = [item.system.order for item in DECLARED.values()]
+    assert main_job_flows()[3:-1] == tuple(DECLARED) and order == sorted(order)  # in declaration order
+
+
+def test_each_declared_streams_dag_runs_through_airflow_and_rereads_from_since(
+    mock_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = mock_server(citizens=300)
+    store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    env = airflow_environment(
+        tmp_path,
+        {**declared_connections(server.base_url), "LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "0"},
+    )
+    migrate_metadata_db(env)
+    engine = create_engine(store)
+    for dag_id, item in DECLARED.items():
+        outcome = run_dag(dag_id, env)
+        assert outcome.state == "success", outcome
+        with engine.connect() as conn:
+            run = conn.execute(select(sync_run).where(sync_run.c.run_id == f"{dag_id}:{outcome.run_id}")).mappings()
+            first = run.one()
+        assert first["stream"] == item.qualified and first["status"] == "published" and first["read"] > 0
+        assert first["read"] == first["published"] + first["quarantined"] + first["unchanged"]
+
+    dag_id, item = next(iter(DECLARED.items()))  # a backfill: the `since` param reaches the declared extract
+    backfill = run_with_conf(dag_id, env, {"since": "2000-01-01T07:00:00+07:00"})
+    assert backfill["state"] == "success", backfill
+    with engine.connect() as conn:
+        again = conn.execute(select(sync_run).where(sync_run.c.run_id == f"{dag_id}:{backfill['run_id']}")).mappings()
+        row = again.one()
+    engine.dispose()
+    assert row["stream"] == item.qualified and row["cursor_from"] == "2000-01-01T00:00:00"
+    assert row["read"] > 0 and row["published"] == 0  # nothing loaded twice

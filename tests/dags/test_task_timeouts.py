@@ -25,6 +25,7 @@ import pytest
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db
 from hub.orchestration.schedules import POOLS
+from hub.systems.loader import load_systems, streams
 
 # (dag, task) -> the kind of task whose limit it must have; every task of every DAG is here.
 KINDS = {
@@ -41,7 +42,10 @@ KINDS = {
     ("dossier_sync", "deliver"): "deliver",
     ("agency_push", "deliver_pushes"): "deliver",
     ("quality_report", "build_site"): "report",
+    # every declared stream's DAG: extract, audit, publish
+    **{(item.dag_id, task): task for item in streams(load_systems()) for task in ("extract", "audit", "publish")},
 }
+DECLARED_FILE = "declared_streams.py"
 SET = {"extract": "7", "audit": "11", "publish": "13", "route": "0.5", "deliver": "19", "report": "23"}
 BAD = ["abc", "0", "-5", "nan", "inf", "1441", "1e9", "30m"]
 
@@ -132,7 +136,7 @@ def test_each_kinds_limit_follows_its_environment_variable(tmp_path: Path) -> No
 def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
     described = describe(tmp_path, {"LGSP_TASK_TIMEOUT_AUDIT_MINUTES": "half an hour"}, BAD)
     # Every DAG with an audit task fails to load, and says which variable and what to write.
-    assert set(described["errors"]) == {"population_sync.py", "civil_status_sync.py", "dossier_sync.py"}
+    assert set(described["errors"]) == {"population_sync.py", "civil_status_sync.py", "dossier_sync.py", DECLARED_FILE}
     for message in described["errors"].values():
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
     assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}

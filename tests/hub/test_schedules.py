@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
+from pathlib import Path
 
-from hub.orchestration.schedules import SCHEDULES, missed_runs
+import pytest
+
+from hub.orchestration import schedules
+from hub.orchestration.schedules import HUB_SCHEDULES, SCHEDULES, missed_runs
+from hub.systems.loader import DEFAULT_DIR, load_systems, streams
 
 
 def test_a_run_within_the_last_interval_is_fresh() -> None:
@@ -20,9 +26,51 @@ def test_a_flow_that_never_succeeded_has_no_freshness() -> None:
     assert missed_runs("@hourly", None, datetime(2026, 12, 1)) is None
 
 
-def test_every_dag_reads_its_schedule_from_the_table() -> None:
-    from pathlib import Path
-
+def test_every_hub_dag_reads_its_schedule_from_the_table() -> None:
     dags = Path(__file__).resolve().parents[2] / "dags"
-    for flow in SCHEDULES:
+    for flow in HUB_SCHEDULES:
         assert f'SCHEDULES["{flow}"]' in (dags / f"{flow}.py").read_text(encoding="utf-8"), flow
+
+
+def test_each_declared_stream_is_scheduled_published_and_reported_as_declared() -> None:
+    declared = list(streams(load_systems()))
+    assert declared
+    for item in declared:
+        asset = f"lgsp.{item.stream.dataset}"
+        assert SCHEDULES[item.dag_id] == item.stream.schedule
+        assert schedules.PUBLISHES[item.dag_id] == (asset,)
+        assert schedules.ASSETS[asset] == f"x-lgsp://hub/{item.stream.dataset}"
+        assert asset in schedules.TRIGGERED_BY["quality_report"]
+        assert (asset in schedules.TRIGGERED_BY["agency_push"]) == item.stream.shares
+    assert set(SCHEDULES) == set(HUB_SCHEDULES) | {item.dag_id for item in declared}
+
+
+@pytest.fixture
+def systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the declarations in LGSP_SYSTEMS_DIR, to edit."""
+    folder = tmp_path / "systems"
+    shutil.copytree(DEFAULT_DIR, folder)
+    monkeypatch.setenv("LGSP_SYSTEMS_DIR", str(folder))
+    return folder
+
+
+def test_an_edited_declaration_is_read_again_and_a_broken_one_leaves_the_hubs_flows(systems: Path) -> None:
+    path = sorted(systems.glob("*.yaml"))[0]
+    item = next(found for found in streams(load_systems(systems)) if found.system.system == path.stem)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f'schedule: "{item.stream.schedule}"', 'schedule: "*/5 * * * *"'), encoding="utf-8")
+    assert schedules.schedules()[item.dag_id] == "*/5 * * * *"
+    path.write_text(text + "\nnot: [valid", encoding="utf-8")
+    assert schedules.schedules() == HUB_SCHEDULES  # the DAG file of the declared streams says why
+    assert schedules.declared_streams() == ()
+    path.write_text(text, encoding="utf-8")
+    assert item.dag_id in schedules.schedules()
+
+
+def test_declared_pools_join_the_hubs_and_a_clash_is_named() -> None:
+    assert schedules.declared_pool_problems({"a": {"x_api": 2}, "b": {"x_api": 2}}) == []
+    assert schedules.declared_pool_problems({"a": {"x_api": 2}, "b": {"x_api": 3}}) == [
+        ("b", "pool 'x_api' has 3 slot(s) here and 2 in a: make them agree")
+    ]
+    clash = schedules.declared_pool_problems({"a": {"agency_push": 1}})
+    assert clash and clash[0][0] == "a" and "hub's own" in clash[0][1]

@@ -31,7 +31,7 @@ from hub.local.airflow.environment import USERNAME, cluster_environment
 from hub.local.airflow.in_process import migrate_metadata_db
 from hub.local.airflow.rest import Cluster
 from hub.local.airflow.supervisor import Supervisor
-from hub.orchestration.schedules import POOLS
+from hub.orchestration import schedules
 from lgsp.errors import ConfigError
 
 # Each component, in the order they start: its arguments, the signal that stops it the way it is built to
@@ -88,7 +88,7 @@ def airflow_cluster(
                 # Tasks report to the api-server's execution API, and a task in a missing pool is never
                 # scheduled; after a restart the scheduler resumes the runs it left at once.
                 cluster.wait_healthy(ready_timeout, components=("metadatabase",))
-                for pool, (slots, description) in POOLS.items():
+                for pool, (slots, description) in schedules.pools().items():  # the hub's and the declared
                     cluster.set_pool(pool, slots, description)
             supervisor.start(name, [sys.executable, "-m", "airflow", *arguments], stop_signal, stop_order)
         cluster.wait_healthy(ready_timeout)
