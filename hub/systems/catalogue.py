@@ -153,6 +153,8 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
     declared_systems: dict[str, SystemEntry] = {}
     for item in streams(systems):
         stream, decl = item.stream, item.system
+        if stream.dataset in _HUB_DATASETS:
+            continue  # a domain merge feeds one of the hub's own datasets: its table and sharing stay the hub's
         fields = tuple(
             FieldEntry(
                 name,
@@ -177,7 +179,7 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
                 fields=fields,
                 declared=True,
                 schedule=stream.schedule,
-                shares=stream.shares,
+                shares=stream.shared_dataset == stream.dataset,
                 source=decl.system,
                 spec=stream,
             ),
@@ -323,16 +325,6 @@ _HUB_SYSTEMS: dict[str, SystemEntry] = {
         "soap",
         ("population.citizens",),
         ("citizen",),
-        False,
-    ),
-    "civil_status": SystemEntry(
-        "civil_status",
-        Titles(vi="Cơ sở dữ liệu hộ tịch điện tử", en="Electronic civil-status database"),
-        "Bộ Tư pháp",
-        "Luật Hộ tịch 2014; Nghị định 47/2020/NĐ-CP",
-        "rest",
-        ("civil_status.events",),
-        ("civil_event",),
         False,
     ),
     "one_stop": SystemEntry(

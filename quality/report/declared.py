@@ -50,6 +50,11 @@ _FAILS: dict[str, tuple[str, str]] = {
     "known": ("không phải mã đơn vị hành chính hiện hành", "is not a known administrative unit code"),
     "before": ("muộn hơn mốc mà nó phải đứng trước", "is later than the value it must precede"),
     "references": ("không khớp bản ghi nào đã được công bố", "matches no published record"),
+    "differs": ("trùng với trường mà nó phải khác", "is the same as the field it must differ from"),
+    "after_referenced": (
+        "sớm hơn mốc ngày của bản ghi được tham chiếu",
+        "is earlier than the date of the record it refers to",
+    ),
 }
 
 
