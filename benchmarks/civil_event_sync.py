@@ -27,12 +27,12 @@ MIN_RESIDENTS = 20_000  # the mock builds about 1.3 events per resident at most
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one civil-status sync of ``count`` events in this process and return its figures."""
-    from hub.local.mock_process import mocks_running
     from hub.local.demo_connections import declared_connections
+    from hub.local.mock_process import mocks_running
     from hub.pipeline import declared, population_sync
-    from hub.systems.loader import load_systems, streams
     from hub.settings import load_settings
     from hub.store.engine import open_store
+    from hub.systems.loader import load_systems, streams
 
     os.environ["LGSP_MOCK_CIVIL_STATUS_EVENTS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
     residents = max(MIN_RESIDENTS, count)

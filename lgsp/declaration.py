@@ -597,7 +597,8 @@ def _type_problem(rule: BaseModel, name: str, field_type: str) -> str | None:
     if kind == "personal_id_consistent":
         args = rule.personal_id_consistent  # type: ignore[attr-defined]
         allowed = ("date",) if name == args.birth_date else None
-    if kind == "after_referenced" and name == rule.after_referenced.via:  # type: ignore[attr-defined]
+    args = getattr(rule, kind)
+    if kind == "after_referenced" and name == args.via and name != args.field:
         allowed = ("text", "integer", "date", "personal_id", "province", "commune")  # a key, compared as text
     if kind == "known" and name == getattr(rule.known, "dated_by", None):  # type: ignore[attr-defined]
         allowed = ("date", "datetime")  # the date that picks the units' era, not a unit code

@@ -137,13 +137,17 @@ def _when(when: Mapping[str, str | list[str]], stream: Stream) -> tuple[str, str
     conditions, said = [], []
     for field, given in when.items():
         if field not in stream.fields:
-            raise RuleError(f"when names {field!r}, which is not one of the stream's fields ({', '.join(stream.fields)})")
+            raise RuleError(
+                f"when names {field!r}, which is not one of the stream's fields ({', '.join(stream.fields)})"
+            )
         values = [given] if isinstance(given, str) else list(given)
         if not values:
             raise RuleError(f"when: {{{field}: []}} names no value: write a value or a list of them")
         for value in values:
             if any(char in value for char in "%{}\x00"):
-                raise RuleError(f"the when value {value!r} holds %, a brace or NUL, which a portable verdict cannot hold")
+                raise RuleError(
+                    f"the when value {value!r} holds %, a brace or NUL, which a portable verdict cannot hold"
+                )
         conditions.append(f"s.{field} IN {sql_in(values)}")
         said.append(f"{field} is {' or '.join(repr(v) for v in values)}")
     return " AND ".join(conditions), " and ".join(said)

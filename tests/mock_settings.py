@@ -9,7 +9,7 @@ from hub.settings import Settings, load_settings
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
-    """Population and one-stop on ``server`` (declared systems: tests/declared_connections.py); small pages and short backoffs for tests."""
+    """Population and one-stop on ``server``; small pages, short backoffs (declared: declared_connections)."""
     return load_settings(
         **{
             "home": home,

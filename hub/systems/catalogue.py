@@ -211,7 +211,9 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
             datasets=tuple(dict.fromkeys(stream.dataset for stream in decl.streams.values())),
             declared=True,
         )
-    datasets = {name: hub_fed.get(name, entry) for name, entry in _HUB_DATASETS.items() if name not in declared_datasets}
+    datasets = {
+        name: hub_fed.get(name, entry) for name, entry in _HUB_DATASETS.items() if name not in declared_datasets
+    }
     datasets.update(declared_datasets)
     hub_systems = {name: entry for name, entry in _HUB_SYSTEMS.items() if name not in declared_systems}
     return Catalogue(MappingProxyType(datasets), MappingProxyType({**hub_systems, **declared_systems}))

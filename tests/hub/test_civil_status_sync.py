@@ -91,9 +91,7 @@ def test_events_are_audited_linked_and_disagreements_kept(
     with engine.connect() as conn:
         held = Counter(
             rule
-            for (rules,) in conn.execute(
-                select(quarantine.c.rules).where(quarantine.c.stream == STREAM)
-            )
+            for (rules,) in conn.execute(select(quarantine.c.rules).where(quarantine.c.stream == STREAM))
             for rule in rules.split(",")
         )
         outcomes = dict(conn.execute(select(civil_event.c.outcome, func.count()).group_by(civil_event.c.outcome)).all())

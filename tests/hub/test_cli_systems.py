@@ -87,7 +87,10 @@ def test_check_passes_the_projects_declarations_and_warns_of_connections_not_con
     result = invoke("systems", "check")
     assert result.exit_code == 0, result.output
     streams = sum(len(d.decl.streams) for d in loaded)
-    assert result.stdout.strip().splitlines()[-1] == f"{len(loaded)} systems, {streams} streams: OK ({len(loaded)} warning(s))"
+    assert (
+        result.stdout.strip().splitlines()[-1]
+        == f"{len(loaded)} systems, {streams} streams: OK ({len(loaded)} warning(s))"
+    )
     for declared in loaded:
         variable = f"AIRFLOW_CONN_{declared.decl.connection.upper()}"
         line = line_of(declared.path, "connection:")
