@@ -65,8 +65,9 @@ def _run_all(
         line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
         results.append(json.loads(line[len("RESULT ") :]))
     print(" | ".join(header))
-    for result in results:
-        print(" | ".join(f"{result[key]:,}" if isinstance(result[key], int) else str(result[key]) for key in header))
+    for result in results:  # a result may carry several rows (one per stream): "rows"
+        for row in result.get("rows", [result]):
+            print(" | ".join(f"{row[key]:,}" if isinstance(row[key], int) else str(row[key]) for key in header))
     print(json.dumps(results))
 
 
