@@ -72,13 +72,24 @@ NOW = datetime(2026, 3, 1, 12, 0, 0)  # naive UTC, as the store keeps it
 CHUNK = 5_000
 LEDGER_TRANSACTION = 1_000  # appends per commit (see the docstring: PostgreSQL slows down in long ones)
 PROVINCE_RESIDENTS = 3_000_000
-# (DAG id, stream, suite module)
-STREAMS = (
+
+
+def _events_stream() -> tuple[str, str]:
+    """(DAG id, qualified stream) of the declared stream that feeds the hub's civil_event dataset."""
+    from hub.systems.loader import load_systems, streams
+
+    item = next(item for item in streams(load_systems()) if item.stream.dataset == "civil_event")
+    return item.dag_id, item.qualified
+
+
+EVENTS_DAG, EVENTS = _events_stream()
+# (DAG id, stream, suite module; None: the declared stream's compiled suite)
+STREAMS: tuple[tuple[str, str, str | None], ...] = (
     ("population_sync", "population.citizens", "quality.citizen_suite"),
-    ("civil_status_sync", "civil_status.events", "quality.civil_event_suite"),
+    (EVENTS_DAG, EVENTS, None),
     ("dossier_sync", "one_stop.dossiers", "quality.dossier_suite"),
 )
-QUARANTINE_SHARE = {"population.citizens": 0.7, "civil_status.events": 0.15, "one_stop.dossiers": 0.15}
+QUARANTINE_SHARE = {"population.citizens": 0.7, EVENTS: 0.15, "one_stop.dossiers": 0.15}
 AGENCIES = {  # agency -> (client, [(dataset, purpose, legal basis)])
     "TU-PHAP": (
         "tu-phap-app",
@@ -269,10 +280,14 @@ def insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-def suite_of(module: str) -> Any:
-    """The expectation suite of a suite module (``SUITE``)."""
+def suite_of(module: str | None) -> Any:
+    """The expectation suite of a suite module (``SUITE``), or (None) of the declared events stream."""
     import importlib
 
+    if module is None:
+        from hub.pipeline.declared import find_stream, spec_for
+
+        return spec_for(find_stream(EVENTS)).suite
     return importlib.import_module(module).SUITE
 
 
@@ -486,7 +501,7 @@ def insert_conflicts(engine: Any, runs: dict[str, list[dict[str, Any]]], count: 
 
     rows = []
     for n in range(count):
-        run = rng.choice(runs["civil_status.events"])
+        run = rng.choice(runs[EVENTS])
         at = run["finished_at"]
         rows.append(
             {
@@ -496,7 +511,7 @@ def insert_conflicts(engine: Any, runs: dict[str, list[dict[str, Any]]], count: 
                 "kept_source": "population.citizens",
                 "kept_updated_at": at - timedelta(days=3),
                 "other_value": "b",
-                "other_source": "civil_status.events",
+                "other_source": EVENTS,
                 "other_updated_at": at,
                 "run_id": run["run_id"],
                 "detected_at": at,

@@ -20,7 +20,6 @@ from connectors.wsse import PASSWORD_TYPES, PasswordType
 from lgsp.errors import ConfigError
 
 POPULATION_CONN_ID = "national_population"
-CIVIL_STATUS_CONN_ID = "civil_status"
 ONE_STOP_CONN_ID = "one_stop"
 PORTAL_CONN_ID = "national_portal"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
@@ -39,9 +38,6 @@ class Settings(BaseSettings):
     population_username: str | None = None
     population_password: SecretStr | None = None
     population_wsse_password: str | None = None  # "digest" (the default) or "text", as the connection's extra
-    civil_status_url: str | None = None  # the API base, e.g. http://host:port/civil-status/v1
-    civil_status_client_id: str | None = None
-    civil_status_client_secret: SecretStr | None = None
     one_stop_url: str | None = None  # the API base, e.g. http://host:port/one-stop/v1
     one_stop_api_key: SecretStr | None = None
     portal_url: str | None = None  # the National Public Service Portal API base, e.g. http://host:port/portal/v1
@@ -166,23 +162,6 @@ def population_endpoint(settings: Settings) -> Endpoint:
             f"Airflow connection '{POPULATION_CONN_ID}'); leave it unset for the digest"
         )
     return replace(endpoint, password_type=password_type)
-
-
-def civil_status_endpoint(settings: Settings) -> Endpoint:
-    """The civil-status API base and its OAuth2 client: LGSP_CIVIL_STATUS_* > Airflow connection.
-
-    Raises:
-        ConfigError: nothing configures it, or a demo secret points outside loopback.
-    """
-    return _endpoint(
-        settings,
-        CIVIL_STATUS_CONN_ID,
-        "LGSP_CIVIL_STATUS_URL, LGSP_CIVIL_STATUS_CLIENT_ID and LGSP_CIVIL_STATUS_CLIENT_SECRET",
-        "http://CLIENT_ID:CLIENT_SECRET@HOST:PORT/civil-status/v1",
-        settings.civil_status_url,
-        settings.civil_status_client_id,
-        settings.civil_status_client_secret,
-    )
 
 
 def portal_endpoint(settings: Settings) -> Endpoint:

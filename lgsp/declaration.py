@@ -169,6 +169,13 @@ FieldDecl = Annotated[FieldSpec, BeforeValidator(_field_spec), Field(json_schema
 # to one SQL verdict per staged row. ``fields``: one field name or a list of them.
 
 FieldNames = Identifier | list[Identifier]
+WhenValues = str | list[str]
+
+
+class _Rule(_Model):
+    """Every rule: ``when`` (optional, beside the rule's key) limits it to rows whose fields hold given values."""
+
+    when: dict[Identifier, WhenValues] | None = Field(default=None, min_length=1)
 
 
 class PatternArgs(_Model):
@@ -218,73 +225,101 @@ class BeforeArgs(_Model):
     strictly: bool = False
 
 
-class NotEmpty(_Model):
+class DiffersArgs(_Model):
+    """``field`` is not the same value as ``from`` (where both are present)."""
+
+    field: Identifier
+    from_: Identifier = Field(alias="from")
+
+
+class AfterReferencedArgs(_Model):
+    """``field`` is not before ``column`` of the ``dataset`` record whose key is ``via`` (where that record exists)."""
+
+    field: Identifier
+    dataset: Identifier
+    via: Identifier
+    column: Identifier
+
+
+class NotEmpty(_Rule):
     """The field(s) are present and not blank."""
 
     not_empty: FieldNames
 
 
-class Pattern(_Model):
+class Pattern(_Rule):
     """A field matches a regular expression."""
 
     pattern: PatternArgs
 
 
-class OneOf(_Model):
+class OneOf(_Rule):
     """A field is one of a list of values."""
 
     one_of: OneOfArgs
 
 
-class Range(_Model):
+class Range(_Rule):
     """A number or a date lies within bounds."""
 
     range: RangeArgs
 
 
-class NotInFuture(_Model):
+class NotInFuture(_Rule):
     """The date(s) or date-time(s) are not after the run's day."""
 
     not_in_future: FieldNames
 
 
-class UniqueInRun(_Model):
+class UniqueInRun(_Rule):
     """No other row of the run has the same value(s) with different content."""
 
     unique_in_run: FieldNames
 
 
-class PersonalIdWellFormed(_Model):
+class PersonalIdWellFormed(_Rule):
     """The field(s) are well-formed personal ids (12 digits, a birth-registration province first)."""
 
     personal_id: FieldNames
 
 
-class PersonalIdConsistent(_Model):
+class PersonalIdConsistent(_Rule):
     """A personal id agrees with a birth date and a gender."""
 
     personal_id_consistent: ConsistentArgs
 
 
-class Known(_Model):
+class Known(_Rule):
     """A province or commune code is a known administrative unit."""
 
     known: Identifier | KnownArgs
 
 
-class Before(_Model):
+class Before(_Rule):
     """One field is not after another."""
 
     before: BeforeArgs
 
 
-class References(_Model):
+class References(_Rule):
     """A field's value is a key of another dataset: ``{field: dataset}`` (e.g. ``{personal_id: citizen}``)."""
 
     references: dict[Identifier, Identifier] = Field(min_length=1)
 
 
-RULE_KINDS: dict[str, type[_Model]] = {
+class Differs(_Rule):
+    """Two fields do not hold the same value (e.g. a spouse is not the subject)."""
+
+    differs: DiffersArgs
+
+
+class AfterReferenced(_Rule):
+    """A date is not before a date of the record another dataset holds for the row (e.g. the subject's birth)."""
+
+    after_referenced: AfterReferencedArgs
+
+
+RULE_KINDS: dict[str, type[_Rule]] = {
     "not_empty": NotEmpty,
     "pattern": Pattern,
     "one_of": OneOf,
@@ -296,15 +331,17 @@ RULE_KINDS: dict[str, type[_Model]] = {
     "known": Known,
     "before": Before,
     "references": References,
+    "differs": Differs,
+    "after_referenced": AfterReferenced,
 }
 
 
 def _rule_kind(value: Any) -> str | None:
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
-        return key if key in RULE_KINDS else None
+    if isinstance(value, dict):
+        keys = [key for key in value if key != "when"]
+        return keys[0] if len(keys) == 1 and keys[0] in RULE_KINDS else None
     if isinstance(value, BaseModel):
-        return next(iter(type(value).model_fields))
+        return rule_kind(value)
     return None
 
 
@@ -319,18 +356,22 @@ RuleDecl = Annotated[
     | Annotated[PersonalIdConsistent, Tag("personal_id_consistent")]
     | Annotated[Known, Tag("known")]
     | Annotated[Before, Tag("before")]
-    | Annotated[References, Tag("references")],
+    | Annotated[References, Tag("references")]
+    | Annotated[Differs, Tag("differs")]
+    | Annotated[AfterReferenced, Tag("after_referenced")],
     Discriminator(
         _rule_kind,
         custom_error_type="unknown_rule",
-        custom_error_message="a rule is one of " + ", ".join(RULE_KINDS) + ", written as {rule: arguments}",
+        custom_error_message="a rule is one of "
+        + ", ".join(RULE_KINDS)
+        + ", written as {rule: arguments} (and optionally when: {field: value or [values]})",
     ),
 ]
 
 
 def rule_kind(rule: BaseModel) -> str:
     """The vocabulary word of a parsed rule ("not_empty", "references", ...)."""
-    return next(iter(type(rule).model_fields))
+    return next(name for name in type(rule).model_fields if name != "when")
 
 
 # --- streams and systems --------------------------------------------------------------
@@ -367,12 +408,27 @@ class Stream(_Model):
     merge: str | None = Field(default=None, pattern=PYTHON_REF)  # domain Python; None: the generic upsert
     schedule: str = "@daily"
     pool: Identifier | None = None
-    shares: bool = True  # subscribers to the dataset get its changes pushed
+    # Whose subscribers get a run's changes pushed: the stream's dataset (true), none (false), or the
+    # dataset a domain merge changes (e.g. events applied to citizens: ``shares: citizen``).
+    shares: bool | Identifier = True
 
     @property
     def method(self) -> Literal["GET", "POST"]:
         """The REST method (GET unless ``post`` is declared)."""
         return "POST" if self.post is not None else "GET"
+
+    @property
+    def shared_dataset(self) -> str | None:
+        """The dataset whose subscribers get this stream's changes pushed, or None."""
+        if isinstance(self.shares, str):
+            return self.shares
+        return self.dataset if self.shares else None
+
+    @property
+    def published_datasets(self) -> tuple[str, ...]:
+        """What a published run changes: the stream's dataset, then the one it shares if another (its assets)."""
+        shared = self.shared_dataset
+        return (self.dataset,) if shared in (None, self.dataset) else (self.dataset, str(shared))
 
     @property
     def path(self) -> str | None:
@@ -503,6 +559,7 @@ def _stream_problems(system: SystemDecl, stream: Stream) -> list[tuple[Loc, str]
             (("pool",), f"pool {stream.pool!r} is not in the system's pools: write pools: {{{stream.pool}: SLOTS}}")
         )
     for index, rule in enumerate(stream.rules):
+        own = _own_fields(rule)
         for name in rule_fields(rule):
             if name not in stream.fields:
                 found.append(
@@ -512,10 +569,16 @@ def _stream_problems(system: SystemDecl, stream: Stream) -> list[tuple[Loc, str]
                         f"map it under fields or name one of: {', '.join(stream.fields)}",
                     )
                 )
-            else:
+            elif name in own:
                 wrong = _type_problem(rule, name, stream.fields[name].type)
                 if wrong:
                     found.append((("rules", index), wrong))
+        for name, values in (getattr(rule, "when", None) or {}).items():
+            for value in _names(values):
+                if any(char in value for char in "%{}\x00"):
+                    found.append(
+                        (("rules", index, "when", name), f"when value {value!r} holds %, a brace or NUL: name another")
+                    )
     return found
 
 
@@ -524,6 +587,7 @@ _TYPES_FOR: dict[str, tuple[str, ...]] = {
     "not_in_future": ("date", "datetime"),
     "before": ("date", "datetime", "integer", "decimal"),
     "range": ("date", "datetime", "integer", "decimal"),
+    "after_referenced": ("date", "datetime"),
 }
 
 
@@ -533,6 +597,9 @@ def _type_problem(rule: BaseModel, name: str, field_type: str) -> str | None:
     if kind == "personal_id_consistent":
         args = rule.personal_id_consistent  # type: ignore[attr-defined]
         allowed = ("date",) if name == args.birth_date else None
+    args = getattr(rule, kind)
+    if kind == "after_referenced" and name == args.via and name != args.field:
+        allowed = ("text", "integer", "date", "personal_id", "province", "commune")  # a key, compared as text
     if kind == "known" and name == getattr(rule.known, "dated_by", None):  # type: ignore[attr-defined]
         allowed = ("date", "datetime")  # the date that picks the units' era, not a unit code
     if allowed is None or field_type in allowed:
@@ -548,16 +615,22 @@ def _names(value: str | list[str]) -> list[str]:
 
 
 def rule_fields(rule: BaseModel) -> list[str]:
-    """The stream fields a rule reads, in order (the datasets ``references`` names are not fields)."""
+    """The stream fields a rule reads, in order, then those its ``when`` reads (datasets and columns are not fields)."""
+    own = _own_fields(rule)
+    return [*own, *(name for name in getattr(rule, "when", None) or {} if name not in own)]
+
+
+def _own_fields(rule: BaseModel) -> list[str]:
+    """The stream fields the rule's own arguments name (not its ``when``)."""
     args = getattr(rule, rule_kind(rule))
     if isinstance(args, str | list):
         return _names(args)
     if isinstance(args, dict):  # references: {field: dataset}
         return list(args)
     named = [args.field]
-    for extra in ("than", "birth_date", "gender", "dated_by"):
+    for extra in ("than", "birth_date", "gender", "dated_by", "from_", "via"):
         value = getattr(args, extra, None)
-        if value is not None:
+        if value is not None and value not in named:
             named.append(value)
     return named
 

@@ -117,6 +117,48 @@ Compiled = list[tuple[str, str, Verdict]]
 
 
 def _compile(decl: BaseModel, stream: Stream, staging: str, datasets: Datasets | None) -> Compiled:
+    compiled = _compile_kind(decl, stream, staging, datasets)
+    when = getattr(decl, "when", None)
+    if not when:
+        return compiled
+    scope, said = _when(when, stream)
+    return [(name, _only_where(text, said), _scoped(scope, judge)) for name, text, judge in compiled]
+
+
+def _only_where(description: str, said: str) -> str:
+    """A description limited by ``when``: inside its closing parenthesis, or in one of its own."""
+    if description.endswith(")"):
+        return f"{description[:-1]}; only where {said})"
+    return f"{description} (only where {said})" if description else description
+
+
+def _when(when: Mapping[str, str | list[str]], stream: Stream) -> tuple[str, str]:
+    """A rule's ``when`` as a SQL condition on the staged row, and in words."""
+    conditions, said = [], []
+    for field, given in when.items():
+        if field not in stream.fields:
+            raise RuleError(
+                f"when names {field!r}, which is not one of the stream's fields ({', '.join(stream.fields)})"
+            )
+        values = [given] if isinstance(given, str) else list(given)
+        if not values:
+            raise RuleError(f"when: {{{field}: []}} names no value: write a value or a list of them")
+        for value in values:
+            if any(char in value for char in "%{}\x00"):
+                raise RuleError(
+                    f"the when value {value!r} holds %, a brace or NUL, which a portable verdict cannot hold"
+                )
+        conditions.append(f"s.{field} IN {sql_in(values)}")
+        said.append(f"{field} is {' or '.join(repr(v) for v in values)}")
+    return " AND ".join(conditions), " and ".join(said)
+
+
+def _scoped(scope: str, judge: Verdict) -> Verdict:
+    """``judge`` limited to the rows ``scope`` holds for: NULL (not applicable) elsewhere."""
+    return lambda as_of: f"CASE WHEN {scope} THEN {judge(as_of)} END"
+
+
+def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datasets | None) -> Compiled:
     kind = rule_kind(decl)
     args = getattr(decl, kind)
     fields = [args] if isinstance(args, str) else args if isinstance(args, list) else None
@@ -149,6 +191,8 @@ def _compile(decl: BaseModel, stream: Stream, staging: str, datasets: Datasets |
         ]
     if kind == "references":
         return [_references(f, target, types[f], datasets) for f, target in args.items()]
+    if kind == "after_referenced":
+        return [_after_referenced(args, types, datasets)]
     builders: dict[str, Callable[[Any, dict[str, str]], tuple[str, str, Verdict]]] = {
         "pattern": _pattern,
         "one_of": _one_of,
@@ -156,6 +200,7 @@ def _compile(decl: BaseModel, stream: Stream, staging: str, datasets: Datasets |
         "personal_id_consistent": _consistent,
         "known": _known,
         "before": _before,
+        "differs": _differs,
     }
     return [builders[kind](args, types)]
 
@@ -165,7 +210,7 @@ def _named(args: object) -> list[str]:
     if isinstance(args, BaseModel):
         return [
             value
-            for key in ("field", "than", "birth_date", "gender", "dated_by")
+            for key in ("field", "than", "birth_date", "gender", "dated_by", "from_", "via")
             if isinstance(value := getattr(args, key, None), str)
         ]
     if isinstance(args, dict):
@@ -381,20 +426,68 @@ def _before(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
     )
 
 
-def _references(field: str, target: str, field_type: str, datasets: Datasets | None) -> tuple[str, str, Verdict]:
+def _differs(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
+    field, other = args.field, args.from_
+    if field == other:
+        raise RuleError(f"differs compares two fields; both are {field!r}: name another in from")
+    return (
+        f"{field}.differs",
+        f"{field} is not the same as {other} (checked where both are present)",
+        lambda as_of: verdict(f"s.{field} <> s.{other}", applies=f"{_present(field)} AND {_present(other)}"),
+    )
+
+
+def _referenced(
+    kind: str, field: str, target: str, field_type: str, datasets: Datasets | None
+) -> tuple[str, str] | None:
+    """The golden table and key ``target`` names (None: no list of datasets to check against)."""
     if field_type in ("decimal", "datetime", "boolean"):
-        raise RuleError(f"references compares keys as text; {field!r} is {field_type}: reference by a text, id or date")
+        raise RuleError(f"{kind} compares keys as text; {field!r} is {field_type}: reference by a text, id or date")
     if datasets is None:  # the checker without the store's list: the rest is checked when the suite is built
-        return f"{field}.references", "", lambda as_of: ""
+        return None
     if target not in datasets:
-        raise RuleError(f"references names dataset {target!r}, which is none of: {', '.join(sorted(datasets))}")
+        raise RuleError(f"{kind} names dataset {target!r}, which is none of: {', '.join(sorted(datasets))}")
     table, key = datasets[target]
     if not (_IDENTIFIER.match(table) and _IDENTIFIER.match(key)):
         raise RuleError(f"dataset {target!r} maps to {table}.{key}, which is not a plain SQL table and column")
+    return table, key
+
+
+def _golden_key(key: str, field_type: str) -> str:
     # The golden side is typed: integers and dates are compared by their text (casting the
     # store's own typed column is safe; the staged text is never cast).
-    golden = f"r.{key}" if field_type not in ("integer", "date") else f"CAST(r.{key} AS TEXT)"
-    exists = f"EXISTS (SELECT 1 FROM {table} r WHERE {golden} = s.{field})"  # noqa: S608 - identifiers checked above
+    return f"r.{key}" if field_type not in ("integer", "date") else f"CAST(r.{key} AS TEXT)"
+
+
+def _after_referenced(args: Any, types: dict[str, str], datasets: Datasets | None) -> tuple[str, str, Verdict]:
+    field, via, column, target = args.field, args.via, args.column, args.dataset
+    if types[field] not in _TIME_TYPES:
+        raise RuleError(f"after_referenced applies to date or datetime fields; {field!r} is {types[field]}")
+    name = f"{field}.after_referenced"
+    found = _referenced("after_referenced", via, target, types[via], datasets)
+    if found is None:
+        return name, "", lambda as_of: ""
+    table, key = found
+    # Days compare as ISO text: the referenced column's own text form (date or timestamp) starts with its day.
+    earlier = (
+        f"NOT EXISTS (SELECT 1 FROM {table} r WHERE {_golden_key(key, types[via])} = s.{via}"  # noqa: S608
+        f" AND substr(CAST(r.{column} AS TEXT), 1, 10) > substr(s.{field}, 1, 10))"
+    )
+    scope = f"{_well_formed(f's.{field}', types[field])} AND {_present(via)}"
+    return (
+        name,
+        f"{field} is not before the {column} of the {target} record whose {key} is {via} (compared by day; "
+        f"checked where {field} is a real {types[field]} and that record is published)",
+        lambda as_of: verdict(earlier, applies=scope),
+    )
+
+
+def _references(field: str, target: str, field_type: str, datasets: Datasets | None) -> tuple[str, str, Verdict]:
+    found = _referenced("references", field, target, field_type, datasets)
+    if found is None:
+        return f"{field}.references", "", lambda as_of: ""
+    table, key = found
+    exists = f"EXISTS (SELECT 1 FROM {table} r WHERE {_golden_key(key, field_type)} = s.{field})"  # noqa: S608
     return (
         f"{field}.references",
         f"{field} is the {key} of a published {target} record (checked where {field} is present)",

@@ -19,3 +19,15 @@ def declared_connections(server: Any) -> dict[str, str]:
             f"http://{login}:{secret.get_secret_value()}@{netloc}{system.decl.demo.path}"
         )
     return found
+
+
+def sync_declared(server: Any, stream: str, run_id: str, settings: Any, engine: Any) -> Any:
+    """``hub.pipeline.declared.sync`` of ``stream`` with the declared connections pointed at ``server``."""
+    import pytest
+
+    from hub.pipeline import declared
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, uri in declared_connections(server).items():
+            patch.setenv(name, uri)
+        return declared.sync(run_id, settings, engine, stream=stream)

@@ -9,7 +9,7 @@ from hub.settings import Settings, load_settings
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
-    """Population, civil status and one-stop on ``server``; small pages and short backoffs for tests."""
+    """Population and one-stop on ``server``; small pages, short backoffs (declared: declared_connections)."""
     return load_settings(
         **{
             "home": home,
@@ -17,9 +17,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
             "population_url": f"{server.base_url}/population",
             "population_username": "lgsp-demo",
             "population_password": "demo-only-password",
-            "civil_status_url": f"{server.base_url}/civil-status/v1",
-            "civil_status_client_id": "lgsp-demo",
-            "civil_status_client_secret": "demo-only-password",
             "one_stop_url": f"{server.base_url}/one-stop/v1",
             "one_stop_api_key": "demo-only-key",
             "page_size": 200,

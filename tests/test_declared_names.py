@@ -2,7 +2,10 @@
 
 Everything a system needs (DAGs, schedules, pools, connections, CLI targets, storage,
 rules, the catalogue) is derived from ``config/systems/*.yaml``. The mocks (the other
-side) and the tests may name them; nothing else may.
+side) and the tests may name them; nothing else may. A system whose stream names a domain
+``merge`` keeps that Python (the civil-status events applied to citizens), which names its
+dataset and system by nature: of such a system only the flow (its DAG id) and its qualified
+streams must not be written in Python.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ def declared_names() -> set[str]:
     names: set[str] = set()
     for declared in load_systems(DEFAULT_DIR):
         decl = declared.decl
+        if any(stream.merge is not None for stream in decl.streams.values()):
+            single = len(decl.streams) == 1
+            names |= {f"{decl.system}_sync" if single else f"{decl.system}_{name}" for name in decl.streams}
+            names |= {f"{decl.system}.{name}" for name in decl.streams}
+            continue
         names |= {decl.system, decl.title.vi, decl.title.en, decl.connection}
         if decl.demo is not None:
             names.add(decl.demo.path.strip("/").split("/")[0])  # e.g. "social-insurance" of /social-insurance/v1

@@ -38,7 +38,6 @@ from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN, CIVIL_EVENT
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
-_CIVIL_STATUS = "civil_status"
 
 
 class ChangeItem(BaseModel):
@@ -222,7 +221,7 @@ class _Feed:
             conflicts = open_conflicts(conn, [row["personal_id"] for row in rows])
             return [_item(row, sourced_fields(row, fields, conflicts)) for row in rows]
         if self.entry.name == CIVIL_EVENT:
-            return [_item(row, _event_fields(row, fields)) for row in rows]
+            return [_item(row, _event_fields(row, fields, self.entry.source or self.entry.system)) for row in rows]
         return [_item(row, declared_fields(row, fields, self.entry.key, self.entry.source)) for row in rows]
 
 
@@ -230,14 +229,14 @@ def _item(row: Any, shared: dict[str, ProvenancedValue]) -> dict[str, Any]:
     return {"published_at": _utc(row["published_at"]), "fields": {name: v.as_json() for name, v in shared.items()}}
 
 
-def _event_fields(row: Any, fields: Sequence[str]) -> dict[str, ProvenancedValue]:
-    # An event is the civil-status register's own record: its source is the register.
+def _event_fields(row: Any, fields: Sequence[str], source: str) -> dict[str, ProvenancedValue]:
+    # An event is the civil-status register's own record: its source is the register (the declared system).
     return {
         name: ProvenancedValue(
             _json_ready(row[name]),
-            _CIVIL_STATUS,
+            source,
             row["recorded_at"].isoformat(),
-            _CIVIL_STATUS in AUTHORITATIVE_SYSTEMS,
+            source in AUTHORITATIVE_SYSTEMS,
         )
         for name in fields
     }

@@ -95,12 +95,6 @@ POPULATION = Peer(
     hub_settings.population_endpoint,
     f"LGSP_POPULATION_URL or AIRFLOW_CONN_{hub_settings.POPULATION_CONN_ID.upper()}",
 )
-CIVIL_STATUS = Peer(
-    hub_settings.CIVIL_STATUS_CONN_ID,
-    "the civil-status register",
-    hub_settings.civil_status_endpoint,
-    f"LGSP_CIVIL_STATUS_URL or AIRFLOW_CONN_{hub_settings.CIVIL_STATUS_CONN_ID.upper()}",
-)
 ONE_STOP = Peer(
     hub_settings.ONE_STOP_CONN_ID,
     "the one-stop system",

@@ -2,8 +2,9 @@
 
 ``lgsp sync SYSTEM[.STREAM]`` runs a declared system's streams (``config/systems``) through
 ``hub.pipeline.declared``; the targets are the declarations' names, found when the command
-line is read (``_SyncGroup``), so ``lgsp sync --help`` lists them. The hub's own flows keep
-their commands (``population``, ``civil-status``, ``dossiers``).
+line is read (``_SyncGroup``), so ``lgsp sync --help`` lists them; a target may be written with
+``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared).
+The hub's own flows keep their commands (``population``, ``dossiers``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hub.cli.support import CIVIL_STATUS, ONE_STOP, POPULATION, PORTAL, Peer, fail, failures, masked, say
+from hub.cli.support import ONE_STOP, POPULATION, PORTAL, Peer, fail, failures, masked, say
 from hub.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ class _SyncGroup(TyperGroup):
             targets = _declared_targets(strict=True)
         except Exception as exc:  # noqa: BLE001 - a DeclarationError or a missing folder: say it, not "no such command"
             return _failing_command(cmd_name, str(exc))
-        return _declared_command(cmd_name, targets[cmd_name]) if cmd_name in targets else None
+        target = cmd_name if cmd_name in targets else cmd_name.replace("-", "_")
+        return _declared_command(target, targets[target]) if target in targets else None
 
 
 sync_app = typer.Typer(
@@ -73,16 +75,6 @@ def _sync_once(
     with failures(what, settings, peers):
         summary = sync(run_id, settings)
     sys.stdout.write(json.dumps(masked({"run_id": run_id, **summary.as_dict()}), indent=2) + "\n")
-
-
-@sync_app.command("civil-status")
-def sync_civil_status(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish civil-status events once (endpoint from LGSP_CIVIL_STATUS_* or Airflow)."""
-    from hub.pipeline import civil_status_sync
-
-    _sync_once("lgsp sync civil-status", civil_status_sync.sync, run_id, (CIVIL_STATUS,))
 
 
 @sync_app.command("dossiers")

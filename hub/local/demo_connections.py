@@ -25,7 +25,6 @@ def demo_connections(base_url: str, engine: Engine) -> dict[str, str]:
     """Every ``AIRFLOW_CONN_*`` the DAGs need to reach the mocks at ``base_url`` (the store names the agencies)."""
     return {
         "AIRFLOW_CONN_NATIONAL_POPULATION": population_connection(f"{base_url}/population"),
-        "AIRFLOW_CONN_CIVIL_STATUS": civil_status_connection(f"{base_url}/civil-status/v1"),
         **api_key_connections(base_url),
         **declared_connections(base_url),
         **push_receiver_connections(base_url, engine),
@@ -65,16 +64,6 @@ def population_connection(population_url: str) -> str:
     scheme, rest = population_url.split("://", 1)
     secret = quote(mock.password.get_secret_value(), safe="")
     return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
-
-
-def civil_status_connection(api_base: str) -> str:
-    """The Airflow connection URI for the civil-status mock: its demo OAuth2 client id and secret."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = api_base.split("://", 1)
-    secret = quote(mock.civil_status_client_secret.get_secret_value(), safe="")
-    return f"{scheme}://{quote(mock.civil_status_client_id, safe='')}:{secret}@{rest}"
 
 
 def api_key_connections(base_url: str) -> dict[str, str]:

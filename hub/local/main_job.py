@@ -27,9 +27,9 @@ from hub.store.engine import open_store
 from hub.store.tables import outbox, staging_citizen, sync_run
 from quality.report.build import build_site
 
-# In dependency order: civil-status events link to the citizens the population sync publishes,
-# and dossiers are routed to the applicant's commune the population sync knows.
-FLOWS = ("population_sync", "civil_status_sync", "dossier_sync", "agency_push")
+# In dependency order: dossiers are routed to the applicant's commune the population sync knows;
+# the declared streams (civil-status events among them) follow, linked to the citizens it published.
+FLOWS = ("population_sync", "dossier_sync", "agency_push")
 PUSH_FLOW = "agency_push"  # last: every flow before it has queued its changes for the subscribers
 
 

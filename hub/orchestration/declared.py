@@ -58,7 +58,7 @@ def declared_dag(item: DeclaredStream) -> DAG:
         schedule=stream.schedule,
         doc_md=stream_doc(item),
         tags=["inbound", item.system.protocol, item.system.system],
-        publishes=(schedules.asset_name(stream.dataset),),
+        publishes=tuple(schedules.asset_name(dataset) for dataset in stream.published_datasets),
         pools={"extract": stream.pool} if stream.pool else None,  # the pool bounds calls to the system
         stage_options={"stream": item.qualified},
     )
@@ -69,7 +69,10 @@ def stream_doc(item: DeclaredStream) -> str:
     system, stream = item.system, item.stream
     title = stream.title or system.title
     connection = system.connection
-    shares = ", and `agency_push` (its changes are pushed to subscribing agencies)" if stream.shares else ""
+    shared = stream.shared_dataset
+    shares = (
+        f", and `agency_push` (the changed `{shared}` records are pushed to subscribing agencies)" if shared else ""
+    )
     legal = f" Legal basis: {system.legal_basis}." if system.legal_basis else ""
     return f"""{title.en} ({title.vi}): {system.title.en} ({system.protocol.upper()}) -> audit -> `{stream.dataset}`.
 
@@ -87,7 +90,7 @@ ones. Every pull is on the audit ledger.
 
 **How often**: {_how_often(stream.schedule)} (`{stream.schedule}`, from the declaration); in `lgsp run`,
 after the hub's own flows, in declaration order (order {system.order}). A published run updates the
-asset `{schedules.asset_name(stream.dataset)}`, which starts `quality_report`{shares}.
+asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 
 **Tasks**: `extract` -> `audit` -> `publish`; only the run id travels through XCom.
 
@@ -176,6 +179,10 @@ def _cursor(stream: Stream) -> str:
     if stream.cursor is None:
         return "none declared: every run reads the whole listing"
     return f"the newest `{stream.cursor.field}` seen, from {stream.cursor.from_} on the first run"
+
+
+def _assets(stream: Stream) -> str:
+    return ", ".join(f"`{schedules.asset_name(dataset)}`" for dataset in stream.published_datasets)
 
 
 def _merge(stream: Stream) -> str:

@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 # flow (DAG id) -> cron expression or Airflow preset, in UTC
 HUB_SCHEDULES: dict[str, str] = {
     "population_sync": "@hourly",
-    "civil_status_sync": "@hourly",
     "dossier_sync": "*/15 * * * *",
     "agency_push": "*/15 * * * *",
     "quality_report": "@daily",  # 00:00 UTC, 07:00 in Vietnam: a fresh site before office hours
@@ -64,21 +63,19 @@ HUB_SCHEDULES: dict[str, str] = {
 # scheme "airflow" and leaves "x-" schemes, meant for private use, as they are.
 HUB_ASSETS: dict[str, str] = {
     "lgsp.citizen": "x-lgsp://hub/citizen",  # golden citizen records
-    "lgsp.civil_event": "x-lgsp://hub/civil_event",  # births, marriages, deaths applied to them
     "lgsp.dossier": "x-lgsp://hub/dossier",  # one-stop dossiers and their statuses
 }
 
 # flow -> the assets its publish task updates (one asset event per published run)
 HUB_PUBLISHES: dict[str, tuple[str, ...]] = {
     "population_sync": ("lgsp.citizen",),
-    "civil_status_sync": ("lgsp.citizen", "lgsp.civil_event"),  # deaths and marriages change citizens
     "dossier_sync": ("lgsp.dossier",),
 }
 
 # flow -> the assets any one of whose updates starts it, besides its clock
 HUB_TRIGGERED_BY: dict[str, tuple[str, ...]] = {
     "agency_push": ("lgsp.citizen",),  # a changed citizen reaches the subscribers minutes, not a tick, later
-    "quality_report": ("lgsp.citizen", "lgsp.civil_event", "lgsp.dossier"),
+    "quality_report": ("lgsp.citizen", "lgsp.dossier"),
 }
 PUSH_FLOW, REPORT_FLOW = "agency_push", "quality_report"
 
@@ -228,12 +225,15 @@ def combine(declared: tuple[DeclaredStream, ...]) -> Tables:
     for item in declared:
         name = asset_name(item.stream.dataset)
         schedules.setdefault(item.dag_id, item.stream.schedule)
-        assets.setdefault(name, asset_uri(item.stream.dataset))
-        publishes.setdefault(item.dag_id, (name,))
+        changed = item.stream.published_datasets  # its dataset, and the one a domain merge changes
+        for dataset in changed:
+            assets.setdefault(asset_name(dataset), asset_uri(dataset))
+        publishes.setdefault(item.dag_id, tuple(asset_name(dataset) for dataset in changed))
         # The report shows every dataset; the pushes go out as soon as a shared dataset changed.
-        for flow in (REPORT_FLOW, PUSH_FLOW) if item.stream.shares else (REPORT_FLOW,):
-            if name not in triggered[flow]:
-                triggered[flow].append(name)
+        shared = item.stream.shared_dataset
+        for flow, asset in ((REPORT_FLOW, name), (PUSH_FLOW, asset_name(shared) if shared else None)):
+            if asset is not None and asset not in triggered[flow]:
+                triggered[flow].append(asset)
         for pool, slots in item.system.pools.items():
             pools.setdefault(pool, (slots, _pool_description(item, pool, slots)))
     return Tables(schedules, assets, publishes, {flow: tuple(names) for flow, names in triggered.items()}, pools)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Date, DateTime, Engine, Table
 
 from connectors.declared import DeclaredPage, DeclaredSource
 from hub.pipeline import runs, stages
@@ -27,6 +27,7 @@ from hub.pipeline.stages import MergeCounts, StreamSpec
 from hub.settings import Settings, declared_endpoint
 from hub.store.declared import dataset_table, ensure_declared_tables, staging_table
 from hub.store.engine import open_store
+from hub.store.tables import metadata as hub_metadata
 from hub.systems.loader import HUB_DATASETS, Declared, DeclaredStream, load_systems, streams
 from lgsp.errors import ConfigError
 from quality.rules import compile_suite
@@ -141,7 +142,7 @@ def _build_spec(stream: DeclaredStream, systems: tuple[Declared, ...]) -> Stream
         cursor_column=declared.cursor.field if declared.cursor is not None else None,
         read_pages=partial(_read_pages, stream),
         merge=_merge(stream),
-        shares=declared.dataset if declared.shares else None,
+        shares=declared.shared_dataset,
         person_column=person,
         initial_cursor=_naive_utc(stream) if declared.cursor is not None else runs.BEGINNING_OF_TIME,
     )
@@ -153,6 +154,7 @@ def _suite(stream: DeclaredStream, staging: Table, systems: tuple[Declared, ...]
         **{other.stream.dataset: (dataset_table(other.stream).name, other.stream.key) for other in streams(systems)},
         **HUB_DATASETS,
     }
+    _check_referenced_columns(stream, systems)
     suite = compile_suite(stream.stream, staging=staging, datasets=datasets)
     key = stream.stream.key
     if f"{key}.not_empty" in suite.rule_names():
@@ -163,6 +165,28 @@ def _suite(stream: DeclaredStream, staging: Table, systems: tuple[Declared, ...]
         lambda as_of: verdict(f"s.{key} IS NOT NULL AND trim(s.{key}) <> ''"),
     )
     return Suite(suite.name, suite.staging, (suite.rules[0], rule, *suite.rules[1:]))
+
+
+def _check_referenced_columns(stream: DeclaredStream, systems: tuple[Declared, ...]) -> None:
+    """An ``after_referenced`` rule names a date column its dataset's golden table has.
+
+    Raises:
+        ConfigError: the column is not there, or holds no date (the message lists the date columns).
+    """
+    tables = {other.stream.dataset: dataset_table(other.stream) for other in streams(systems)}
+    for rule in stream.stream.rules:
+        args = getattr(rule, "after_referenced", None)
+        if args is None:
+            continue
+        table = tables.get(args.dataset) or hub_metadata.tables.get(HUB_DATASETS.get(args.dataset, ("", ""))[0])
+        if table is None:
+            continue  # an unknown dataset: compile_suite says so
+        dates = [column.name for column in table.columns if isinstance(column.type, Date | DateTime)]
+        if args.column not in dates:
+            raise ConfigError(
+                f"stream {stream.qualified}: after_referenced names column {args.column!r} of {args.dataset}, "
+                f"which holds no such date; name one of: {', '.join(dates) or 'none'}"
+            )
 
 
 def _merge(stream: DeclaredStream) -> Merge:

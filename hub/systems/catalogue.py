@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -151,8 +151,25 @@ def _cached(folder: Path, stamp: tuple[tuple[str, int], ...]) -> Catalogue:
 def _build(systems: tuple[Declared, ...]) -> Catalogue:
     declared_datasets: dict[str, DatasetEntry] = {}
     declared_systems: dict[str, SystemEntry] = {}
+    hub_fed: dict[str, DatasetEntry] = {}
     for item in streams(systems):
         stream, decl = item.stream, item.system
+        if stream.dataset in _HUB_DATASETS:
+            # A domain merge feeds one of the hub's own datasets: its table, fields and sharing stay the
+            # hub's; where it comes from, and when, is the declaration's.
+            hub_fed.setdefault(
+                stream.dataset,
+                replace(
+                    _HUB_DATASETS[stream.dataset],
+                    system=decl.system,
+                    stream=item.qualified,
+                    owner=decl.owner,
+                    legal_basis=decl.legal_basis,
+                    schedule=stream.schedule,
+                    source=decl.system,
+                ),
+            )
+            continue
         fields = tuple(
             FieldEntry(
                 name,
@@ -177,7 +194,7 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
                 fields=fields,
                 declared=True,
                 schedule=stream.schedule,
-                shares=stream.shares,
+                shares=stream.shared_dataset == stream.dataset,
                 source=decl.system,
                 spec=stream,
             ),
@@ -194,7 +211,9 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
             datasets=tuple(dict.fromkeys(stream.dataset for stream in decl.streams.values())),
             declared=True,
         )
-    datasets = {name: entry for name, entry in _HUB_DATASETS.items() if name not in declared_datasets}
+    datasets = {
+        name: hub_fed.get(name, entry) for name, entry in _HUB_DATASETS.items() if name not in declared_datasets
+    }
     datasets.update(declared_datasets)
     hub_systems = {name: entry for name, entry in _HUB_SYSTEMS.items() if name not in declared_systems}
     return Catalogue(MappingProxyType(datasets), MappingProxyType({**hub_systems, **declared_systems}))
@@ -325,16 +344,6 @@ _HUB_SYSTEMS: dict[str, SystemEntry] = {
         ("citizen",),
         False,
     ),
-    "civil_status": SystemEntry(
-        "civil_status",
-        Titles(vi="Cơ sở dữ liệu hộ tịch điện tử", en="Electronic civil-status database"),
-        "Bộ Tư pháp",
-        "Luật Hộ tịch 2014; Nghị định 47/2020/NĐ-CP",
-        "rest",
-        ("civil_status.events",),
-        ("civil_event",),
-        False,
-    ),
     "one_stop": SystemEntry(
         "one_stop",
         Titles(
@@ -363,18 +372,20 @@ _HUB_DATASETS: dict[str, DatasetEntry] = {
         schedule="@hourly",
         source="national_population",
     ),
+    # Fed by a declared stream through its domain merge: system, stream, owner, legal basis, schedule
+    # and source are filled from that declaration (_build); none feeding it leaves them empty.
     "civil_event": DatasetEntry(
         "civil_event",
         Titles(vi="Hộ tịch (sự kiện)", en="Civil status (events)"),
-        "civil_status",
-        "civil_status.events",
-        "Bộ Tư pháp",
-        "Luật Hộ tịch 2014; Nghị định 47/2020/NĐ-CP",
+        "",
+        "",
+        "",
+        None,
         DATASET_KEYS["civil_event"],
         _hub_fields("civil_event", _EVENT_FIELDS),
         declared=False,
-        schedule="@hourly",
+        schedule=None,
         shares=False,  # events reach agencies through the feed; their pushes are the citizens' changes
-        source="civil_status",
+        source=None,
     ),
 }

@@ -50,6 +50,11 @@ _FAILS: dict[str, tuple[str, str]] = {
     "known": ("không phải mã đơn vị hành chính hiện hành", "is not a known administrative unit code"),
     "before": ("muộn hơn mốc mà nó phải đứng trước", "is later than the value it must precede"),
     "references": ("không khớp bản ghi nào đã được công bố", "matches no published record"),
+    "differs": ("trùng với trường mà nó phải khác", "is the same as the field it must differ from"),
+    "after_referenced": (
+        "sớm hơn mốc ngày của bản ghi được tham chiếu",
+        "is earlier than the date of the record it refers to",
+    ),
 }
 
 
@@ -103,9 +108,10 @@ def report_scope(
         stream_texts[item.qualified] = _stream_guidance(item)
         for name, description in _suite_rules(item, datasets):
             rules[(item.stream.dataset, name)] = _rule_guidance(item, name, description)
-    # A text written by hand in guidance.yaml wins over a generated one.
+    # A text written by hand in guidance.yaml wins over a generated one; a declared suite's rules keep
+    # the suite's order whichever wrote their text.
     merged_rules = {**rules, **{key: value for key, value in guidance.rules.items()}}
-    ordered = {key: merged_rules[key] for key in [*guidance.rules, *(k for k in rules if k not in guidance.rules)]}
+    ordered = {key: merged_rules[key] for key in [*(k for k in guidance.rules if k not in rules), *rules]}
     merged_streams = {**stream_texts, **guidance.streams}
     return ReportScope(
         flows=MappingProxyType(flows),

@@ -239,13 +239,14 @@ def test_producers_publish_the_assets_the_consumers_wait_for(dags: dict[str, Any
         assert dag["timezone"] == "UTC", dag_id
     produced = {name for names in PUBLISHES.values() for name in names}
     assert {name for names in TRIGGERED_BY.values() for name in names} <= produced  # no trigger waits forever
-    shared = {f"lgsp.{item.stream.dataset}" for item in DECLARED.values() if item.stream.shares}
+    shared = {f"lgsp.{item.stream.shared_dataset}" for item in DECLARED.values() if item.stream.shared_dataset}
     assert shared  # a declared dataset's changes reach its subscribers as soon as it is published
     assert {name for name, _uri in dags["agency_push"]["triggers"]} == {"lgsp.citizen", *shared}
+    # The report waits for every dataset's asset (lgsp.citizen too, which the population flow publishes).
     assert {name for name, _uri in dags["quality_report"]["triggers"]} == set(ASSETS)
     for dag_id, item in DECLARED.items():  # each declared dataset is an asset its stream's publish updates
-        dataset = item.stream.dataset
-        assert dags[dag_id]["tasks"]["publish"]["outlets"] == [[f"lgsp.{dataset}", f"x-lgsp://hub/{dataset}"]]
+        outlets = [[f"lgsp.{dataset}", f"x-lgsp://hub/{dataset}"] for dataset in item.stream.published_datasets]
+        assert dags[dag_id]["tasks"]["publish"]["outlets"] == outlets
 
 
 def test_importing_a_dag_file_loads_nothing_beyond_airflow_itself(env: dict[str, str]) -> None:

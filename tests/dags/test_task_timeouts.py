@@ -32,9 +32,6 @@ KINDS = {
     ("population_sync", "extract"): "extract",
     ("population_sync", "audit"): "audit",
     ("population_sync", "publish"): "publish",
-    ("civil_status_sync", "extract"): "extract",
-    ("civil_status_sync", "audit"): "audit",
-    ("civil_status_sync", "publish"): "publish",
     ("dossier_sync", "extract"): "extract",
     ("dossier_sync", "audit"): "audit",
     ("dossier_sync", "publish"): "publish",
@@ -136,7 +133,7 @@ def test_each_kinds_limit_follows_its_environment_variable(tmp_path: Path) -> No
 def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
     described = describe(tmp_path, {"LGSP_TASK_TIMEOUT_AUDIT_MINUTES": "half an hour"}, BAD)
     # Every DAG with an audit task fails to load, and says which variable and what to write.
-    assert set(described["errors"]) == {"population_sync.py", "civil_status_sync.py", "dossier_sync.py", DECLARED_FILE}
+    assert set(described["errors"]) == {"population_sync.py", "dossier_sync.py", DECLARED_FILE}
     for message in described["errors"].values():
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
     assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}

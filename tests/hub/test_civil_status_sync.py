@@ -1,9 +1,11 @@
-"""Civil-status events against the real REST mock, linked to golden citizens, on SQLite and PostgreSQL."""
+"""Civil-status events (the declared stream civil_status.events) against the real REST mock, linked to golden
+citizens, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +13,34 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from hub.pipeline import civil_status_sync, population_sync, runs
+from hub.pipeline import declared, population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, civil_event, field_conflict, quarantine
 from lgsp.errors import FatalSourceError
 
+STREAM = "civil_status.events"
 RULE_FOR_EVENT_DEFECT = {
-    "malformed_id": "personal_id.format",
-    "unknown_event_type": "event_type.known",
-    "future_event_date": "event_date.plausible",
-    "marriage_without_spouse": "spouse.valid_for_marriage",
+    "malformed_id": "personal_id.personal_id",
+    "unknown_event_type": "event_type.one_of",
+    "future_event_date": "event_date.before",  # after it was recorded
+    "marriage_without_spouse": "spouse_id.not_empty",
     "unknown_commune": "commune.known",
     "duplicate_conflict": "event_id.unique_in_run",
-    "event_before_birth": "event.after_subject_birth",
+    "event_before_birth": "event_date.after_referenced",
 }
+sync_events = partial(declared.sync, stream=STREAM)
+
+
+@pytest.fixture(autouse=True)
+def _connection(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The register's endpoint and OAuth2 client, as an Airflow connection (set by ``connect``)."""
+    monkeypatch.delenv("AIRFLOW_CONN_CIVIL_STATUS", raising=False)
+
+
+def connect(monkeypatch: pytest.MonkeyPatch, server: Any, secret: str = "demo-only-password") -> None:
+    rest = server.base_url.split("://", 1)[1]
+    monkeypatch.setenv("AIRFLOW_CONN_CIVIL_STATUS", f"http://lgsp-demo:{secret}@{rest}/civil-status/v1")
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
@@ -35,9 +50,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
         "population_url": f"{server.base_url}/population",
         "population_username": "lgsp-demo",
         "population_password": "demo-only-password",
-        "civil_status_url": f"{server.base_url}/civil-status/v1",
-        "civil_status_client_id": "lgsp-demo",
-        "civil_status_client_secret": "demo-only-password",
         "page_size": 97,
         "backoff_seconds": 0.01,
         "operation_timeout": 5,
@@ -62,25 +74,24 @@ def balanced(summary: runs.RunSummary) -> bool:
 
 
 def test_events_are_audited_linked_and_disagreements_kept(
-    mock_server: Callable[..., Any], database_url: str, tmp_path: Path
+    mock_server: Callable[..., Any], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = mock_server(citizens=2500, defect_rate=0.05)
+    connect(monkeypatch, server)
     settings = settings_for(server, database_url, tmp_path)
     engine = open_store(database_url)
     assert balanced(population_sync.sync("p1", settings, engine))
-    assert balanced(civil_status_sync.sync("c1", settings, engine))
+    assert balanced(sync_events("c1", settings, engine))
     advance(server, 30)
     assert balanced(population_sync.sync("p2", settings, engine))
-    delta = civil_status_sync.sync("c2", settings, engine)
+    delta = sync_events("c2", settings, engine)
     assert balanced(delta) and delta.read > 0
 
     truth = server.civil_status.ground_truth
     with engine.connect() as conn:
         held = Counter(
             rule
-            for (rules,) in conn.execute(
-                select(quarantine.c.rules).where(quarantine.c.stream == civil_status_sync.STREAM)
-            )
+            for (rules,) in conn.execute(select(quarantine.c.rules).where(quarantine.c.stream == STREAM))
             for rule in rules.split(",")
         )
         outcomes = dict(conn.execute(select(civil_event.c.outcome, func.count()).group_by(civil_event.c.outcome)).all())
@@ -114,25 +125,29 @@ def test_events_are_audited_linked_and_disagreements_kept(
 
 
 def test_events_before_their_subjects_wait_as_pending_then_apply(
-    mock_server: Callable[..., Any], tmp_path: Path
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = mock_server(citizens=800)
+    connect(monkeypatch, server)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path)
     engine = open_store(url)
-    first = civil_status_sync.sync("c1", settings, engine)  # nobody is in the golden table yet
+    first = sync_events("c1", settings, engine)  # nobody is in the golden table yet
     assert balanced(first)
     pending = count(engine, select(func.count()).select_from(civil_event).where(civil_event.c.outcome == "pending"))
     assert pending == first.published
     population_sync.sync("p1", settings, engine)
-    again = civil_status_sync.sync("c2", settings, engine)  # nothing new, but the pending ones resolve
+    again = sync_events("c2", settings, engine)  # nothing new, but the pending ones resolve
     assert again.read == 0
     still = count(engine, select(func.count()).select_from(civil_event).where(civil_event.c.outcome == "pending"))
     assert still < pending / 10  # only births of children the population data never had
 
 
-def test_tokens_that_expire_mid_sync_are_refreshed(mock_server: Callable[..., Any], tmp_path: Path) -> None:
+def test_tokens_that_expire_mid_sync_are_refreshed(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = mock_server(citizens=1500, token_ttl_seconds=2)
+    connect(monkeypatch, server)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path, page_size=10)
     # Three slow pages: the sync outlives several 2-second tokens.
@@ -140,20 +155,23 @@ def test_tokens_that_expire_mid_sync_are_refreshed(mock_server: Callable[..., An
         f"{server.base_url}/_admin/faults",
         json={"fault": "latency", "count": 3, "operation": "events", "after": 2, "seconds": 1.0},
     ).raise_for_status()
-    summary = civil_status_sync.sync("slow", settings, open_store(url))
+    summary = sync_events("slow", settings, open_store(url))
     assert balanced(summary) and summary.pages > 3
 
 
-def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..., Any], tmp_path: Path) -> None:
+def test_rate_limits_and_outages_mid_paging_are_retried(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = mock_server()
+    connect(monkeypatch, server)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
-    reference = civil_status_sync.sync("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
+    reference = sync_events("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
     for fault in ("http_429", "http_503", "truncated_body", "connection_reset"):
         httpx.post(
             f"{server.base_url}/_admin/faults", json={"fault": fault, "count": 1, "operation": "events", "after": 1}
         ).raise_for_status()
-    summary = civil_status_sync.sync("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
+    summary = sync_events("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
     assert balanced(summary)
     assert (summary.read, summary.published, summary.quarantined) == (
         reference.read,
@@ -162,10 +180,11 @@ def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..
     )
 
 
-def test_wrong_client_secret_is_fatal(mock_server: Callable[..., Any], tmp_path: Path) -> None:
+def test_wrong_client_secret_is_fatal(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = mock_server()
+    connect(monkeypatch, server, secret="nope")
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     with pytest.raises(FatalSourceError, match="client"):
-        civil_status_sync.sync(
-            "denied", settings_for(server, url, tmp_path, civil_status_client_secret="nope"), open_store(url)
-        )
+        sync_events("denied", settings_for(server, url, tmp_path), open_store(url))

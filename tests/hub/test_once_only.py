@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from declared_connections import sync_declared
 from mock_settings import settings_for
 from sqlalchemy import Engine, insert, select
 
 import hub.reporting.once_only
 from hub.cli.app import _print_report
 from hub.local.main_job import MainJobReport
-from hub.pipeline import civil_status_sync, dossier_sync, population_sync
+from hub.pipeline import dossier_sync, population_sync
 from hub.reporting.once_only import once_only_figures
 from hub.store.engine import open_store
 from hub.store.tables import citizen, dossier, field_conflict
@@ -78,7 +79,7 @@ def test_the_figure_matches_a_count_from_the_store(
     settings = settings_for(server, database_url, tmp_path)
     engine = open_store(database_url)
     population_sync.sync("p1", settings, engine)
-    civil_status_sync.sync("c1", settings, engine)
+    sync_declared(server, "civil_status.events", "c1", settings, engine)
     dossier_sync.sync("d1", settings, engine)
     with engine.connect() as conn:
         filers = (

@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from declared_connections import sync_declared
 from sqlalchemy import Engine, delete, func, select
 
 from hub.keys import LEDGER_KEY, hub_key
-from hub.pipeline import civil_status_sync, dossier_sync, population_sync, runs
+from hub.pipeline import dossier_sync, population_sync, runs
 from hub.settings import Settings, load_settings
 from hub.sharing.push import push_key, queue_changes
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
@@ -52,6 +53,9 @@ def sharing_config(folder: Path, *, bhxh_until: date | None = None, bhxh_fields:
     return folder
 
 
+CIVIL_STATUS = "civil_status.events"
+
+
 def load_sharing(engine: Engine, settings: Settings, folder: Path) -> None:
     load_registry(engine, folder, ledger_key=hub_key(settings, LEDGER_KEY), now=runs.utcnow())
 
@@ -63,9 +67,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
         "population_url": f"{server.base_url}/population",
         "population_username": "lgsp-demo",
         "population_password": "demo-only-password",
-        "civil_status_url": f"{server.base_url}/civil-status/v1",
-        "civil_status_client_id": "lgsp-demo",
-        "civil_status_client_secret": "demo-only-password",
         "page_size": 250,
         "backoff_seconds": 0.01,
         "operation_timeout": 5,
@@ -219,7 +220,7 @@ def test_deaths_from_the_civil_status_register_are_queued_for_their_subscribers(
         sent = bhxh[personal_id][-1]["fields"]["death_date"]
         assert (sent["value"], sent["source"]) == (record["death_date"].isoformat(), "civil_status")
         assert sent["verified"] is (personal_id not in disputed)  # the population database still says alive
-    assert civil_status_sync.sync("c3", settings, engine).read == 0
+    assert sync_declared(server, CIVIL_STATUS, "c3", settings, engine).read == 0
     assert {pid: len(m) for pid, m in pushes(engine, "BHXH").items()} == {pid: len(m) for pid, m in bhxh.items()}
     engine.dispose()
 
@@ -228,7 +229,7 @@ def sync_with_deaths(server: Any, settings: Settings, engine: Engine) -> None:
     """Population and civil status, then a month later both again: the register then knows deaths the
     population database does not (run ``c2``)."""
     population_sync.sync("p1", settings, engine)
-    civil_status_sync.sync("c1", settings, engine)
+    sync_declared(server, CIVIL_STATUS, "c1", settings, engine)
     httpx.post(f"{server.base_url}/population/_admin/clock", json={"advance_days": 30}).raise_for_status()
     population_sync.sync("p2", settings, engine)
-    civil_status_sync.sync("c2", settings, engine)
+    sync_declared(server, CIVIL_STATUS, "c2", settings, engine)

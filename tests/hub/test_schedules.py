@@ -38,10 +38,17 @@ def test_each_declared_stream_is_scheduled_published_and_reported_as_declared() 
     for item in declared:
         asset = f"lgsp.{item.stream.dataset}"
         assert SCHEDULES[item.dag_id] == item.stream.schedule
-        assert schedules.PUBLISHES[item.dag_id] == (asset,)
+        shared = item.stream.shared_dataset
+        # Its dataset, and the one its domain merge changes (civil-status events change citizens).
+        also = (f"lgsp.{shared}",) if shared not in (None, item.stream.dataset) else ()
+        assert schedules.PUBLISHES[item.dag_id] == (asset, *also)
         assert schedules.ASSETS[asset] == f"x-lgsp://hub/{item.stream.dataset}"
         assert asset in schedules.TRIGGERED_BY["quality_report"]
-        assert (asset in schedules.TRIGGERED_BY["agency_push"]) == item.stream.shares
+        assert (asset in schedules.TRIGGERED_BY["agency_push"]) == (shared == item.stream.dataset)
+        if shared is not None:
+            assert f"lgsp.{shared}" in schedules.TRIGGERED_BY["agency_push"]
+    civil = next(item for item in declared if item.stream.merge is not None)
+    assert schedules.PUBLISHES[civil.dag_id] == ("lgsp.civil_event", "lgsp.citizen")
     assert set(SCHEDULES) == set(HUB_SCHEDULES) | {item.dag_id for item in declared}
 
 

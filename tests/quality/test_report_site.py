@@ -36,6 +36,7 @@ from hub.systems.catalogue import catalogue, connections, province_systems
 from hub.systems.loader import DeclaredStream, load_systems, streams
 from quality.report import labels
 from quality.report.build import build_site
+from quality.report.guidance import load_guidance
 
 ARTIFACTS = Path(
     os.environ.get("LGSP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts")
@@ -216,15 +217,22 @@ def test_a_declared_dataset_shows_its_declared_titles_rules_and_trends(site: Sit
         rules = {row[0]: row for row in _cells(en, f"{dataset}_rules")}
         assert set(rules) == set(results) and len(rules) > len(stream.stream.rules)  # a rule per (rule, field)
         assert next(iter(rules)) == "contract.valid"
+        written = {rule for dataset_name, rule in load_guidance().rules if dataset_name == dataset}  # by hand
         for rule, result in results.items():
             assert rules[rule][2:4] == [labels.number(result.evaluated, "en"), labels.number(result.failed, "en")]
             field = rule.split(".")[0]
+            if rule in written:  # guidance.yaml's title (civil status): the auditors' own words
+                assert rules[rule][1] == load_guidance().rule(rule, dataset).title.en, rule
+                continue
             assert rules[rule][1].startswith("Field " if field in stream.stream.fields else "The record"), rule
         assert len(en.xpath("//figure[@class='plot']/svg")) == 2 and len(_cells(en, f"{dataset}_runs")) == 2
         # Each rule's page: what it means and what to do, from the declaration (wire names, owner, system).
         for rule in rules:
             page = site.dom(f"en/rules/{dataset}/{rule}.html").xpath("//main")[0].text_content()
-            assert stream.system.title.en in page and stream.system.owner in page and rule in page
+            assert rule in page and "No guidance has been written" not in page
+            if rule in written:
+                continue
+            assert stream.system.title.en in page and stream.system.owner in page
             field = stream.stream.fields.get(rule.split(".")[0])
             assert field is None or field.from_ in page
             assert "No guidance has been written" not in page  # generated, not the generic fallback

@@ -640,3 +640,92 @@ def test_a_known_rule_may_be_dated_by_a_date_field_and_by_nothing_else() -> None
     assert declared_with("ref") == [
         "known applies to date or datetime fields; 'ref' is text: declare its type, or name another field"
     ]
+
+
+# --- when, differs, after_referenced ---------------------------------------------------------
+
+EVENTS = {
+    "event_id": "MaSuKien",
+    "kind": "Loai",
+    "subject": {"from": "SoDinhDanh", "type": "personal_id"},
+    "spouse": {"from": "SoDinhDanhVoChong", "type": "personal_id"},
+    "dated": {"from": "Ngay", "type": "date"},
+}
+EVENT_RULES: list[Any] = [
+    {"not_empty": "spouse", "when": {"kind": "marriage"}},
+    {"differs": {"field": "spouse", "from": "subject"}, "when": {"kind": ["marriage"]}},
+    {
+        "after_referenced": {"field": "dated", "dataset": "citizen", "via": "subject", "column": "birth_date"},
+        "when": {"kind": ["marriage", "death"]},
+    },
+    {"differs": {"field": "spouse", "from": "subject"}},  # no when: wherever both are present
+]
+
+
+def test_when_differs_and_after_referenced_judge_as_declared(engine: Engine) -> None:
+    publish(engine, OWNER, "1970-03-09", "female")
+    other = build("001", date(1972, 5, 1), "male", 4343)
+    stranger = build("001", date(1980, 1, 1), "male", 4444)  # not published: nothing to be after
+    stream = declared(EVENTS, EVENT_RULES)
+    rows = [
+        # (row, verdicts of spouse.not_empty, spouse.differs, dated.after_referenced, spouse.differs.2)
+        ({"kind": "marriage", "subject": OWNER, "spouse": other, "dated": "1995-06-01"}, (0, 0, 0, 0)),
+        ({"kind": "marriage", "subject": OWNER, "spouse": None, "dated": "1995-06-01"}, (1, None, 0, None)),
+        ({"kind": "marriage", "subject": OWNER, "spouse": OWNER, "dated": "1995-06-01"}, (0, 1, 0, 1)),
+        ({"kind": "marriage", "subject": OWNER, "spouse": other, "dated": "1970-03-08"}, (0, 0, 1, 0)),
+        ({"kind": "marriage", "subject": OWNER, "spouse": other, "dated": "1970-03-09"}, (0, 0, 0, 0)),  # same day
+        ({"kind": "death", "subject": OWNER, "spouse": None, "dated": "1969-12-31"}, (None, None, 1, None)),
+        ({"kind": "death", "subject": stranger, "spouse": None, "dated": "1900-01-01"}, (None, None, 0, None)),
+        ({"kind": "birth", "subject": OWNER, "spouse": OWNER, "dated": "1960-01-01"}, (None, None, None, 1)),
+        ({"kind": None, "subject": OWNER, "spouse": None, "dated": "1960-01-01"}, (None, None, None, None)),
+        ({"kind": "death", "subject": OWNER, "spouse": None, "dated": "1969-02-30"}, (None, None, None, None)),
+    ]
+    staged = [{"event_id": f"E{n}", **row} for n, (row, _) in enumerate(rows)]
+    found = judged(engine, stream, staged)
+    names = ("spouse.not_empty", "spouse.differs", "dated.after_referenced", "spouse.differs.2")
+    for verdict, (row, want) in zip(found, rows, strict=True):
+        assert tuple(verdict[name] for name in names) == want, row
+
+
+def test_when_differs_and_after_referenced_say_what_they_check() -> None:
+    suite = compile_suite(declared(EVENTS, EVENT_RULES), staging=staging_for(declared(EVENTS, [])), datasets=DATASETS)
+    said = {rule.name: rule.description for rule in suite.rules}
+    assert said["spouse.not_empty"] == "spouse is present and not blank (only where kind is 'marriage')"
+    assert said["spouse.differs"].endswith("(checked where both are present; only where kind is 'marriage')")
+    assert "birth_date of the citizen record whose personal_id is subject" in said["dated.after_referenced"]
+    assert said["dated.after_referenced"].endswith("only where kind is 'marriage' or 'death')")
+
+
+def test_when_differs_and_after_referenced_refuse_what_they_cannot_judge() -> None:
+    from lgsp.declaration import SystemDecl, problems
+
+    stream = declared(
+        {**EVENTS, "n": {"from": "N", "type": "decimal"}},
+        [
+            {"not_empty": "spouse", "when": {"nowhere": "x"}},
+            {"differs": {"field": "spouse", "from": "spouse"}},
+            {"after_referenced": {"field": "subject", "dataset": "citizen", "via": "subject", "column": "birth_date"}},
+            {"after_referenced": {"field": "dated", "dataset": "nowhere", "via": "subject", "column": "birth_date"}},
+            {"after_referenced": {"field": "dated", "dataset": "citizen", "via": "n", "column": "birth_date"}},
+            {"not_empty": "spouse", "when": {"kind": "100%"}},
+        ],
+    )
+    found = dict(rule_problems(stream, DATASETS))
+    for index, says in {
+        0: "when names 'nowhere'",
+        1: "both are 'spouse'",
+        2: "date or datetime fields",
+        3: "none of: citizen",
+        4: "compares keys as text",
+        5: "portable verdict",
+    }.items():
+        assert says in found[index], (index, found)
+    system = SystemDecl.model_validate(
+        {"system": "probe", "title": {"vi": "Thử", "en": "Probe"}, "owner": "Sở", "connection": "probe"}
+        | {"rest": {}, "streams": {"s": stream}}
+    )
+    told = [message for _, message in problems(system)]
+    assert any("'nowhere', which the stream does not map" in message for message in told)
+    assert any("after_referenced applies to date or datetime fields; 'subject'" in message for message in told)
+    with pytest.raises(ValueError, match="when"):
+        Stream.model_validate({**stream.model_dump(by_alias=True), "rules": [{"not_empty": "spouse", "when": {}}]})

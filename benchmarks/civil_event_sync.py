@@ -1,7 +1,10 @@
 """Sync N civil-status events over REST (OAuth2, cursor paging -> staging -> GX audit -> apply) and print the figures.
 
-    .venv/bin/python benchmarks/civil_status_sync.py                # 100,000 events
-    .venv/bin/python benchmarks/civil_status_sync.py --counts 20000,100000
+The stream is the declared one that feeds the ``civil_event`` dataset (config/systems/), run by
+``hub.pipeline.declared`` with its connection pointed at the mock.
+
+    .venv/bin/python benchmarks/civil_event_sync.py                # 100,000 events
+    .venv/bin/python benchmarks/civil_event_sync.py --counts 20000,100000
 
 The golden citizens the events link to are loaded first (as many residents as events, not
 timed); then the civil-status sync is timed alone. Each count runs in a fresh
@@ -24,10 +27,12 @@ MIN_RESIDENTS = 20_000  # the mock builds about 1.3 events per resident at most
 
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one civil-status sync of ``count`` events in this process and return its figures."""
+    from hub.local.demo_connections import declared_connections
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import civil_status_sync, population_sync
+    from hub.pipeline import declared, population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store
+    from hub.systems.loader import load_systems, streams
 
     os.environ["LGSP_MOCK_CIVIL_STATUS_EVENTS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
     residents = max(MIN_RESIDENTS, count)
@@ -39,14 +44,13 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
             population_url=mocks.population_url,
             population_username="lgsp-demo",
             population_password="demo-only-password",
-            civil_status_url=f"{mocks.base_url}/civil-status/v1",
-            civil_status_client_id="lgsp-demo",
-            civil_status_client_secret="demo-only-password",
         )
+        item = next(item for item in streams(load_systems()) if item.stream.dataset == "civil_event")
+        os.environ.update(declared_connections(mocks.base_url))
         engine = open_store(url)
         population_sync.sync("bench-population", settings, engine)
         started = time.perf_counter()
-        summary = civil_status_sync.sync(f"bench-{count}", settings, engine)
+        summary = declared.sync(f"bench-{count}", settings, engine, stream=item.qualified)
         elapsed = time.perf_counter() - started
         engine.dispose()
     return {
