@@ -43,7 +43,7 @@ from sqlalchemy.types import TypeEngine
 
 from hub.store.tables import RUN_ID, metadata
 from hub.systems.loader import Declared, load_systems, streams
-from lgsp.declaration import Stream
+from lgsp.declaration import Stream, rule_fields, rule_kind
 from lgsp.errors import ConfigError, StoreError
 
 declared_metadata = MetaData(naming_convention=metadata.naming_convention)  # the hub's own: pk_, ix_, uq_
@@ -72,6 +72,7 @@ class _Shape:
     key: str
     fields: tuple[tuple[str, str], ...]  # (canonical name, type), in declaration order
     owned_by_merge: bool  # the stream names its own merge: it may own a hub table
+    lookups: tuple[str, ...] = ()  # other fields unique_in_run compares rows of a run by (indexed with run_id)
 
     @classmethod
     def of(cls, stream: Stream) -> _Shape:
@@ -82,7 +83,11 @@ class _Shape:
                 f"dataset {stream.dataset!r}: field(s) {', '.join(reserved)} clash with the columns the hub adds "
                 f"({', '.join(sorted(RESERVED))}); rename them under fields: in the declaration"
             )
-        return cls(stream.dataset, stream.key, fields, stream.merge is not None)
+        lookups = sorted(
+            {name for rule in stream.rules if rule_kind(rule) == "unique_in_run" for name in rule_fields(rule)}
+            - {stream.key}
+        )
+        return cls(stream.dataset, stream.key, fields, stream.merge is not None, tuple(lookups))
 
     @property
     def staging_name(self) -> str:
@@ -218,6 +223,10 @@ def _build_staging(shape: _Shape) -> Table:
     )
     # The merge and the unique_in_run rule look rows of a run up by key.
     Index(f"ix_{shape.staging_name}_run_key", table.c.run_id, table.c[shape.key])
+    # unique_in_run on another field looks each row's value up among the run's: without an index that is
+    # quadratic (20,000 rows: 229 s against 1.4 s).
+    for name in shape.lookups:
+        Index(f"ix_{shape.staging_name}_run_{name}", table.c.run_id, table.c[name])
     return table
 
 

@@ -67,6 +67,17 @@ def test_a_declaration_makes_its_staging_and_golden_tables(engine: Engine) -> No
     ensure_declared_tables(engine, systems)  # again: nothing to do, nothing fails
 
 
+def test_unique_in_run_on_another_field_than_the_key_is_indexed(engine: Engine) -> None:
+    # Each row's value is looked up among the run's rows: without (run_id, field) that is quadratic.
+    systems = land_system(rules=[{"unique_in_run": ["parcel_id", "owner_id"]}])
+    ensure_declared_tables(engine, systems)
+    staged_indexes = {
+        index["name"]: index["column_names"] for index in inspect(engine).get_indexes("staging_land_parcel")
+    }
+    assert staged_indexes["ix_staging_land_parcel_run_owner_id"] == ["run_id", "owner_id"]
+    assert "ix_staging_land_parcel_run_parcel_id" not in staged_indexes  # the key has its own already
+
+
 def test_a_field_the_declaration_gains_is_added_and_old_rows_stay(engine: Engine) -> None:
     before = land_system()
     ensure_declared_tables(engine, before)
