@@ -1,58 +1,21 @@
-"""The declaration format: one YAML file per external system, as typed models.
-
-A declaration (``config/systems/<system>.yaml``) says how to reach a system, how to
-page its streams, how to map each wire record to canonical fields, which dataset the
-records feed, its key, its quality rules, its schedule and its pool. Everything the
-platform used to register by hand per system is derived from these models; the
-JSON Schema editors read (``schemas/declaration.schema.json``) is generated from them
-too (``declaration_schema``).
-
-The models only describe; they import nothing of ours. ``hub.systems`` loads the
-files (with line numbers for errors) and checks what a model alone cannot know (the
-WSDL's operations, the OpenAPI document's paths, the configured connections);
-``connectors.declared`` reads a stream; ``quality.rules`` compiles the rules.
-
-Templates: a REST stream's ``params`` and a SOAP stream's ``input`` may hold
-``{cursor}`` (where the incremental cursor goes, rendered in the wire's format) and
-``{page_size}``. Paths into a response (``records``, ``next``) are dotted JSON paths
-for REST (``data`` or ``result.items``; ``.`` for a body that is itself the list) and
-child element names for SOAP (``HoKinhDoanh``, or ``KetQua/HoKinhDoanh``).
-"""
+"""A system and its streams: auth, paging, fields, the checks a model alone can make, and the JSON Schema."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-IDENTIFIER = r"^[a-z][a-z0-9_]{0,39}$"  # a system, stream, dataset, field or connection name: a SQL identifier too
-Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
-PYTHON_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # "package.module:function"
-
-FieldType = Literal["text", "integer", "decimal", "date", "datetime", "boolean", "personal_id", "province", "commune"]
-FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
-
-
-class _Model(BaseModel):
-    """Every declaration model: unknown keys are errors (a typo must not be silently ignored)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Titles(_Model):
-    """A name in Vietnamese and in English, as the report, the CLI and the catalogue show it."""
-
-    vi: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-
+from lgsp.declaration.base import PYTHON_REF, FieldType, Identifier, Model, Titles
+from lgsp.declaration.rules import RuleDecl, names_of, own_fields, rule_fields, rule_kind, type_problem
 
 # --- auth -----------------------------------------------------------------------------
 # Secrets never appear in a declaration: the login and the password (key, client secret)
 # are the Airflow connection's.
 
 
-class ApiKeyAuth(_Model):
+class ApiKeyAuth(Model):
     """An API key (the connection's password) in a header or a query parameter."""
 
     header: str | None = None
@@ -65,24 +28,24 @@ class ApiKeyAuth(_Model):
         return self
 
 
-class BasicAuth(_Model):
+class BasicAuth(Model):
     """HTTP basic: the connection's login and password."""
 
 
-class OAuth2Auth(_Model):
+class OAuth2Auth(Model):
     """OAuth2 client credentials: the connection's login is the client id, its password the secret."""
 
     token_path: str = Field(default="/oauth/token", pattern=r"^/")
     scope: str | None = None
 
 
-class WsseAuth(_Model):
+class WsseAuth(Model):
     """WS-Security UsernameToken: the connection's login and password, sent as a digest unless ``text``."""
 
     password: Literal["digest", "text"] = "digest"  # noqa: S105 - how the password travels, not a password
 
 
-class Auth(_Model):
+class Auth(Model):
     """How to authenticate: exactly one of the four (or none, for an open endpoint)."""
 
     api_key: ApiKeyAuth | None = None
@@ -106,20 +69,20 @@ class Auth(_Model):
 # --- paging -----------------------------------------------------------------------------
 
 
-class CursorPaging(_Model):
+class CursorPaging(Model):
     """The response names the next page's cursor (``cursor``: its path); sent back in ``param``."""
 
     cursor: str
     param: str
 
 
-class LinkPaging(_Model):
+class LinkPaging(Model):
     """REST: the response holds the next page's URL (``link``: its path); same origin only."""
 
     link: str
 
 
-class PagePaging(_Model):
+class PagePaging(Model):
     """Pages by number in ``page`` from ``start``; ends at ``total`` (a path to the page count), else a short page."""
 
     page: str
@@ -127,7 +90,7 @@ class PagePaging(_Model):
     total: str | None = None
 
 
-class OffsetPaging(_Model):
+class OffsetPaging(Model):
     """Rows from an offset in ``offset``; ends at an empty or short page (``total``: a path to the row count)."""
 
     offset: str
@@ -140,7 +103,7 @@ Paging = CursorPaging | LinkPaging | PagePaging | OffsetPaging
 # --- fields -------------------------------------------------------------------------
 
 
-class FieldSpec(_Model):
+class FieldSpec(Model):
     """A canonical field: where it is on the wire, its type, and optionally a value map."""
 
     from_: str = Field(alias="from", min_length=1)
@@ -164,227 +127,17 @@ def _string_or_spec(schema: dict[str, Any]) -> None:
 FieldDecl = Annotated[FieldSpec, BeforeValidator(_field_spec), Field(json_schema_extra=_string_or_spec)]
 
 
-# --- rules --------------------------------------------------------------------------
-# Each rule is a one-key mapping in the stream's ``rules`` list; quality.rules compiles it
-# to one SQL verdict per staged row. ``fields``: one field name or a list of them.
-
-FieldNames = Identifier | list[Identifier]
-WhenValues = str | list[str]
-
-
-class _Rule(_Model):
-    """Every rule: ``when`` (optional, beside the rule's key) limits it to rows whose fields hold given values."""
-
-    when: dict[Identifier, WhenValues] | None = Field(default=None, min_length=1)
-
-
-class PatternArgs(_Model):
-    """``field`` matches ``regex`` (anchored; the portable subset quality.rules documents)."""
-
-    field: Identifier
-    regex: str
-
-
-class OneOfArgs(_Model):
-    """``field`` is one of ``values`` (after the field's ``map``)."""
-
-    field: Identifier
-    values: list[str] = Field(min_length=1)
-
-
-class RangeArgs(_Model):
-    """``field`` (a number or a date) lies within [min, max]; ``not_in_future`` bounds a date by the run's day."""
-
-    field: Identifier
-    min: float | str | None = None
-    max: float | str | None = None
-    not_in_future: bool = False
-
-
-class ConsistentArgs(_Model):
-    """The personal id in ``field`` agrees with a birth date field (century and year) and a gender field."""
-
-    field: Identifier
-    birth_date: Identifier | None = None
-    gender: Identifier | None = None  # values "male" / "female" (map the wire's values to them)
-
-
-class KnownArgs(_Model):
-    """A province or commune code is known: today's units, the pre-2025 ones, or either."""
-
-    field: Identifier
-    units: Literal["2025", "pre_2025", "either"] = "2025"
-    dated_by: Identifier | None = None  # a date field: pre-2025 units before 2025-07-01, today's from then
-
-
-class BeforeArgs(_Model):
-    """``field`` is not after ``than`` (where both are present)."""
-
-    field: Identifier
-    than: Identifier
-    strictly: bool = False
-
-
-class DiffersArgs(_Model):
-    """``field`` is not the same value as ``from`` (where both are present)."""
-
-    field: Identifier
-    from_: Identifier = Field(alias="from")
-
-
-class AfterReferencedArgs(_Model):
-    """``field`` is not before ``column`` of the ``dataset`` record whose key is ``via`` (where that record exists)."""
-
-    field: Identifier
-    dataset: Identifier
-    via: Identifier
-    column: Identifier
-
-
-class NotEmpty(_Rule):
-    """The field(s) are present and not blank."""
-
-    not_empty: FieldNames
-
-
-class Pattern(_Rule):
-    """A field matches a regular expression."""
-
-    pattern: PatternArgs
-
-
-class OneOf(_Rule):
-    """A field is one of a list of values."""
-
-    one_of: OneOfArgs
-
-
-class Range(_Rule):
-    """A number or a date lies within bounds."""
-
-    range: RangeArgs
-
-
-class NotInFuture(_Rule):
-    """The date(s) or date-time(s) are not after the run's day."""
-
-    not_in_future: FieldNames
-
-
-class UniqueInRun(_Rule):
-    """No other row of the run has the same value(s) with different content."""
-
-    unique_in_run: FieldNames
-
-
-class PersonalIdWellFormed(_Rule):
-    """The field(s) are well-formed personal ids (12 digits, a birth-registration province first)."""
-
-    personal_id: FieldNames
-
-
-class PersonalIdConsistent(_Rule):
-    """A personal id agrees with a birth date and a gender."""
-
-    personal_id_consistent: ConsistentArgs
-
-
-class Known(_Rule):
-    """A province or commune code is a known administrative unit."""
-
-    known: Identifier | KnownArgs
-
-
-class Before(_Rule):
-    """One field is not after another."""
-
-    before: BeforeArgs
-
-
-class References(_Rule):
-    """A field's value is a key of another dataset: ``{field: dataset}`` (e.g. ``{personal_id: citizen}``)."""
-
-    references: dict[Identifier, Identifier] = Field(min_length=1)
-
-
-class Differs(_Rule):
-    """Two fields do not hold the same value (e.g. a spouse is not the subject)."""
-
-    differs: DiffersArgs
-
-
-class AfterReferenced(_Rule):
-    """A date is not before a date of the record another dataset holds for the row (e.g. the subject's birth)."""
-
-    after_referenced: AfterReferencedArgs
-
-
-RULE_KINDS: dict[str, type[_Rule]] = {
-    "not_empty": NotEmpty,
-    "pattern": Pattern,
-    "one_of": OneOf,
-    "range": Range,
-    "not_in_future": NotInFuture,
-    "unique_in_run": UniqueInRun,
-    "personal_id": PersonalIdWellFormed,
-    "personal_id_consistent": PersonalIdConsistent,
-    "known": Known,
-    "before": Before,
-    "references": References,
-    "differs": Differs,
-    "after_referenced": AfterReferenced,
-}
-
-
-def _rule_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        keys = [key for key in value if key != "when"]
-        return keys[0] if len(keys) == 1 and keys[0] in RULE_KINDS else None
-    if isinstance(value, BaseModel):
-        return rule_kind(value)
-    return None
-
-
-RuleDecl = Annotated[
-    Annotated[NotEmpty, Tag("not_empty")]
-    | Annotated[Pattern, Tag("pattern")]
-    | Annotated[OneOf, Tag("one_of")]
-    | Annotated[Range, Tag("range")]
-    | Annotated[NotInFuture, Tag("not_in_future")]
-    | Annotated[UniqueInRun, Tag("unique_in_run")]
-    | Annotated[PersonalIdWellFormed, Tag("personal_id")]
-    | Annotated[PersonalIdConsistent, Tag("personal_id_consistent")]
-    | Annotated[Known, Tag("known")]
-    | Annotated[Before, Tag("before")]
-    | Annotated[References, Tag("references")]
-    | Annotated[Differs, Tag("differs")]
-    | Annotated[AfterReferenced, Tag("after_referenced")],
-    Discriminator(
-        _rule_kind,
-        custom_error_type="unknown_rule",
-        custom_error_message="a rule is one of "
-        + ", ".join(RULE_KINDS)
-        + ", written as {rule: arguments} (and optionally when: {field: value or [values]})",
-    ),
-]
-
-
-def rule_kind(rule: BaseModel) -> str:
-    """The vocabulary word of a parsed rule ("not_empty", "references", ...)."""
-    return next(name for name in type(rule).model_fields if name != "when")
-
-
 # --- streams and systems --------------------------------------------------------------
 
 
-class Incremental(_Model):
+class Incremental(Model):
     """The incremental cursor: the field whose newest value is remembered, and where the first run starts."""
 
     field: Identifier
     from_: str = Field(default="1970-01-01T00:00:00Z", alias="from")
 
 
-class Stream(_Model):
+class Stream(Model):
     """One stream of a system: how to read it and what it feeds."""
 
     title: Titles | None = None
@@ -436,27 +189,27 @@ class Stream(_Model):
         return self.post if self.post is not None else self.get
 
 
-class RestProtocol(_Model):
+class RestProtocol(Model):
     """A REST system: its auth, and (optionally) its OpenAPI document to check paths against."""
 
     auth: Auth = Field(default_factory=Auth)
     openapi: str | None = None  # a file, relative to the declaration or the project
 
 
-class SoapProtocol(_Model):
+class SoapProtocol(Model):
     """A SOAP system: its auth, and (optionally) its WSDL to check operations against before anything runs."""
 
     auth: Auth = Field(default_factory=Auth)
     wsdl: str | None = None  # a file, relative to the declaration or the project; None: the endpoint's ?wsdl
 
 
-class Demo(_Model):
+class Demo(Model):
     """Where the demo's mock serves this system, under the mocks' base URL (``lgsp run``)."""
 
     path: str = Field(pattern=r"^/")
 
 
-class SystemDecl(_Model):
+class SystemDecl(Model):
     """One external system and its streams."""
 
     system: Identifier
@@ -559,7 +312,7 @@ def _stream_problems(system: SystemDecl, stream: Stream) -> list[tuple[Loc, str]
             (("pool",), f"pool {stream.pool!r} is not in the system's pools: write pools: {{{stream.pool}: SLOTS}}")
         )
     for index, rule in enumerate(stream.rules):
-        own = _own_fields(rule)
+        own = own_fields(rule)
         for name in rule_fields(rule):
             if name not in stream.fields:
                 found.append(
@@ -570,69 +323,16 @@ def _stream_problems(system: SystemDecl, stream: Stream) -> list[tuple[Loc, str]
                     )
                 )
             elif name in own:
-                wrong = _type_problem(rule, name, stream.fields[name].type)
+                wrong = type_problem(rule, name, stream.fields[name].type)
                 if wrong:
                     found.append((("rules", index), wrong))
         for name, values in (getattr(rule, "when", None) or {}).items():
-            for value in _names(values):
+            for value in names_of(values):
                 if any(char in value for char in "%{}\x00"):
                     found.append(
                         (("rules", index, "when", name), f"when value {value!r} holds %, a brace or NUL: name another")
                     )
     return found
-
-
-_TYPES_FOR: dict[str, tuple[str, ...]] = {
-    "known": ("province", "commune"),
-    "not_in_future": ("date", "datetime"),
-    "before": ("date", "datetime", "integer", "decimal"),
-    "range": ("date", "datetime", "integer", "decimal"),
-    "after_referenced": ("date", "datetime"),
-}
-
-
-def _type_problem(rule: BaseModel, name: str, field_type: str) -> str | None:
-    kind = rule_kind(rule)
-    allowed = _TYPES_FOR.get(kind)
-    if kind == "personal_id_consistent":
-        args = rule.personal_id_consistent  # type: ignore[attr-defined]
-        allowed = ("date",) if name == args.birth_date else None
-    args = getattr(rule, kind)
-    if kind == "after_referenced" and name == args.via and name != args.field:
-        allowed = ("text", "integer", "date", "personal_id", "province", "commune")  # a key, compared as text
-    if kind == "known" and name == getattr(rule.known, "dated_by", None):  # type: ignore[attr-defined]
-        allowed = ("date", "datetime")  # the date that picks the units' era, not a unit code
-    if allowed is None or field_type in allowed:
-        return None
-    return (
-        f"{kind} applies to {' or '.join(allowed)} fields; {name!r} is {field_type}: "
-        "declare its type, or name another field"
-    )
-
-
-def _names(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def rule_fields(rule: BaseModel) -> list[str]:
-    """The stream fields a rule reads, in order, then those its ``when`` reads (datasets and columns are not fields)."""
-    own = _own_fields(rule)
-    return [*own, *(name for name in getattr(rule, "when", None) or {} if name not in own)]
-
-
-def _own_fields(rule: BaseModel) -> list[str]:
-    """The stream fields the rule's own arguments name (not its ``when``)."""
-    args = getattr(rule, rule_kind(rule))
-    if isinstance(args, str | list):
-        return _names(args)
-    if isinstance(args, dict):  # references: {field: dataset}
-        return list(args)
-    named = [args.field]
-    for extra in ("than", "birth_date", "gender", "dated_by", "from_", "via"):
-        value = getattr(args, extra, None)
-        if value is not None and value not in named:
-            named.append(value)
-    return named
 
 
 def declaration_schema() -> dict[str, Any]:
