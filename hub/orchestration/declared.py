@@ -217,7 +217,7 @@ def _rules(stream: Stream) -> str:
 
 def rule_lines(stream: Stream) -> list[tuple[str, str]]:
     """Each declared rule's name (``<field>.<kind>``) and what it checks, in declaration order."""
-    from lgsp.declaration import rule_fields, rule_kind
+    from lgsp.declaration import own_fields, rule_kind
 
     found: list[tuple[str, str]] = []
     taken = {"contract.valid"}
@@ -233,15 +233,26 @@ def rule_lines(stream: Stream) -> list[tuple[str, str]]:
     for rule in stream.rules:
         kind = rule_kind(rule)
         args = getattr(rule, kind)
-        if isinstance(args, str | list | dict):  # one rule per field named
-            for field in rule_fields(rule):
-                add(f"{field}.{kind}", _rule_text(kind, args, field))
+        when = _when_text(getattr(rule, "when", None))
+        if isinstance(args, str | list | dict):  # one rule per field named (not those its `when` reads)
+            for field in own_fields(rule):
+                add(f"{field}.{kind}", _rule_text(kind, args, field) + when)
         else:
-            add(f"{args.field}.{kind}", _rule_text(kind, args, args.field))
+            add(f"{args.field}.{kind}", _rule_text(kind, args, args.field) + when)
     key_rule = f"{stream.key}.not_empty"
     if key_rule not in taken:  # the pipeline always judges the key: a row without one cannot be published
         found.insert(0, (key_rule, "the dataset's key is present and not blank (always judged)"))
     return found
+
+
+def _when_text(when: dict[str, str | list[str]] | None) -> str:
+    if not when:
+        return ""
+    said = (
+        f"`{name}` is " + " or ".join(f"`{v}`" for v in ([vs] if isinstance(vs, str) else vs))
+        for name, vs in when.items()
+    )
+    return ", only where " + " and ".join(said)
 
 
 def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], field: str) -> str:
@@ -267,6 +278,13 @@ def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], fi
     if kind == "known":
         dated = f", by the date in `{detail['dated_by']}`" if detail.get("dated_by") else ""
         return f"a known administrative unit ({detail.get('units', '2025')} units{dated})"
+    if kind == "differs":
+        return f"differs from `{detail['from_']}`"
+    if kind == "after_referenced":
+        return (
+            f"not before `{detail['column']}` of the `{detail['dataset']}` record that `{detail['via']}` names "
+            "(checked at audit, against the store)"
+        )
     if kind == "personal_id_consistent":
         others = [f"`{detail[key]}`" for key in ("birth_date", "gender") if key in detail]
         return "the personal id agrees with " + " and ".join(others or ["itself"])

@@ -20,7 +20,7 @@ child element names for SOAP (``HoKinhDoanh``, or ``KetQua/HoKinhDoanh``).
 """
 
 from lgsp.declaration.base import FIELD_TYPES, IDENTIFIER, PYTHON_REF, FieldType, Identifier, Titles
-from lgsp.declaration.rules import RULE_KINDS, KnownArgs, RangeArgs, RuleDecl, rule_fields, rule_kind
+from lgsp.declaration.rules import RULE_KINDS, KnownArgs, RangeArgs, RuleDecl, own_fields, rule_fields, rule_kind
 from lgsp.declaration.system import (
     Auth,
     CursorPaging,
@@ -59,6 +59,7 @@ __all__ = [
     "SystemDecl",
     "Titles",
     "declaration_schema",
+    "own_fields",
     "problems",
     "rule_fields",
     "rule_kind",
