@@ -18,9 +18,13 @@ import math
 import threading
 from array import array
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Generic, NamedTuple, TypeVar
+
+from mocks.clock import EPOCH
 
 R = TypeVar("R")
 NEVER = 2**62  # "not superseded"
@@ -100,3 +104,50 @@ class VersionedFeed(Generic[R]):
         first = start + (page - 1) * page_size
         chosen = positions[first : first + page_size] if first < len(positions) else array("q")
         return NumberedPage([self._records[p] for p in chosen], page, page_size, total)
+
+
+class RegisterDataset(Generic[R]):
+    """A register's records: every version on a VersionedFeed, and the defect each delivered record carries.
+
+    A register names its records' defect key (``defect_key``) and its defect types
+    (``DEFECT_TYPES``); the rest is the same for every register.
+    """
+
+    DEFECT_TYPES: tuple[str, ...] = ()
+
+    def __init__(self, versions: Sequence[Version[R]], defects: dict[str, str], seed: int) -> None:
+        """Index ``versions`` (creation order) with their ground truth (defect key -> type)."""
+        self.seed = seed
+        self._feed = VersionedFeed(versions)
+        self._defects = defects
+
+    def defect_key(self, record: R) -> str:
+        """The value the ground truth is keyed by."""
+        raise NotImplementedError
+
+    @property
+    def versions(self) -> Sequence[R]:
+        """Every version, in feed order (updated at, record id, creation order)."""
+        return self._feed.versions
+
+    @property
+    def defects(self) -> Mapping[str, str]:
+        """Ground truth: defect key -> the defect its record(s) carry."""
+        return MappingProxyType(self._defects)
+
+    def defect_of(self, record: R) -> str | None:
+        """The defect ``record`` carries, or None for a clean one."""
+        return self._defects.get(self.defect_key(record))
+
+    def records(self, clock: int = EPOCH, since: int | None = None) -> list[R]:
+        """What the feed shows at ``clock``, after ``since`` if given: each record's latest version, in order."""
+        return self._feed.visible(clock, since)
+
+    def defect_counts(self, clock: int = EPOCH) -> dict[str, int]:
+        """Defective records delivered at ``clock`` per type (a duplicate_conflict pair counts twice)."""
+        counts = Counter(kind for record in self.records(clock) if (kind := self.defect_of(record)) is not None)
+        return {kind: counts[kind] for kind in self.DEFECT_TYPES}
+
+    def page(self, since: int, clock: int, page: int, page_size: int) -> NumberedPage[R]:
+        """Page ``page`` (1-based) of the records visible at ``clock`` updated after ``since``."""
+        return self._feed.page(since, clock, page, page_size)

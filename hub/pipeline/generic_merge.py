@@ -17,7 +17,7 @@ keeps the stamp of the run that set it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, Table, bindparam, func, insert, select, update
 
 from hub.pipeline.stages import MergeCounts
+from hub.pipeline.winners import newest_per_key
 from hub.store.declared import dataset_table, staging_table
 from hub.store.tables import audit_finding
 from hub.systems.loader import DeclaredStream
@@ -138,27 +139,19 @@ def _winners(conn: Connection, staging: Table, run_id: str, plan: _Plan) -> Iter
         .where(staging.c.run_id == run_id, staging.c.contract_error.is_(None), staging.c.row_id.not_in(failing))
         .order_by(staging.c[plan.key], version, staging.c.row_id)
     )
-    winners: list[RowMapping] = []
-    superseded = 0
-    previous: RowMapping | None = None
-    for row in conn.execute(query, execution_options={"yield_per": CHUNK}).mappings():
-        if row[plan.key] is None or row[plan.key] == "":
+    rows = conn.execute(query, execution_options={"yield_per": CHUNK}).mappings()
+    return newest_per_key(_keyed(rows, plan.key, staging.name), plan.key)
+
+
+def _keyed(rows: Iterable[RowMapping], key: str, staging: str) -> Iterator[RowMapping]:
+    """``rows``, refusing one without its key: the suite's ``<key>.not_empty`` should have failed it."""
+    for row in rows:
+        if row[key] is None or row[key] == "":
             raise StoreError(
-                f"publish of {staging.name}: a row without its key {plan.key} passed the audit; the suite must "
-                f"hold {plan.key}.not_empty. Nothing was committed; report this bug"
+                f"publish of {staging}: a row without its key {key} passed the audit; the suite must "
+                f"hold {key}.not_empty. Nothing was committed; report this bug"
             )
-        if previous is not None and previous[plan.key] == row[plan.key]:
-            superseded += 1  # the same key again, newer: the earlier copy loses
-        elif previous is not None:
-            winners.append(previous)
-            if len(winners) >= CHUNK:
-                yield winners, superseded
-                winners, superseded = [], 0
-        previous = row
-    if previous is not None:
-        winners.append(previous)
-    if winners or superseded:
-        yield winners, superseded
+        yield row
 
 
 def _write(

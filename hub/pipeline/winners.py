@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Connection, RowMapping, Table, select
 
@@ -22,11 +22,18 @@ def passing_winners(
         .order_by(staging.c[key], staging.c[version], staging.c.row_id)
     )
     # Per statement: Connection.execution_options() would turn every later statement server-side too.
-    result = conn.execute(query, execution_options={"yield_per": CHUNK}).mappings()
+    return newest_per_key(conn.execute(query, execution_options={"yield_per": CHUNK}).mappings(), key)
+
+
+def newest_per_key(rows: Iterable[RowMapping], key: str) -> Iterator[tuple[list[RowMapping], int]]:
+    """Chunks of (the last of each run of rows sharing ``key``, how many earlier copies lost).
+
+    ``rows`` come ordered by key, then version (oldest first), so the last of a run is the newest.
+    """
     winners: list[RowMapping] = []
     superseded = 0
     previous: RowMapping | None = None
-    for row in result:
+    for row in rows:
         if previous is not None and previous[key] == row[key]:
             superseded += 1  # the same key again, newer: the earlier copy loses
         elif previous is not None:

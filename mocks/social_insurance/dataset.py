@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
-
-from mocks.clock import EPOCH
 from mocks.population.dataset import PopulationDataset
 from mocks.social_insurance.generate import generate
-from mocks.social_insurance.record import DEFECT_TYPES, BaoHiem, DefectType
-from mocks.versioned_feed import NumberedPage, Version, VersionedFeed
+from mocks.social_insurance.record import DEFECT_TYPES, BaoHiem
+from mocks.versioned_feed import RegisterDataset
 
 
-class SocialInsuranceDataset:
-    """Deterministic coverages of a population's residents, their change feed and the injected defects."""
+class SocialInsuranceDataset(RegisterDataset[BaoHiem]):
+    """Deterministic records of a population's residents, their change feed and the injected defects."""
 
-    def __init__(self, versions: Sequence[Version[BaoHiem]], defects: dict[str, DefectType], seed: int) -> None:
-        """Index ``versions`` (creation order) with their ground truth (SoDinhDanh as delivered -> type)."""
-        self.seed = seed
-        self._feed = VersionedFeed(versions)
-        self._defects = defects
+    DEFECT_TYPES = DEFECT_TYPES
 
     @classmethod
     def generate(
@@ -37,31 +28,8 @@ class SocialInsuranceDataset:
             ValueError: more records than the population has adults, or impossible rates.
         """
         built = generate(population, seed, records, defect_rate, feed_days)
-        return cls(built.versions, built.defects, seed)
+        return cls(built.versions, dict(built.defects), seed)
 
-    @property
-    def versions(self) -> Sequence[BaoHiem]:
-        """Every version, in feed order (NgayCapNhat, MaSoBHXH, creation order)."""
-        return self._feed.versions
-
-    @property
-    def defects(self) -> Mapping[str, DefectType]:
-        """Ground truth: SoDinhDanh as delivered -> the defect its record(s) carry (MaSoBHXH may be missing)."""
-        return MappingProxyType(self._defects)
-
-    def defect_of(self, record: BaoHiem) -> DefectType | None:
-        """The defect ``record`` carries, or None for a clean one."""
-        return self._defects.get(record.so_dinh_danh)
-
-    def records(self, clock: int = EPOCH, since: int | None = None) -> list[BaoHiem]:
-        """What the feed shows at ``clock``, after ``since`` if given: each coverage's latest version, in order."""
-        return self._feed.visible(clock, since)
-
-    def defect_counts(self, clock: int = EPOCH) -> dict[DefectType, int]:
-        """Defective records delivered at ``clock`` per type (a duplicate_conflict pair counts twice)."""
-        counts = Counter(kind for record in self.records(clock) if (kind := self.defect_of(record)) is not None)
-        return {kind: counts[kind] for kind in DEFECT_TYPES}
-
-    def page(self, since: int, clock: int, page: int, page_size: int) -> NumberedPage[BaoHiem]:
-        """Page ``page`` (1-based) of the records visible at ``clock`` with NgayCapNhat after ``since``."""
-        return self._feed.page(since, clock, page, page_size)
+    def defect_key(self, record: BaoHiem) -> str:
+        """The ground truth is keyed by SoDinhDanh as delivered (MaSoBHXH may be missing)."""
+        return record.so_dinh_danh
