@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -16,10 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.wsse import PASSWORD_TYPES, PasswordType
 from lgsp.errors import ConfigError
 
-POPULATION_CONN_ID = "national_population"
 ONE_STOP_CONN_ID = "one_stop"
 PORTAL_CONN_ID = "national_portal"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
@@ -34,10 +32,6 @@ class Settings(BaseSettings):
 
     home: Path = Path(".lgsp")
     database_url: str | None = None
-    population_url: str | None = None
-    population_username: str | None = None
-    population_password: SecretStr | None = None
-    population_wsse_password: str | None = None  # "digest" (the default) or "text", as the connection's extra
     one_stop_url: str | None = None  # the API base, e.g. http://host:port/one-stop/v1
     one_stop_api_key: SecretStr | None = None
     portal_url: str | None = None  # the National Public Service Portal API base, e.g. http://host:port/portal/v1
@@ -87,7 +81,6 @@ class Endpoint:
     url: str
     username: str
     password: SecretStr
-    password_type: PasswordType = "digest"  # noqa: S105 - how a WS-Security UsernameToken carries the password
     extras: Mapping[str, str] = field(default_factory=dict)  # the connection's extra (declared systems read it)
 
 
@@ -133,35 +126,6 @@ def declared_endpoint(
     return Endpoint(
         url=conn["url"].rstrip("/"), username=conn.get("username") or "", password=SecretStr(password), extras=extras
     )
-
-
-def population_endpoint(settings: Settings) -> Endpoint:
-    """The National Population Database endpoint: LGSP_POPULATION_* > Airflow connection.
-
-    The WS-Security password is sent as a digest unless LGSP_POPULATION_WSSE_PASSWORD or the
-    connection's extra ``wsse_password`` (``...?wsse_password=text`` in the URI form) says "text".
-
-    Raises:
-        ConfigError: nothing configures it, a demo secret points outside loopback, or
-            ``wsse_password`` is neither "digest" nor "text".
-    """
-    endpoint = _endpoint(
-        settings,
-        POPULATION_CONN_ID,
-        "LGSP_POPULATION_URL, LGSP_POPULATION_USERNAME and LGSP_POPULATION_PASSWORD",
-        "http://USER:PASSWORD@HOST:PORT/population",
-        settings.population_url,
-        settings.population_username,
-        settings.population_password,
-    )
-    conn = _airflow_connection(POPULATION_CONN_ID) or {}
-    password_type = settings.population_wsse_password or conn.get("wsse_password") or "digest"
-    if password_type not in PASSWORD_TYPES:
-        raise ConfigError(
-            f"wsse_password must be 'digest' or 'text' (LGSP_POPULATION_WSSE_PASSWORD or the extra of the "
-            f"Airflow connection '{POPULATION_CONN_ID}'); leave it unset for the digest"
-        )
-    return replace(endpoint, password_type=password_type)
 
 
 def portal_endpoint(settings: Settings) -> Endpoint:

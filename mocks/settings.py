@@ -76,6 +76,7 @@ class MockSettings(BaseSettings):
     def demo_credentials(self) -> dict[str, tuple[str, SecretStr]]:
         """Airflow connection id -> (login, secret) the hub's demo connections use for these mocks."""
         return {
+            "national_population": (self.username, self.password),
             "civil_status": (self.civil_status_client_id, self.civil_status_client_secret),
             "social_insurance": ("api", self.social_insurance_api_key),
             "household_business": (self.household_business_username, self.household_business_password),

@@ -41,6 +41,8 @@ from lgsp.errors import ConfigError
 from quality.patterns import PatternError, pattern_problem, pattern_sql, shown
 from quality.verdicts import (
     DIGITS,
+    FAIL,
+    PASS,
     Rule,
     Suite,
     commune_known,
@@ -87,6 +89,8 @@ def compile_suite(stream: Stream, *, staging: Table, datasets: Datasets) -> Suit
             compiled = _compile(decl, stream, staging.name, datasets)
         except RuleError as exc:
             raise RuleError(f"rule {index + 1} of stream {stream.dataset!r} ({rule_kind(decl)}): {exc}") from None
+        if decl.name is not None:
+            compiled = [_named_rule(decl.name, compiled)]
         for name, description, judge in compiled:
             unique, n = name, 1
             while unique in taken:
@@ -123,6 +127,21 @@ def _compile(decl: BaseModel, stream: Stream, staging: str, datasets: Datasets |
         return compiled
     scope, said = _when(when, stream)
     return [(name, _only_where(text, said), _scoped(scope, judge)) for name, text, judge in compiled]
+
+
+def _named_rule(name: str, compiled: Compiled) -> tuple[str, str, Verdict]:
+    """Several fields' verdicts as one rule: fails where any fails, passes where any applies and none fails."""
+    if len(compiled) == 1:
+        return name, compiled[0][1], compiled[0][2]
+    judges = [judge for _, _, judge in compiled]
+
+    def combined(as_of: str) -> str:
+        each = [f"({judge(as_of)})" for judge in judges]
+        failed = " OR ".join(f"{v} = {FAIL}" for v in each)
+        passed = " OR ".join(f"{v} = {PASS}" for v in each)
+        return f"CASE WHEN {failed} THEN {FAIL} WHEN {passed} THEN {PASS} END"
+
+    return name, "; ".join(text for _, text, _ in compiled if text), combined
 
 
 def _only_where(description: str, said: str) -> str:
@@ -168,6 +187,8 @@ def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datas
     types: dict[str, str] = {name: spec.type for name, spec in stream.fields.items()}
     if kind == "not_empty":
         return [(f"{f}.not_empty", f"{f} is present and not blank", _not_empty(f)) for f in fields or []]
+    if kind == "empty":
+        return [(f"{f}.empty", f"{f} is absent or blank", _empty(f)) for f in fields or []]
     if kind == "not_in_future":
         return [_not_in_future(f, types[f]) for f in fields or []]
     if kind == "unique_in_run":
@@ -192,7 +213,8 @@ def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datas
     if kind == "references":
         return [_references(f, target, types[f], datasets) for f, target in args.items()]
     if kind == "after_referenced":
-        return [_after_referenced(args, types, datasets)]
+        own = staging if args.dataset == stream.dataset else None
+        return [_after_referenced(args, types, datasets, own)]
     builders: dict[str, Callable[[Any, dict[str, str]], tuple[str, str, Verdict]]] = {
         "pattern": _pattern,
         "one_of": _one_of,
@@ -210,12 +232,16 @@ def _named(args: object) -> list[str]:
     if isinstance(args, BaseModel):
         return [
             value
-            for key in ("field", "than", "birth_date", "gender", "dated_by", "from_", "via")
-            if isinstance(value := getattr(args, key, None), str)
+            for key in ("field", "than", "birth_date", "gender", "dated_by", "within", "from_", "via")
+            for value in _names(getattr(args, key, None))
         ]
     if isinstance(args, dict):
         return list(args)
     return []
+
+
+def _names(value: object) -> list[str]:
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
 
 
 def _present(field: str) -> str:
@@ -232,6 +258,11 @@ def _applies(field: str, passes: str, *, as_of_bound: str = "") -> Verdict:
 def _not_empty(field: str) -> Verdict:
     col = f"s.{field}"
     return lambda as_of: verdict(f"{col} IS NOT NULL AND trim({col}, {quote(_BLANKS)}) <> ''")
+
+
+def _empty(field: str) -> Verdict:
+    col = f"s.{field}"
+    return lambda as_of: verdict(f"{col} IS NULL OR trim({col}, {quote(_BLANKS)}) = ''")
 
 
 def _pattern(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
@@ -391,6 +422,15 @@ def _known(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
             f"{field} is a pre-2025 {noun} where {dated} is before {REFORM_DAY}, one of today's {field_type}s"
             f" from then, and {eras[spec.units]} where {dated} is absent"
         )
+    if spec.within is not None:
+        if field_type != "commune" or types[spec.within] != "province" or spec.units != "2025" or spec.dated_by:
+            raise RuleError(
+                f"within says which province a commune lies in: {field!r} must be a commune of today's units "
+                f"(no units, no dated_by) and {spec.within!r} a province field"
+            )
+        passes = commune_known(col, f"s.{spec.within}")
+        said = f"{field} is one of today's communes and lies in the province {spec.within} (checked where both are present)"
+        return f"{field}.known", said, lambda as_of: verdict(passes, f"{_present(field)} AND {_present(spec.within)}")
     if field_type == "commune" and (spec.units != "2025" or spec.dated_by is not None):
         said += " (no list of pre-2025 communes is available: a pre-2025 commune code is only checked to be 5 digits)"
     return f"{field}.known", f"{said} (checked where {field} is present)", _applies(field, passes)
@@ -459,26 +499,47 @@ def _golden_key(key: str, field_type: str) -> str:
     return f"r.{key}" if field_type not in ("integer", "date") else f"CAST(r.{key} AS TEXT)"
 
 
-def _after_referenced(args: Any, types: dict[str, str], datasets: Datasets | None) -> tuple[str, str, Verdict]:
-    field, via, column, target = args.field, args.via, args.column, args.dataset
+def _after_referenced(
+    args: Any, types: dict[str, str], datasets: Datasets | None, own_staging: str | None
+) -> tuple[str, str, Verdict]:
+    field, column, target, strictly = args.field, args.column, args.dataset, args.strictly
+    vias = _names(args.via)
     if types[field] not in _TIME_TYPES:
         raise RuleError(f"after_referenced applies to date or datetime fields; {field!r} is {types[field]}")
     name = f"{field}.after_referenced"
-    found = _referenced("after_referenced", via, target, types[via], datasets)
-    if found is None:
+    found = [_referenced("after_referenced", via, target, types[via], datasets) for via in vias]
+    if any(one is None for one in found):
         return name, "", lambda as_of: ""
-    table, key = found
-    # Days compare as ISO text: the referenced column's own text form (date or timestamp) starts with its day.
-    earlier = (
-        f"NOT EXISTS (SELECT 1 FROM {table} r WHERE {_golden_key(key, types[via])} = s.{via}"  # noqa: S608
-        f" AND substr(CAST(r.{column} AS TEXT), 1, 10) > substr(s.{field}, 1, 10))"
-    )
-    scope = f"{_well_formed(f's.{field}', types[field])} AND {_present(via)}"
+    table, key = found[0]  # type: ignore[misc]
+    day = f"substr(s.{field}, 1, 10)"
+    too_late = ">=" if strictly else ">"  # the referenced day that breaks the rule
+    checks = []
+    for via in vias:
+        # Days compare as ISO text: the referenced column's own text form (date or timestamp) starts with its day.
+        published = (
+            f"NOT EXISTS (SELECT 1 FROM {table} r WHERE {_golden_key(key, types[via])} = s.{via}"  # noqa: S608
+            f" AND substr(CAST(r.{column} AS TEXT), 1, 10) {too_late} {day})"
+        )
+        if own_staging is None:
+            checks.append(f"(NULLIF(s.{via}, '') IS NULL OR {published})")
+            continue
+        # The stream's own dataset: this run's usable copy of the record is newer than the published one.
+        staged = (
+            f"FROM {own_staging} p WHERE p.run_id = s.run_id AND p.{key} = s.{via}"
+            f" AND p.contract_error IS NULL AND {_well_formed(f'p.{column}', types.get(column, 'date'))}"
+        )
+        checks.append(
+            f"(NULLIF(s.{via}, '') IS NULL OR CASE WHEN EXISTS (SELECT 1 {staged}) THEN NOT EXISTS"
+            f" (SELECT 1 {staged} AND substr(p.{column}, 1, 10) {too_late} {day}) ELSE {published} END)"
+        )
+    scope = f"{_well_formed(f's.{field}', types[field])} AND ({' OR '.join(_present(via) for via in vias)})"
+    word = "after" if strictly else "not before"
+    copy = "this run's copy of it, else the published one" if own_staging else "the published one"
     return (
         name,
-        f"{field} is not before the {column} of the {target} record whose {key} is {via} (compared by day; "
-        f"checked where {field} is a real {types[field]} and that record is published)",
-        lambda as_of: verdict(earlier, applies=scope),
+        f"{field} is {word} the {column} of the {target} record whose {key} is {' or '.join(vias)} (compared by "
+        f"day, against {copy}; checked where {field} is a real {types[field]} and that record is found)",
+        lambda as_of: verdict(" AND ".join(checks), applies=scope),
     )
 
 

@@ -1,7 +1,7 @@
 """Audit one run: validate its staging rows once with GX, store the findings as keys.
 
-``audit_run`` is the audit step of write-audit-publish. It runs the citizen suite
-(``quality.citizen_suite``) once, through a GX SQL data source on the store itself:
+``audit_run`` is the audit step of write-audit-publish. It runs a stream's suite (the
+declared rules compiled by ``quality.rules``) once, through a GX SQL data source on the store itself:
 the rules run inside the database (push-down) and GX sees only a query asset of
 row keys and verdicts, never the rows. Then, in one transaction, it replaces the
 run's rows in ``audit_finding`` (run, row, rule: keys only), ``quality_result``
@@ -41,7 +41,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.store.tables import audit_finding, quality_result, validation_result
 from lgsp.errors import StoreError
-from quality import citizen_suite
 from quality.verdicts import Suite
 
 if TYPE_CHECKING:
@@ -110,12 +109,7 @@ class RunValidation:
         return len({row for rows in self.failing.values() for row in rows})
 
 
-def rule_names() -> tuple[str, ...]:
-    """The names of every citizen rule, in suite order."""
-    return citizen_suite.rule_names()
-
-
-def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE) -> AuditOutcome:
+def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite) -> AuditOutcome:
     """Validate the run once, then replace its findings, rule summary and GX result in one transaction.
 
     Raises:
@@ -183,7 +177,7 @@ def audit_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_s
     return outcome
 
 
-def validate_run(engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE) -> RunValidation:
+def validate_run(engine: Engine, run_id: str, as_of: date, suite: Suite) -> RunValidation:
     """Run the citizen suite once over the run's staging rows, push-down; keys and counts only.
 
     Raises:
@@ -225,7 +219,7 @@ def _count_staged(engine: Engine, run_id: str, suite: Suite) -> int:
 
 
 def _run_suite(
-    engine: Engine, run_id: str, as_of: date, suite: Suite = citizen_suite.SUITE
+    engine: Engine, run_id: str, as_of: date, suite: Suite
 ) -> ExpectationSuiteValidationResult:
     """GX's own result for one run (keys and verdicts only: see the module docstring)."""
     # Before the import: GX reads it when it loads. A register never phones home.

@@ -14,9 +14,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
         **{
             "home": home,
             "database_url": database_url,
-            "population_url": f"{server.base_url}/population",
-            "population_username": "lgsp-demo",
-            "population_password": "demo-only-password",
             "one_stop_url": f"{server.base_url}/one-stop/v1",
             "one_stop_api_key": "demo-only-key",
             "page_size": 200,

@@ -155,7 +155,7 @@ class DeclaredRecord:
 
     @property
     def content_hash(self) -> str:
-        """A digest of the declared fields' text, or of the payload when the record is rejected."""
+        """A digest of the content fields' text (the key and the cursor are not content), or of a rejected payload."""
         if self._hash is None:
             self._hash = (
                 content_hash_of(self.fields, self._names)
@@ -192,6 +192,10 @@ class RecordMapper:
     def __init__(self, stream: Stream) -> None:
         """Compile the stream's fields; REST paths are dotted (``a.b``), SOAP paths ``/``-separated."""
         self.names: tuple[str, ...] = tuple(stream.fields)
+        # What the record says, not which record or as of when: a re-delivery with a newer time and the
+        # same content is unchanged (nothing to publish, nothing to push).
+        cursor = stream.cursor.field if stream.cursor is not None else None
+        self.content: tuple[str, ...] = tuple(name for name in stream.fields if name not in (stream.key, cursor))
         self._json = [_plan(n, f.from_, f.type, f.map, ".") for n, f in stream.fields.items()]
         # XML: fields keyed by their /-joined local-name path; one pass collects the texts of those keys.
         self._xml = [
@@ -232,7 +236,7 @@ class RecordMapper:
             except ValueError:
                 fields[name] = None
                 error = error or failure
-        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.names)
+        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.content)
 
     def from_xml(self, element: etree._Element) -> DeclaredRecord:
         """Map one XML record element; fields are its children by local name, whatever their namespace."""
@@ -255,7 +259,7 @@ class RecordMapper:
             except ValueError:
                 fields[name] = None
                 error = error or failure
-        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.names)
+        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.content)
 
     def _xml_texts(self, element: etree._Element) -> dict[str, str | None]:
         """One pass over the children (and the grandchildren of nested paths): local-name path -> text."""
@@ -294,7 +298,7 @@ class RecordMapper:
         return local
 
     def _rejected(self, payload: str, fields: dict[str, str | None], why: str) -> DeclaredRecord:
-        return DeclaredRecord(payload, fields, RejectedRecord(CONTRACT_RULE, why), self.names)
+        return DeclaredRecord(payload, fields, RejectedRecord(CONTRACT_RULE, why), self.content)
 
 
 def _dig(item: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -31,8 +31,8 @@ from hub.api.params import CURSOR_PATTERN, PurposeQuery, annotate, dataset_type
 from hub.api.problems import ApiProblem, InvalidParam, problem_content, problem_example, problem_responses
 from hub.sharing.datasets import golden_table, key_value
 from hub.sharing.policy import Grant, require_grant
-from hub.sharing.provenance import AUTHORITATIVE_SYSTEMS, declared_fields, open_conflicts, sourced_fields
 from hub.sharing.provenance import SourcedValue as ProvenancedValue
+from hub.sharing.provenance import authoritative_systems, declared_fields, open_conflicts, sourced_fields
 from hub.systems.catalogue import Catalogue, DatasetEntry
 from lgsp.errors import AccessDenied
 from schemas.datasets import CITIZEN, CIVIL_EVENT
@@ -231,12 +231,13 @@ def _item(row: Any, shared: dict[str, ProvenancedValue]) -> dict[str, Any]:
 
 def _event_fields(row: Any, fields: Sequence[str], source: str) -> dict[str, ProvenancedValue]:
     # An event is the civil-status register's own record: its source is the register (the declared system).
+    verified = source in authoritative_systems()
     return {
         name: ProvenancedValue(
             _json_ready(row[name]),
             source,
             row["recorded_at"].isoformat(),
-            source in AUTHORITATIVE_SYSTEMS,
+            verified,
         )
         for name in fields
     }

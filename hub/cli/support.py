@@ -89,12 +89,6 @@ class Peer:
     configured_by: str
 
 
-POPULATION = Peer(
-    hub_settings.POPULATION_CONN_ID,
-    "the National Population Database",
-    hub_settings.population_endpoint,
-    f"LGSP_POPULATION_URL or AIRFLOW_CONN_{hub_settings.POPULATION_CONN_ID.upper()}",
-)
 ONE_STOP = Peer(
     hub_settings.ONE_STOP_CONN_ID,
     "the one-stop system",

@@ -3,8 +3,9 @@
 ``lgsp sync SYSTEM[.STREAM]`` runs a declared system's streams (``config/systems``) through
 ``hub.pipeline.declared``; the targets are the declarations' names, found when the command
 line is read (``_SyncGroup``), so ``lgsp sync --help`` lists them; a target may be written with
-``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared).
-The hub's own flows keep their commands (``population``, ``dossiers``).
+``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared),
+or by one of the system's declared ``aliases`` (``lgsp sync population``).
+The hub's own flows keep their commands (``dossiers``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hub.cli.support import ONE_STOP, POPULATION, PORTAL, Peer, fail, failures, masked, say
+from hub.cli.support import ONE_STOP, PORTAL, Peer, fail, failures, masked, say
 from hub.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -52,16 +53,6 @@ sync_app = typer.Typer(
     help="Run one flow's stages directly, without Airflow: a declared SYSTEM or SYSTEM.STREAM, or a hub flow.",
     no_args_is_help=True,
 )
-
-
-@sync_app.command("population")
-def sync_population(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish the population stream once (endpoint from LGSP_POPULATION_* or Airflow)."""
-    from hub.pipeline import population_sync
-
-    _sync_once("lgsp sync population", population_sync.sync, run_id, (POPULATION,))
 
 
 def _sync_once(
@@ -121,6 +112,9 @@ def _targets_of(systems: tuple[Declared, ...]) -> dict[str, tuple[str, ...]]:
         qualified = tuple(f"{name}.{stream}" for stream in declared.decl.streams)
         targets[name] = qualified
         targets.update({each: (each,) for each in qualified})
+    for declared in systems:  # the names the commands had before the system was declared, where still free
+        for alias in declared.decl.aliases:
+            targets.setdefault(alias, targets[declared.decl.system])
     return targets
 
 
@@ -128,7 +122,7 @@ def _declared_command(target: str, qualified: tuple[str, ...]) -> Any:
     """The click command of one target: run its streams' extract, audit and publish once, in order."""
     from hub.systems.loader import load_systems
 
-    decl = next(d.decl for d in load_systems() if d.decl.system == target.split(".")[0])
+    decl = next(d.decl for d in load_systems() if d.decl.system == qualified[0].split(".")[0])
     which = f"the stream {target}" if "." in target else f"every stream of {target} ({', '.join(qualified)})"
     app = typer.Typer(add_completion=False)
 
@@ -176,7 +170,7 @@ def _sync_declared(target: str, qualified: tuple[str, ...], run_id: str | None) 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with failures(what):
         settings = load_settings()
-        decl = next(d.decl for d in load_systems() if d.decl.system == target.split(".")[0])
+        decl = next(d.decl for d in load_systems() if d.decl.system == qualified[0].split(".")[0])
     documents: dict[str, Any] = {}
     for stream in qualified:
         if run_id is None:

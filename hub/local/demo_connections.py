@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 def demo_connections(base_url: str, engine: Engine) -> dict[str, str]:
     """Every ``AIRFLOW_CONN_*`` the DAGs need to reach the mocks at ``base_url`` (the store names the agencies)."""
     return {
-        "AIRFLOW_CONN_NATIONAL_POPULATION": population_connection(f"{base_url}/population"),
         **api_key_connections(base_url),
         **declared_connections(base_url),
         **push_receiver_connections(base_url, engine),
@@ -54,16 +53,6 @@ def declared_connections(base_url: str, systems: tuple[Declared, ...] | None = N
         userinfo = f"{quote(login, safe='')}:{quote(secret.get_secret_value(), safe='')}@" if secret else ""
         connections[f"AIRFLOW_CONN_{decl.connection.upper()}"] = f"{scheme}://{userinfo}{rest}{decl.demo.path}"
     return connections
-
-
-def population_connection(population_url: str) -> str:
-    """The Airflow connection URI for the population mock, with the credentials the mock was started with."""
-    from mocks.settings import load_settings as load_mock_settings
-
-    mock = load_mock_settings()
-    scheme, rest = population_url.split("://", 1)
-    secret = quote(mock.password.get_secret_value(), safe="")
-    return f"{scheme}://{quote(mock.username, safe='')}:{secret}@{rest}"
 
 
 def api_key_connections(base_url: str) -> dict[str, str]:

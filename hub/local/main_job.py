@@ -27,25 +27,24 @@ from hub.store.engine import open_store
 from hub.store.tables import outbox, staging_citizen, sync_run
 from quality.report.build import build_site
 
-# In dependency order: dossiers are routed to the applicant's commune the population sync knows;
-# the declared streams (civil-status events among them) follow, linked to the citizens it published.
-FLOWS = ("population_sync", "dossier_sync", "agency_push")
-PUSH_FLOW = "agency_push"  # last: every flow before it has queued its changes for the subscribers
+# The hub's own flows, after the declared streams (the population's citizens among them, which dossier
+# routing needs): agency_push last, when every flow before it has queued its changes for the subscribers.
+FLOWS = ("dossier_sync", "agency_push")
+PUSH_FLOW = "agency_push"
 
 
 def main_job_flows(declared: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The DAGs ``lgsp run`` runs, in order: the hub's inbound flows, the declared streams, then the pushes.
+    """The DAGs ``lgsp run`` runs, in order: the declared streams, the hub's own flows, then the pushes.
 
-    Declared streams run in declaration order (``order``, then name), after the citizens they
-    reference are published, and before ``agency_push``, so a death or a changed declared record
-    reaches its subscribers in the same run. ``declared``: their DAG ids (default: as declared now).
+    Declared streams run in declaration order (``order``, then name): the sources others reference
+    first. ``agency_push`` comes last, so a death or a changed declared record reaches its subscribers
+    in the same run. ``declared``: their DAG ids (default: as declared now).
     """
     if declared is None:
         from hub.orchestration.schedules import declared_streams
 
         declared = tuple(item.dag_id for item in declared_streams())
-    at = FLOWS.index(PUSH_FLOW)
-    return (*FLOWS[:at], *declared, *FLOWS[at:])
+    return (*declared, *FLOWS)
 
 
 @dataclass

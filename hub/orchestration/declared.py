@@ -234,7 +234,11 @@ def rule_lines(stream: Stream) -> list[tuple[str, str]]:
         kind = rule_kind(rule)
         args = getattr(rule, kind)
         when = _when_text(getattr(rule, "when", None))
-        if isinstance(args, str | list | dict):  # one rule per field named (not those its `when` reads)
+        if rule.name is not None:  # one verdict, however many fields
+            fields = own_fields(rule) if isinstance(args, str | list | dict) else [args.field]
+            text = "; ".join(f"`{field}`: {_rule_text(kind, args, field)}" for field in fields)
+            add(rule.name, text + when)
+        elif isinstance(args, str | list | dict):  # one rule per field named (not those its `when` reads)
             for field in own_fields(rule):
                 add(f"{field}.{kind}", _rule_text(kind, args, field) + when)
         else:
@@ -258,6 +262,7 @@ def _when_text(when: dict[str, str | list[str]] | None) -> str:
 def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], field: str) -> str:
     texts = {
         "not_empty": "present and not blank",
+        "empty": "absent or blank",
         "not_in_future": "not after the run's day",
         "unique_in_run": "no other record of the run has the same value with different content",
         "personal_id": "a well-formed personal id (12 digits, a birth-registration province first)",
@@ -277,12 +282,15 @@ def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], fi
         return f"not after `{detail['than']}`" if not detail.get("strictly") else f"before `{detail['than']}`"
     if kind == "known":
         dated = f", by the date in `{detail['dated_by']}`" if detail.get("dated_by") else ""
-        return f"a known administrative unit ({detail.get('units', '2025')} units{dated})"
+        within = f", in the province `{detail['within']}`" if detail.get("within") else ""
+        return f"a known administrative unit ({detail.get('units', '2025')} units{dated}{within})"
     if kind == "differs":
         return f"differs from `{detail['from_']}`"
     if kind == "after_referenced":
+        vias = " or ".join(f"`{via}`" for via in ([detail["via"]] if isinstance(detail["via"], str) else detail["via"]))
+        word = "after" if detail.get("strictly") else "not before"
         return (
-            f"not before `{detail['column']}` of the `{detail['dataset']}` record that `{detail['via']}` names "
+            f"{word} `{detail['column']}` of the `{detail['dataset']}` record that {vias} names "
             "(checked at audit, against the store)"
         )
     if kind == "personal_id_consistent":

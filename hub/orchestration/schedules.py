@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 # flow (DAG id) -> cron expression or Airflow preset, in UTC
 HUB_SCHEDULES: dict[str, str] = {
-    "population_sync": "@hourly",
     "dossier_sync": "*/15 * * * *",
     "agency_push": "*/15 * * * *",
     "quality_report": "@daily",  # 00:00 UTC, 07:00 in Vietnam: a fresh site before office hours
@@ -68,7 +67,6 @@ HUB_ASSETS: dict[str, str] = {
 
 # flow -> the assets its publish task updates (one asset event per published run)
 HUB_PUBLISHES: dict[str, tuple[str, ...]] = {
-    "population_sync": ("lgsp.citizen",),
     "dossier_sync": ("lgsp.dossier",),
 }
 

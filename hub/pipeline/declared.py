@@ -178,7 +178,9 @@ def _check_referenced_columns(stream: DeclaredStream, systems: tuple[Declared, .
         args = getattr(rule, "after_referenced", None)
         if args is None:
             continue
-        table = tables.get(args.dataset) or hub_metadata.tables.get(HUB_DATASETS.get(args.dataset, ("", ""))[0])
+        table = tables.get(args.dataset)
+        if table is None:
+            table = hub_metadata.tables.get(HUB_DATASETS.get(args.dataset, ("", ""))[0])
         if table is None:
             continue  # an unknown dataset: compile_suite says so
         dates = [column.name for column in table.columns if isinstance(column.type, Date | DateTime)]

@@ -1,9 +1,10 @@
 """Where a golden field came from, and whether the platform vouches for it.
 
-A field is *verified* when its value came from an authoritative register (the National
-Population Database or the civil-status register) and no open conflict between two
-sources hangs over it. Agencies see this next to every value they receive, in the API,
-in pushes and in prefilled forms, and can decide whether to ask the citizen anyway.
+A field is *verified* when its value came from an authoritative register (a system whose
+declaration says ``authoritative: true``: the National Population Database, the
+civil-status register) and no open conflict between two sources hangs over it. Agencies
+see this next to every value they receive, in the API, in pushes and in prefilled forms,
+and can decide whether to ask the citizen anyway.
 
 A declared dataset's values are verified when they came from its own declared system,
 the register that dataset belongs to (``declared_fields``).
@@ -21,8 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hub.store.tables import field_conflict
+from hub.systems.catalogue import catalogue
 
-AUTHORITATIVE_SYSTEMS = frozenset({"national_population", "civil_status"})
 _CHUNK = 500
 
 
@@ -60,6 +61,11 @@ def open_conflicts(conn: Connection, personal_ids: Iterable[str]) -> set[tuple[s
     return found
 
 
+def authoritative_systems() -> frozenset[str]:
+    """The systems declared ``authoritative: true`` (the catalogue is cached per declaration file times)."""
+    return catalogue().authoritative
+
+
 def sourced_fields(
     golden: Mapping[str, Any], fields: Iterable[str], conflicts: set[tuple[str, str]]
 ) -> dict[str, SourcedValue]:
@@ -69,11 +75,12 @@ def sourced_fields(
     """
     provenance: dict[str, Any] = json.loads(golden["provenance"])
     personal_id = str(golden["personal_id"])
+    authoritative = authoritative_systems()
     shared: dict[str, SourcedValue] = {}
     for name in fields:
         stamp = provenance.get("full_name" if name == "personal_id" else name) or {}
         source = stamp.get("system")
-        verified = source in AUTHORITATIVE_SYSTEMS and (personal_id, name) not in conflicts
+        verified = source in authoritative and (personal_id, name) not in conflicts
         shared[name] = SourcedValue(_json_ready(golden[name]), source, stamp.get("source_updated_at"), verified)
     return shared
 

@@ -98,6 +98,7 @@ class SystemEntry:
     streams: tuple[str, ...]
     datasets: tuple[str, ...]
     declared: bool
+    authoritative: bool = False  # the register of record: its values are shared as verified
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +124,11 @@ class Catalogue:
     def declared(self) -> tuple[DatasetEntry, ...]:
         """The datasets that declarations feed."""
         return tuple(entry for entry in self.datasets.values() if entry.declared)
+
+    @property
+    def authoritative(self) -> frozenset[str]:
+        """The systems declared the register of record for what they say (their values are verified)."""
+        return frozenset(name for name, entry in self.systems.items() if entry.authoritative)
 
     def by_stream(self, stream: str) -> DatasetEntry | None:
         """The dataset the qualified stream feeds, if any."""
@@ -210,6 +216,7 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
             streams=tuple(f"{decl.system}.{name}" for name in decl.streams),
             datasets=tuple(dict.fromkeys(stream.dataset for stream in decl.streams.values())),
             declared=True,
+            authoritative=decl.authoritative,
         )
     datasets = {
         name: hub_fed.get(name, entry) for name, entry in _HUB_DATASETS.items() if name not in declared_datasets
@@ -334,16 +341,6 @@ def _hub_fields(dataset: str, described: dict[str, tuple[str, str, str, bool]]) 
 
 
 _HUB_SYSTEMS: dict[str, SystemEntry] = {
-    "population": SystemEntry(
-        "population",
-        Titles(vi="Cơ sở dữ liệu quốc gia về dân cư", en="National Population Database"),
-        "Bộ Công an",
-        "Luật Căn cước 2023; Nghị định 47/2020/NĐ-CP",
-        "soap",
-        ("population.citizens",),
-        ("citizen",),
-        False,
-    ),
     "one_stop": SystemEntry(
         "one_stop",
         Titles(
@@ -359,21 +356,21 @@ _HUB_SYSTEMS: dict[str, SystemEntry] = {
     ),
 }
 _HUB_DATASETS: dict[str, DatasetEntry] = {
+    # Fed by declared streams through their domain merges: system, stream, owner, legal basis, schedule
+    # and source are filled from the first declaration feeding it (_build); none feeding it leaves them empty.
     "citizen": DatasetEntry(
         "citizen",
         Titles(vi="Dân cư (công dân)", en="Population (citizens)"),
-        "population",
-        "population.citizens",
-        "Bộ Công an",
-        "Luật Căn cước 2023; Nghị định 47/2020/NĐ-CP",
+        "",
+        "",
+        "",
+        None,
         DATASET_KEYS["citizen"],
         _hub_fields("citizen", _CITIZEN_FIELDS),
         declared=False,
-        schedule="@hourly",
-        source="national_population",
+        schedule=None,
+        source=None,
     ),
-    # Fed by a declared stream through its domain merge: system, stream, owner, legal basis, schedule
-    # and source are filled from that declaration (_build); none feeding it leaves them empty.
     "civil_event": DatasetEntry(
         "civil_event",
         Titles(vi="Hộ tịch (sự kiện)", en="Civil status (events)"),

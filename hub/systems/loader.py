@@ -180,6 +180,18 @@ def _cross_problems(loaded: list[Declared]) -> list[Problem]:
                 )
             owners.setdefault(stream.dataset, here)
             datasets.setdefault(stream.dataset, (stream.dataset, stream.key))
+    names = {declared.decl.system for declared in loaded}
+    for declared in loaded:
+        for index, alias in enumerate(declared.decl.aliases):
+            if alias in names:
+                found.append(
+                    Problem(
+                        declared.path,
+                        declared.locate(("aliases", index)),
+                        f"alias {alias!r} is the name of a declared system: drop it, or rename that system",
+                    )
+                )
+            names.add(alias)
     for declared in loaded:
         for name, stream in declared.decl.streams.items():
             for index, rule in enumerate(stream.rules):

@@ -19,10 +19,20 @@ FieldNames = Identifier | list[Identifier]
 WhenValues = str | list[str]
 
 
+RuleName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$", max_length=60)]
+_OPTIONS = ("when", "name")  # the keys a rule may carry beside its word
+
+
 class _Rule(Model):
-    """Every rule: ``when`` (optional, beside the rule's key) limits it to rows whose fields hold given values."""
+    """Every rule: ``when`` (optional, beside the rule's key) limits it to rows whose fields hold given values.
+
+    ``name`` (optional) replaces the generated ``<field>.<kind>``: a rule over several fields is then one
+    verdict, failing where any field fails. A flow moved onto a declaration keeps its rules' names (and with
+    them the trends and guidance the auditors know) this way.
+    """
 
     when: dict[Identifier, WhenValues] | None = Field(default=None, min_length=1)
+    name: RuleName | None = None
 
 
 class PatternArgs(Model):
@@ -62,6 +72,7 @@ class KnownArgs(Model):
     field: Identifier
     units: Literal["2025", "pre_2025", "either"] = "2025"
     dated_by: Identifier | None = None  # a date field: pre-2025 units before 2025-07-01, today's from then
+    within: Identifier | None = None  # a province field the commune lies in (today's units only)
 
 
 class BeforeArgs(Model):
@@ -80,12 +91,23 @@ class DiffersArgs(Model):
 
 
 class AfterReferencedArgs(Model):
-    """``field`` is not before ``column`` of the ``dataset`` record whose key is ``via`` (where that record exists)."""
+    """``field`` is not before ``column`` of the ``dataset`` record whose key is ``via`` (where that record exists).
+
+    ``via``: one field or several (each referenced record is checked). Where ``dataset`` is the stream's own,
+    this run's staged copy of the referenced record counts before the published one: it is newer.
+    """
 
     field: Identifier
     dataset: Identifier
-    via: Identifier
+    via: FieldNames
     column: Identifier
+    strictly: bool = False  # after, not merely not before
+
+
+class Empty(_Rule):
+    """The field(s) are absent or blank (with ``when``: e.g. no spouse where the status is single)."""
+
+    empty: FieldNames
 
 
 class NotEmpty(_Rule):
@@ -168,6 +190,7 @@ class AfterReferenced(_Rule):
 
 RULE_KINDS: dict[str, type[_Rule]] = {
     "not_empty": NotEmpty,
+    "empty": Empty,
     "pattern": Pattern,
     "one_of": OneOf,
     "range": Range,
@@ -185,7 +208,7 @@ RULE_KINDS: dict[str, type[_Rule]] = {
 
 def _rule_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        keys = [key for key in value if key != "when"]
+        keys = [key for key in value if key not in _OPTIONS]
         return keys[0] if len(keys) == 1 and keys[0] in RULE_KINDS else None
     if isinstance(value, BaseModel):
         return rule_kind(value)
@@ -194,6 +217,7 @@ def _rule_kind(value: Any) -> str | None:
 
 RuleDecl = Annotated[
     Annotated[NotEmpty, Tag("not_empty")]
+    | Annotated[Empty, Tag("empty")]
     | Annotated[Pattern, Tag("pattern")]
     | Annotated[OneOf, Tag("one_of")]
     | Annotated[Range, Tag("range")]
@@ -211,14 +235,14 @@ RuleDecl = Annotated[
         custom_error_type="unknown_rule",
         custom_error_message="a rule is one of "
         + ", ".join(RULE_KINDS)
-        + ", written as {rule: arguments} (and optionally when: {field: value or [values]})",
+        + ", written as {rule: arguments} (and optionally when: {field: value or [values]}, name: group.rule)",
     ),
 ]
 
 
 def rule_kind(rule: BaseModel) -> str:
     """The vocabulary word of a parsed rule ("not_empty", "references", ...)."""
-    return next(name for name in type(rule).model_fields if name != "when")
+    return next(name for name in type(rule).model_fields if name not in _OPTIONS)
 
 
 _TYPES_FOR: dict[str, tuple[str, ...]] = {
@@ -238,10 +262,12 @@ def type_problem(rule: BaseModel, name: str, field_type: str) -> str | None:
         args = rule.personal_id_consistent  # type: ignore[attr-defined]
         allowed = ("date",) if name == args.birth_date else None
     args = getattr(rule, kind)
-    if kind == "after_referenced" and name == args.via and name != args.field:
+    if kind == "after_referenced" and name in names_of(args.via) and name != args.field:
         allowed = ("text", "integer", "date", "personal_id", "province", "commune")  # a key, compared as text
     if kind == "known" and name == getattr(rule.known, "dated_by", None):  # type: ignore[attr-defined]
         allowed = ("date", "datetime")  # the date that picks the units' era, not a unit code
+    if kind == "known" and name == getattr(rule.known, "within", None):  # type: ignore[attr-defined]
+        allowed = ("province",)
     if allowed is None or field_type in allowed:
         return None
     return (
@@ -269,8 +295,9 @@ def own_fields(rule: BaseModel) -> list[str]:
     if isinstance(args, dict):  # references: {field: dataset}
         return list(args)
     named = [args.field]
-    for extra in ("than", "birth_date", "gender", "dated_by", "from_", "via"):
+    for extra in ("than", "birth_date", "gender", "dated_by", "within", "from_", "via"):
         value = getattr(args, extra, None)
-        if value is not None and value not in named:
-            named.append(value)
+        for one in names_of(value) if value is not None else ():
+            if one not in named:
+                named.append(one)
     return named

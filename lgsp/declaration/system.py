@@ -216,12 +216,16 @@ class SystemDecl(Model):
     title: Titles
     owner: str = Field(min_length=1)
     legal_basis: str | None = None
+    # The system is the register of record for what it says (e.g. the national population database):
+    # its values are shared as verified, unless another source disputes them.
+    authoritative: bool = False
     connection: Identifier  # the Airflow connection holding the endpoint and credentials
     rest: RestProtocol | None = None
     soap: SoapProtocol | None = None
     pools: dict[Identifier, int] = Field(default_factory=dict)  # pool -> slots (the system's own rate limits)
     demo: Demo | None = None
     order: int = 100  # where ``lgsp run`` syncs it (lower first: sources others reference come first)
+    aliases: list[Identifier] = Field(default_factory=list)  # older names `lgsp sync` still answers to
     streams: dict[Identifier, Stream] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -28,7 +28,6 @@ from schemas.personal_id import mask
 # The hub's own inbound flows and what they feed: DAG id -> (stream, dataset i.e. suite name). The
 # declared streams' flows are derived from their declarations (quality.report.declared).
 INBOUND: dict[str, tuple[str, str]] = {
-    "population_sync": ("population.citizens", "citizen"),
     "dossier_sync": ("one_stop.dossiers", "dossier"),
 }
 PUSH_FLOW = "agency_push"

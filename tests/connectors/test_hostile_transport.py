@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from connectors.population import PopulationSource
+
 from connectors.rest import RestClient
 from connectors.soap import SoapClient
 from lgsp.errors import FatalSourceError, SourceError, TransientSourceError

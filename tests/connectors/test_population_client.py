@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from connectors.population import SYSTEM, PopulationSource
 from soap_test_server import WSSE, WSU, security_header, soap_peer, verdict
 
-from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
 from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
@@ -233,6 +233,7 @@ def test_the_client_sends_a_digest_with_nonce_created_and_a_timestamp_never_the_
 def test_the_connection_decides_digest_or_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """The digest unless the Airflow connection asks for text (URI query or JSON extra); nonsense is refused."""
     from hub.pipeline.population_sync import connect_source
+
     from hub.settings import load_settings
 
     for name in ("URL", "USERNAME", "PASSWORD", "WSSE_PASSWORD"):

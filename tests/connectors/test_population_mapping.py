@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from connectors.population import map_citizen
 from lxml import etree
 
-from connectors.population import map_citizen
 from schemas.population import NAMESPACE
 
 

@@ -12,9 +12,9 @@ import traceback
 from datetime import date, datetime
 
 import pytest
+from connectors.population import SYSTEM, PopulationSource
 from soap_test_server import envelope, page, soap_peer, verdict
 
-from connectors.population import SYSTEM, PopulationSource
 from connectors.soap import SoapClient
 from lgsp.errors import FatalSourceError, SourceError, TransientSourceError
 from schemas.population import NAMESPACE

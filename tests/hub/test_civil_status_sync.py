@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import population_sync
 import pytest
 from sqlalchemy import Engine, func, select
 
-from hub.pipeline import declared, population_sync, runs
+from hub.pipeline import declared, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, civil_event, field_conflict, quarantine
@@ -47,9 +48,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
     options: dict[str, Any] = {
         "home": home,
         "database_url": database_url,
-        "population_url": f"{server.base_url}/population",
-        "population_username": "lgsp-demo",
-        "population_password": "demo-only-password",
         "page_size": 97,
         "backoff_seconds": 0.01,
         "operation_timeout": 5,

@@ -19,11 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import population_sync
 import pytest
 from mock_settings import settings_for
 from sqlalchemy import Engine, func, select
 
-from hub.pipeline import declared, population_sync, runs
+from hub.pipeline import declared, runs
 from hub.settings import Settings, declared_endpoint, load_settings
 from hub.store.declared import dataset_table
 from hub.store.engine import open_store

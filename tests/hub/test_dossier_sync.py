@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import population_sync
 import pytest
 from sqlalchemy import Engine, func, select
 
 from connectors.one_stop import map_dossier
-from hub.pipeline import dossier_sync, population_sync, runs
+from hub.pipeline import dossier_sync, runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_status, outbox, quarantine
@@ -37,9 +38,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
     options: dict[str, Any] = {
         "home": home,
         "database_url": database_url,
-        "population_url": f"{server.base_url}/population",
-        "population_username": "lgsp-demo",
-        "population_password": "demo-only-password",
         "one_stop_url": f"{server.base_url}/one-stop/v1",
         "one_stop_api_key": "demo-only-key",
         "page_size": 97,

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import population_sync
 import pytest
 from declared_connections import sync_declared
 from mock_settings import settings_for
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, insert, select
 import hub.reporting.once_only
 from hub.cli.app import _print_report
 from hub.local.main_job import MainJobReport
-from hub.pipeline import dossier_sync, population_sync
+from hub.pipeline import dossier_sync
 from hub.reporting.once_only import once_only_figures
 from hub.store.engine import open_store
 from hub.store.tables import citizen, dossier, field_conflict

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import population_sync
 import pytest
 from defect_rules import RULE_FOR_DEFECT
 from sqlalchemy import Engine, func, select
 
-from hub.pipeline import population_sync, runs
+from hub.pipeline import runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, quarantine, staging_citizen, sync_run, sync_state
@@ -22,9 +23,6 @@ def settings_for(server: Any, database_url: str, tmp_path: Any, **overrides: Any
     options: dict[str, Any] = {
         "home": tmp_path,
         "database_url": database_url,
-        "population_url": f"{server.base_url}/population",
-        "population_username": "lgsp-demo",
-        "population_password": "demo-only-password",
         "page_size": 97,  # an odd size, so page boundaries fall everywhere
         "backoff_seconds": 0.01,
         "operation_timeout": 5,
@@ -193,10 +191,13 @@ def test_persistent_fault_fails_cleanly_and_next_run_recovers(mock_server: Calla
     assert count(engine, staging_citizen) == 0  # the broken run's half-staged pages are gone
 
 
-def test_wrong_password_is_fatal_and_names_the_fix(mock_server: Callable[..., Any], tmp_path: Any) -> None:
+def test_wrong_password_is_fatal_and_names_the_fix(
+    mock_server: Callable[..., Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = mock_server()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    settings = settings_for(server, url, tmp_path, population_password="wrong")
+    settings = settings_for(server, url, tmp_path)
+    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", f"http://lgsp-demo:wrong@{server.base_url[7:]}/population")
     with pytest.raises(FatalSourceError, match="Authentication"):
         population_sync.sync("denied", settings, open_store(url))
 

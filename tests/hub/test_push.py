@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import population_sync
 import pytest
 import yaml
 from declared_connections import sync_declared
 from sqlalchemy import Engine, delete, func, select
 
 from hub.keys import LEDGER_KEY, hub_key
-from hub.pipeline import dossier_sync, population_sync, runs
+from hub.pipeline import dossier_sync, runs
 from hub.settings import Settings, load_settings
 from hub.sharing.push import push_key, queue_changes
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
@@ -64,9 +65,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
     options: dict[str, Any] = {
         "home": home,
         "database_url": database_url,
-        "population_url": f"{server.base_url}/population",
-        "population_username": "lgsp-demo",
-        "population_password": "demo-only-password",
         "page_size": 250,
         "backoff_seconds": 0.01,
         "operation_timeout": 5,

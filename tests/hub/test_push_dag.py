@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import population_sync
 from sqlalchemy import func, select
 from test_push import SUBSCRIBERS, golden, load_sharing, settings_for, sharing_config
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
-from hub.pipeline import population_sync
 from hub.store.engine import open_store
 from hub.store.tables import outbox
 

@@ -184,7 +184,9 @@ def test_only_shared_datasets_are_pushed() -> None:
 def test_a_real_publish_queues_the_pushes_in_its_transaction(
     mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hub.pipeline import declared, population_sync
+    import population_sync
+
+    from hub.pipeline import declared
 
     server = mock_server(citizens=300)
     for name, uri in declared_connections(server).items():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import population_sync
 import pytest
 from sqlalchemy import Engine, func, select
 from test_push import (
@@ -26,7 +27,7 @@ from test_push import (
 )
 
 from hub import ledger
-from hub.pipeline import population_sync, runs
+from hub.pipeline import runs
 from hub.settings import agency_push_endpoint, load_settings
 from hub.sharing.delivery import backoff, deliver_pushes
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, replay

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import population_sync
 from sqlalchemy import Engine, delete, select
 from test_dossier_sync import advance, balanced, settings_for, start
 
-from hub.pipeline import dossier_sync, population_sync
+from hub.pipeline import dossier_sync
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_routing, dossier_status, outbox
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from population_sync import rule_names, suite
 from sqlalchemy import Engine, create_engine, insert, select, update
 from staged_citizens import AS_OF, RUN, citizen, stage
 
 from hub.store.tables import audit_finding, quality_result, staging_citizen
-from quality.citizen_suite import build_suite
-from quality.runner import AuditError, _run_suite, audit_run, rule_names, validate_run
+from quality.runner import AuditError, _run_suite, audit_run, validate_run
 
 
 def findings(engine: Engine, run_id: str = RUN) -> set[tuple[int, str]]:
@@ -49,10 +49,10 @@ def test_audit_run_stores_keys_and_is_idempotent(engine: Engine) -> None:
     other_run = "scheduled__2026-02-01T00:00:00+00:00"
     other = stage(engine, citizen(4, run_id=other_run, full_name=""))
 
-    first = audit_run(engine, RUN, AS_OF)
-    audit_run(engine, other_run, AS_OF)
+    first = audit_run(engine, RUN, AS_OF, suite())
+    audit_run(engine, other_run, AS_OF, suite())
     stored, summary = findings(engine), summaries(engine)
-    second = audit_run(engine, RUN, AS_OF)
+    second = audit_run(engine, RUN, AS_OF, suite())
 
     assert first == second
     assert first.run_id == RUN and first.evaluated == 3 and first.failing_rows == 2
@@ -76,7 +76,7 @@ def test_audit_run_stores_keys_and_is_idempotent(engine: Engine) -> None:
         conn.execute(
             update(staging_citizen).where(staging_citizen.c.row_id == empty_name).values(full_name="Lê Thị Hoa")
         )
-    audit_run(engine, RUN, AS_OF)
+    audit_run(engine, RUN, AS_OF, suite())
     assert findings(engine) == {(bad_commune, "residence.commune_known")}
     assert findings(engine, other_run) == {(other[0], "full_name.not_empty")}
     assert clean not in {row for row, _ in findings(engine)}
@@ -93,7 +93,7 @@ def test_every_failing_key_comes_back(engine: Engine) -> None:
             conn.execute(select(staging_citizen.c.row_id).where(staging_citizen.c.full_name == "")).scalars()
         )
 
-    outcome = audit_run(engine, RUN, AS_OF)
+    outcome = audit_run(engine, RUN, AS_OF, suite())
 
     assert outcome.evaluated == failing + 300
     assert outcome.failing_rows == outcome.rule_counts["full_name.not_empty"] == failing
@@ -105,7 +105,7 @@ def test_only_the_runs_own_rows_are_audited(engine: Engine) -> None:
     # Same person, other content, other run: not a duplicate within this run.
     stage(engine, citizen(1, run_id="other-run", full_name="Trần Văn Khác"))
 
-    validation = validate_run(engine, RUN, AS_OF)
+    validation = validate_run(engine, RUN, AS_OF, suite())
 
     assert validation.evaluated == len(mine) == 1
     assert validation.failing_rows == 0
@@ -115,7 +115,7 @@ def test_only_the_runs_own_rows_are_audited(engine: Engine) -> None:
 def test_awkward_run_ids_are_quoted_not_interpreted(engine: Engine, run_id: str) -> None:
     stage(engine, citizen(1, run_id=run_id), citizen(2, run_id=run_id, full_name=""), citizen(3))
 
-    outcome = audit_run(engine, run_id, AS_OF)
+    outcome = audit_run(engine, run_id, AS_OF, suite())
 
     assert (outcome.evaluated, outcome.failing_rows) == (2, 1)
     assert len(findings(engine, run_id)) == 1
@@ -125,7 +125,7 @@ def test_a_run_id_with_a_percent_sign_is_refused(store_engine: Engine) -> None:
     # It would silently match no row on PostgreSQL (GX compiles the SQL twice).
     stage(store_engine, citizen(1, run_id="100%"))
     with pytest.raises(AuditError, match="contains '%'"):
-        audit_run(store_engine, "100%", AS_OF)
+        audit_run(store_engine, "100%", AS_OF, suite())
 
 
 def test_no_personal_value_leaks(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
@@ -153,9 +153,9 @@ def test_no_personal_value_leaks(engine: Engine, caplog: pytest.LogCaptureFixtur
     )
     caplog.set_level(logging.DEBUG)
 
-    raw = _run_suite(engine, RUN, AS_OF)
-    validation = validate_run(engine, RUN, AS_OF)
-    outcome = audit_run(engine, RUN, AS_OF)
+    raw = _run_suite(engine, RUN, AS_OF, suite())
+    validation = validate_run(engine, RUN, AS_OF, suite())
+    outcome = audit_run(engine, RUN, AS_OF, suite())
 
     assert outcome.failing_rows == 2 and sum(outcome.rule_counts.values()) >= 6  # it did fail
     with engine.connect() as conn:
@@ -176,7 +176,7 @@ def test_no_personal_value_leaks(engine: Engine, caplog: pytest.LogCaptureFixtur
 
 def test_an_in_memory_database_is_refused() -> None:
     with pytest.raises(AuditError, match="file or server database"):
-        validate_run(create_engine("sqlite://"), RUN, AS_OF)
+        validate_run(create_engine("sqlite://"), RUN, AS_OF, suite())
 
 
 def test_a_store_without_tables_raises_an_audit_error(tmp_path: Path) -> None:
@@ -185,31 +185,31 @@ def test_a_store_without_tables_raises_an_audit_error(tmp_path: Path) -> None:
         conn.exec_driver_sql("CREATE TABLE placeholder (x INTEGER)")
         conn.commit()
     with pytest.raises(AuditError, match="could not run"):
-        audit_run(empty, RUN, AS_OF)
+        audit_run(empty, RUN, AS_OF, suite())
 
 
 def test_a_failed_audit_leaves_the_previous_findings(store_engine: Engine) -> None:
     stage(store_engine, citizen(1, full_name=""))
-    audit_run(store_engine, RUN, AS_OF)
+    audit_run(store_engine, RUN, AS_OF, suite())
     before = findings(store_engine)
     with store_engine.begin() as conn:  # the suite needs admin_unit: take it away
         conn.exec_driver_sql("ALTER TABLE admin_unit RENAME TO admin_unit_gone")
 
     with pytest.raises(AuditError):
-        audit_run(store_engine, RUN, AS_OF)
+        audit_run(store_engine, RUN, AS_OF, suite())
 
     assert findings(store_engine) == before and len(before) == 1
 
 
 def test_suite_names_one_rule_per_expectation() -> None:
-    suite = build_suite()
-    names = [e.meta["rule"] for e in suite.expectations]
+    built = suite().build()
+    names = [e.meta["rule"] for e in built.expectations]
     assert names == list(rule_names()) and len(set(names)) == len(names)
-    assert all(e.description.startswith(f"{e.meta['rule']}: ") for e in suite.expectations)
+    assert all(e.description.startswith(f"{e.meta['rule']}: ") for e in built.expectations)
 
 
 def test_importing_the_quality_modules_does_not_import_gx() -> None:
-    code = "import sys, quality.runner, quality.citizen_suite;sys.exit('great_expectations' in sys.modules)"
+    code = "import sys, quality.runner, quality.rules;sys.exit('great_expectations' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -226,7 +226,7 @@ def test_the_verdict_query_runs_once(engine: Engine) -> None:
 
     event.listen(AnyEngine, "before_cursor_execute", record)
     try:
-        validate_run(engine, RUN, AS_OF)
+        validate_run(engine, RUN, AS_OF, suite())
     finally:
         event.remove(AnyEngine, "before_cursor_execute", record)
     verdicts = [s for s in statements if "AS v_contract__valid" in s]

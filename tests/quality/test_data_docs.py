@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from population_sync import rule_names, suite
 from sqlalchemy import Engine, insert, select, update
 from staged_citizens import AS_OF, RUN, citizen, stage
 
 from hub.store.tables import audit_finding, quality_result, staging_citizen, validation_result
 from quality.report.data_docs import StoredValidation, build_data_docs, read_validations
 from quality.report.gx_results import RESULT_COUNTS, sanitize_result
-from quality.runner import AuditError, audit_run, rule_names
+from quality.runner import AuditError, audit_run
 
 OTHER_RUN = "population_sync:scheduled__2026-02-01T00:00:00+00:00"
 
@@ -84,12 +85,12 @@ def test_one_validation_result_per_run_replaced_by_a_re_audit(engine: Engine) ->
     )
     stage(engine, citizen(4, run_id=OTHER_RUN))
 
-    audit_run(engine, RUN, AS_OF)
-    audit_run(engine, OTHER_RUN, AS_OF)
+    audit_run(engine, RUN, AS_OF, suite())
+    audit_run(engine, OTHER_RUN, AS_OF, suite())
     first = stored(engine)
     with engine.begin() as conn:
         conn.execute(update(staging_citizen).where(staging_citizen.c.row_id == empty_name).values(full_name="Lê Hoa"))
-    audit_run(engine, RUN, AS_OF)
+    audit_run(engine, RUN, AS_OF, suite())
     second = stored(engine)
 
     assert set(first) == set(second) == {RUN, OTHER_RUN}
@@ -119,7 +120,7 @@ def test_one_validation_result_per_run_replaced_by_a_re_audit(engine: Engine) ->
 @pytest.mark.parametrize("failing_table", ["quality_result", "validation_result"])
 def test_a_failed_write_keeps_the_previous_result_and_findings(store_engine: Engine, failing_table: str) -> None:
     (row,) = stage(store_engine, citizen(1, full_name=""))
-    audit_run(store_engine, RUN, AS_OF)
+    audit_run(store_engine, RUN, AS_OF, suite())
     before = stored(store_engine)
     with store_engine.connect() as conn:
         findings_before = set(conn.execute(select(audit_finding)))
@@ -132,7 +133,7 @@ def test_a_failed_write_keeps_the_previous_result_and_findings(store_engine: Eng
         )
 
     with pytest.raises(AuditError, match="could not store the audit"):
-        audit_run(store_engine, RUN, AS_OF)
+        audit_run(store_engine, RUN, AS_OF, suite())
 
     assert stored(store_engine) == before
     with store_engine.connect() as conn:
@@ -143,7 +144,7 @@ def test_a_failed_write_keeps_the_previous_result_and_findings(store_engine: Eng
 def test_the_stored_document_holds_no_personal_value_and_no_row_list(engine: Engine) -> None:
     stage_planted(engine)
 
-    outcome = audit_run(engine, RUN, AS_OF)
+    outcome = audit_run(engine, RUN, AS_OF, suite())
 
     assert outcome.failing_rows == 2 and sum(outcome.rule_counts.values()) >= 6  # it did fail
     text = stored(engine)[RUN]["document"]
@@ -258,8 +259,8 @@ def test_read_validations_streams_all_or_the_asked_runs_in_chunks(store_engine: 
 def test_data_docs_name_the_rules_and_counts_and_hold_no_personal_value(store_engine: Engine, tmp_path: Path) -> None:
     stage_planted(store_engine)
     stage(store_engine, citizen(9, run_id=OTHER_RUN))
-    outcome = audit_run(store_engine, RUN, AS_OF)
-    audit_run(store_engine, OTHER_RUN, AS_OF)
+    outcome = audit_run(store_engine, RUN, AS_OF, suite())
+    audit_run(store_engine, OTHER_RUN, AS_OF, suite())
     site = tmp_path / "site"
 
     pages = build_data_docs(read_validations(store_engine), site)
@@ -318,7 +319,7 @@ def test_data_docs_name_the_rules_and_counts_and_hold_no_personal_value(store_en
 )
 def test_page_names_are_safe_and_unique(store_engine: Engine, tmp_path: Path, run_ids: list[str]) -> None:
     stage(store_engine, citizen(1, full_name=""))
-    audit_run(store_engine, RUN, AS_OF)
+    audit_run(store_engine, RUN, AS_OF, suite())
     (template,) = read_validations(store_engine)
     validations = [
         StoredValidation(

@@ -617,7 +617,9 @@ def test_the_declared_systems_compile_one_rule_per_rule_and_field() -> None:
 
 
 def _pairs(rule: Any) -> int:
-    """How many (rule, field) pairs a declared rule stands for: one per field it lists, else one."""
+    """How many (rule, field) pairs a declared rule stands for: one per field it lists, else one (or its name)."""
+    if rule.name is not None:
+        return 1
     args = getattr(rule, rule_kind(rule))
     return len(args) if isinstance(args, list | dict) else 1
 
