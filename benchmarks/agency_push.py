@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mib
+from harness import main, peak_rss_mib, sync_citizens
 
 HEADER = (
     "residents",
@@ -38,7 +38,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from sqlalchemy import delete, func, select
 
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import population_sync, runs
+    from hub.pipeline import runs
     from hub.settings import load_settings
     from hub.sharing.delivery import deliver_pushes
     from hub.sharing.push import queue_changes
@@ -51,13 +51,10 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         settings = load_settings(
             home=Path(home),
             database_url=url,
-            population_url=mocks.population_url,
-            population_username="lgsp-demo",
-            population_password="demo-only-password",
         )
         engine = open_store(url)
         load_configured(engine, settings)
-        summary = population_sync.sync(f"bench-{count}", settings, engine)
+        summary = sync_citizens(f"bench-{count}", settings, engine, mocks.base_url)
         with engine.connect() as conn:
             messages = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
         with engine.begin() as conn:  # queuing alone, as the publish did it, into an empty outbox

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import sync_citizens
 
 PURPOSE = "civil_status_registration"
 PROCEDURE = "TT-KH-01"  # marriage registration: the applicant's and the spouse's records
@@ -45,7 +46,6 @@ _TOTAL = re.compile(r"(\d+) requests in")
 def fill_store(home: Path, citizens: int, seed: int) -> float:
     """Sync ``citizens`` residents from the population mock into the SQLite store under ``home``."""
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store
 
@@ -54,13 +54,10 @@ def fill_store(home: Path, citizens: int, seed: int) -> float:
         settings = load_settings(
             home=home,
             database_url=url,
-            population_url=mocks.population_url,
-            population_username="lgsp-demo",
-            population_password="demo-only-password",
         )
         engine = open_store(url)
         started = time.perf_counter()
-        population_sync.sync("bench-api", settings, engine)
+        sync_citizens("bench-api", settings, engine, mocks.base_url)
         engine.dispose()
     return time.perf_counter() - started
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mib
+from harness import main, peak_rss_mib, sync_citizens
 
 HEADER = ("events", "read", "seconds", "records_per_second", "extract_s", "audit_s", "publish_s", "peak_rss_mib")
 MIN_RESIDENTS = 20_000  # the mock builds about 1.3 events per resident at most
@@ -29,7 +29,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one civil-status sync of ``count`` events in this process and return its figures."""
     from hub.local.demo_connections import declared_connections
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import declared, population_sync
+    from hub.pipeline import declared
     from hub.settings import load_settings
     from hub.store.engine import open_store
     from hub.systems.loader import load_systems, streams
@@ -41,14 +41,11 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         settings = load_settings(
             home=Path(home),
             database_url=url,
-            population_url=mocks.population_url,
-            population_username="lgsp-demo",
-            population_password="demo-only-password",
         )
         item = next(item for item in streams(load_systems()) if item.stream.dataset == "civil_event")
         os.environ.update(declared_connections(mocks.base_url))
         engine = open_store(url)
-        population_sync.sync("bench-population", settings, engine)
+        sync_citizens("bench-population", settings, engine, mocks.base_url)
         started = time.perf_counter()
         summary = declared.sync(f"bench-{count}", settings, engine, stream=item.qualified)
         elapsed = time.perf_counter() - started

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mib
+from harness import main, peak_rss_mib, sync_citizens
 
 HEADER = (
     "dossiers",
@@ -35,7 +35,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import dossier_sync, population_sync
+    from hub.pipeline import dossier_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store
     from hub.store.tables import outbox
@@ -47,16 +47,13 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         settings = load_settings(
             home=Path(home),
             database_url=url,
-            population_url=mocks.population_url,
-            population_username="lgsp-demo",
-            population_password="demo-only-password",
             one_stop_url=f"{mocks.base_url}/one-stop/v1",
             one_stop_api_key="demo-only-key",
             portal_url=f"{mocks.base_url}/portal/v1",
             portal_api_key="demo-only-key",
         )
         engine = open_store(url)
-        population_sync.sync("bench-population", settings, engine)
+        sync_citizens("bench-population", settings, engine, mocks.base_url)
         started = time.perf_counter()
         summary = dossier_sync.sync(f"bench-{count}", settings, engine)
         dossier_sync.route(f"bench-{count}", settings, engine)

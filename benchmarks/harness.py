@@ -82,3 +82,18 @@ def _fresh_database(server_url: str, name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def sync_citizens(run_id: str, settings: Any, engine: Any, mocks_url: str) -> Any:
+    """Sync the golden citizens from the population mock at ``mocks_url``: the declared stream feeding them.
+
+    The stream is found by its dataset (``citizen``), its connection pointed at the mocks as ``lgsp run`` does.
+    """
+    from hub.local.demo_connections import declared_connections
+    from hub.pipeline import declared
+    from hub.systems.loader import load_systems, streams
+
+    systems = load_systems()
+    os.environ.update(declared_connections(mocks_url, systems))
+    stream = next(item for item in streams(systems) if item.stream.dataset == "citizen" and item.stream.key)
+    return declared.sync(run_id, settings, engine, stream=stream.qualified)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mib
+from harness import main, peak_rss_mib, sync_citizens
 
 HEADER = ("residents", "read", "seconds", "records_per_second", "extract_s", "audit_s", "publish_s", "peak_rss_mib")
 
@@ -24,7 +24,6 @@ HEADER = ("residents", "read", "seconds", "records_per_second", "extract_s", "au
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Run one sync of ``count`` residents in this process and return its figures."""
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import population_sync
     from hub.settings import load_settings
     from hub.store.engine import open_store
 
@@ -33,13 +32,10 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         settings = load_settings(
             home=Path(home),
             database_url=url,
-            population_url=mocks.population_url,
-            population_username="lgsp-demo",
-            population_password="demo-only-password",
         )
         engine = open_store(url)
         started = time.perf_counter()
-        summary = population_sync.sync(f"bench-{count}", settings, engine)
+        summary = sync_citizens(f"bench-{count}", settings, engine, mocks.base_url)
         elapsed = time.perf_counter() - started
         engine.dispose()
     return {

@@ -74,22 +74,23 @@ LEDGER_TRANSACTION = 1_000  # appends per commit (see the docstring: PostgreSQL 
 PROVINCE_RESIDENTS = 3_000_000
 
 
-def _events_stream() -> tuple[str, str]:
-    """(DAG id, qualified stream) of the declared stream that feeds the hub's civil_event dataset."""
+def _declared_stream(dataset: str) -> tuple[str, str]:
+    """(DAG id, qualified stream) of the declared stream that feeds the hub's ``dataset``."""
     from hub.systems.loader import load_systems, streams
 
-    item = next(item for item in streams(load_systems()) if item.stream.dataset == "civil_event")
+    item = next(item for item in streams(load_systems()) if item.stream.dataset == dataset)
     return item.dag_id, item.qualified
 
 
-EVENTS_DAG, EVENTS = _events_stream()
+CITIZENS_DAG, CITIZENS = _declared_stream("citizen")
+EVENTS_DAG, EVENTS = _declared_stream("civil_event")
 # (DAG id, stream, suite module; None: the declared stream's compiled suite)
 STREAMS: tuple[tuple[str, str, str | None], ...] = (
-    ("population_sync", "population.citizens", "quality.citizen_suite"),
+    (CITIZENS_DAG, CITIZENS, None),
     (EVENTS_DAG, EVENTS, None),
     ("dossier_sync", "one_stop.dossiers", "quality.dossier_suite"),
 )
-QUARANTINE_SHARE = {"population.citizens": 0.7, EVENTS: 0.15, "one_stop.dossiers": 0.15}
+QUARANTINE_SHARE = {CITIZENS: 0.7, EVENTS: 0.15, "one_stop.dossiers": 0.15}
 AGENCIES = {  # agency -> (client, [(dataset, purpose, legal basis)])
     "TU-PHAP": (
         "tu-phap-app",
@@ -280,14 +281,14 @@ def insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-def suite_of(module: str | None) -> Any:
-    """The expectation suite of a suite module (``SUITE``), or (None) of the declared events stream."""
+def suite_of(stream: str, module: str | None) -> Any:
+    """The expectation suite of a suite module (``SUITE``), or (None) of the declared ``stream``."""
     import importlib
 
     if module is None:
         from hub.pipeline.declared import find_stream, spec_for
 
-        return spec_for(find_stream(EVENTS)).suite
+        return spec_for(find_stream(stream)).suite
     return importlib.import_module(module).SUITE
 
 
@@ -298,12 +299,12 @@ def insert_runs(engine: Any, count: int, rng: random.Random) -> dict[str, list[d
     runs: dict[str, list[dict[str, Any]]] = {}
     run_rows, result_rows = [], []
     for dag, stream, module in STREAMS:
-        suite = suite_of(module)
+        suite = suite_of(stream, module)
         runs[stream] = []
         for n in range(count):
             started = NOW - timedelta(hours=count - n) + timedelta(minutes=rng.randint(0, 5))
             finished = started + timedelta(minutes=rng.randint(2, 40))
-            read = PROVINCE_RESIDENTS if (n == 0 and stream == "population.citizens") else rng.randint(2_000, 40_000)
+            read = PROVINCE_RESIDENTS if (n == 0 and stream == CITIZENS) else rng.randint(2_000, 40_000)
             quarantined = int(read * rng.uniform(0.005, 0.03))
             unchanged = int((read - quarantined) * rng.uniform(0.0, 0.4))
             run_id = f"{dag}:scheduled__{started.isoformat(timespec='seconds')}+00:00"
@@ -359,7 +360,7 @@ def insert_validations(engine: Any, runs: dict[str, list[dict[str, Any]]]) -> No
 
     templates: dict[str, dict[str, Any]] = {}
     for _dag, stream, module in STREAMS:
-        suite = suite_of(module)
+        suite = suite_of(stream, module)
         probe = f"bench-probe:{suite.name}"
         audit_run(engine, probe, NOW.date(), suite)  # GX's own document, sanitized as the runner stores it
         with engine.begin() as conn:
@@ -435,7 +436,7 @@ def insert_quarantine(engine: Any, runs: dict[str, list[dict[str, Any]]], count:
     """``count`` quarantine rows over the streams' runs, 1-2 rules each; ~10 % released."""
     from hub.store.tables import quarantine
 
-    rules = {stream: suite_of(module).rule_names() for _dag, stream, module in STREAMS}
+    rules = {stream: suite_of(stream, module).rule_names() for _dag, stream, module in STREAMS}
     streams, weights = list(QUARANTINE_SHARE), list(QUARANTINE_SHARE.values())
     rows = []
     for serial in range(count):
@@ -508,7 +509,7 @@ def insert_conflicts(engine: Any, runs: dict[str, list[dict[str, Any]]], count: 
                 "personal_id": synthetic_id(rng, n),
                 "field": rng.choice(CONFLICT_FIELDS),
                 "kept_value": "a",
-                "kept_source": "population.citizens",
+                "kept_source": CITIZENS,
                 "kept_updated_at": at - timedelta(days=3),
                 "other_value": "b",
                 "other_source": EVENTS,

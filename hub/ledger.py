@@ -61,7 +61,7 @@ class Exchange:
     """One exchange to record. ``record_keys`` are in clear here; ``append`` hashes them."""
 
     action: str  # pull | push | api_read | change_feed | prefill | consent_grant | consent_revoke | ...
-    client: str  # who: a client id, or a flow ("population_sync")
+    client: str  # who: a client id, or a flow (its DAG id)
     outcome: str  # ok | denied | failed | acknowledged | dead | ...
     correlation_id: str
     agency_code: str | None = None

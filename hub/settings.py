@@ -253,7 +253,6 @@ def _airflow_connection(conn_id: str) -> dict[str, str] | None:
                 "url": f"{scheme}://{airflow_conn.host}{port}{path}",
                 "username": airflow_conn.login or "",
                 "password": airflow_conn.password or "",
-                "wsse_password": str(airflow_conn.extra_dejson.get("wsse_password") or ""),
                 **_flat_extra(airflow_conn.extra_dejson),
             }
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
@@ -280,7 +279,6 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
             "url": f"{scheme}://{data.get('host', '')}{port}/{schema.lstrip('/')}",
             "username": data.get("login", ""),
             "password": data.get("password", ""),
-            "wsse_password": str(extra.get("wsse_password") or ""),
             **_flat_extra(extra),
         }
     parts = urlsplit(raw)
@@ -291,7 +289,6 @@ def _parse_connection(raw: str, conn_id: str) -> dict[str, str]:
         "url": f"{parts.scheme}://{parts.hostname}{port}{parts.path}",
         "username": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
-        "wsse_password": parse_qs(parts.query).get("wsse_password", [""])[-1],  # the query holds the extra
         **_flat_extra({name: values[-1] for name, values in parse_qs(parts.query).items()}),
     }
 

@@ -429,8 +429,9 @@ def _known(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
                 f"(no units, no dated_by) and {spec.within!r} a province field"
             )
         passes = commune_known(col, f"s.{spec.within}")
-        said = f"{field} is one of today's communes and lies in the province {spec.within} (checked where both are present)"
-        return f"{field}.known", said, lambda as_of: verdict(passes, f"{_present(field)} AND {_present(spec.within)}")
+        said = f"{field} is one of today's communes and lies in the province {spec.within}"
+        both = f"{_present(field)} AND {_present(spec.within)}"
+        return f"{field}.known", f"{said} (checked where both are present)", lambda as_of: verdict(passes, both)
     if field_type == "commune" and (spec.units != "2025" or spec.dated_by is not None):
         said += " (no list of pre-2025 communes is available: a pre-2025 commune code is only checked to be 5 digits)"
     return f"{field}.known", f"{said} (checked where {field} is present)", _applies(field, passes)

@@ -218,9 +218,7 @@ def _count_staged(engine: Engine, run_id: str, suite: Suite) -> int:
         ) from exc
 
 
-def _run_suite(
-    engine: Engine, run_id: str, as_of: date, suite: Suite
-) -> ExpectationSuiteValidationResult:
+def _run_suite(engine: Engine, run_id: str, as_of: date, suite: Suite) -> ExpectationSuiteValidationResult:
     """GX's own result for one run (keys and verdicts only: see the module docstring)."""
     # Before the import: GX reads it when it loads. A register never phones home.
     os.environ["GX_ANALYTICS_ENABLED"] = "false"

@@ -2,7 +2,7 @@
 
 The response is zeep's raw body parsed by the hardened lxml parser (``call_raw``): zeep's
 object building costs about ten times lxml's parse, and the records are read by local
-name, namespace-agnostic, as the population connector reads its citizens.
+name, namespace-agnostic (a register may move its namespace between versions of its contract).
 """
 
 from __future__ import annotations

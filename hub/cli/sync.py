@@ -123,12 +123,13 @@ def _declared_command(target: str, qualified: tuple[str, ...]) -> Any:
     from hub.systems.loader import load_systems
 
     decl = next(d.decl for d in load_systems() if d.decl.system == qualified[0].split(".")[0])
-    which = f"the stream {target}" if "." in target else f"every stream of {target} ({', '.join(qualified)})"
+    which = f"the stream {target}" if "." in target else f"every stream of {decl.system} ({', '.join(qualified)})"
+    alias = f" {target} is its older name." if target in decl.aliases else ""
     app = typer.Typer(add_completion=False)
 
     @app.command(
         name=target,
-        help=f"{decl.title.en}: extract, audit and publish {which} once (connection {decl.connection}).",
+        help=f"{decl.title.en}: extract, audit and publish {which} once (connection {decl.connection}).{alias}",
     )
     def run(
         run_id: Annotated[

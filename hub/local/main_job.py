@@ -31,6 +31,8 @@ from quality.report.build import build_site
 # routing needs): agency_push last, when every flow before it has queued its changes for the subscribers.
 FLOWS = ("dossier_sync", "agency_push")
 PUSH_FLOW = "agency_push"
+# What the hub's own flows read that another flow publishes: routing sends a dossier to its applicant's commune.
+HUB_NEEDS: dict[str, frozenset[str]] = {"dossier_sync": frozenset({"citizen"})}
 
 
 def main_job_flows(declared: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -128,18 +130,20 @@ def run_main_job(
             },
         )
         migrate_metadata_db(env)
-        failed: str | None = None
+        publishes, needs = flow_datasets()
+        broken: dict[str, str] = {}  # dataset -> the flow that failed to publish it
         for dag_id in flows:
-            if failed is not None:  # later flows build on earlier ones: do not run them on a broken base
+            base = sorted({broken[dataset] for dataset in needs.get(dag_id, ()) if dataset in broken})
+            if base:  # a flow reading what a failed flow should have published would run on a broken base
                 report.flows[dag_id] = FlowReport(
-                    dag_id=dag_id, state="skipped", run_id="", summary=None, error=f"not run: {failed} failed first"
+                    dag_id=dag_id, state="skipped", run_id="", summary=None, error=f"not run: {base[0]} failed first"
                 )
+                broken.update(dict.fromkeys(publishes.get(dag_id, ()), base[0]))
                 continue
             outcome = _run_with_progress(dag_id, env, engine, on_progress)
             report.flows[dag_id] = _flow_report(engine, outcome)
-            # The hub's flows build on each other; a declared system is on its own: the rest goes on.
-            if outcome.state != "success" and dag_id in FLOWS:
-                failed = dag_id
+            if outcome.state != "success":  # the flows reading its datasets are skipped; the others go on
+                broken.update(dict.fromkeys(publishes.get(dag_id, ()), dag_id))
     dossiers = report.flows.get("dossier_sync")
     if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
         report.once_only = once_only_figures(engine)
@@ -155,6 +159,24 @@ def run_main_job(
     report.report = str(build_site(engine, settings.home / "reports").path.resolve())
     engine.dispose()
     return report
+
+
+def flow_datasets() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Per flow, the datasets it publishes and those it reads (its rules' ``references``, ``after_referenced``)."""
+    from hub.orchestration.schedules import declared_streams
+
+    publishes: dict[str, frozenset[str]] = {}
+    needs: dict[str, frozenset[str]] = dict(HUB_NEEDS)
+    for item in declared_streams():
+        publishes[item.dag_id] = frozenset(item.stream.published_datasets)
+        read: set[str] = set()
+        for rule in item.stream.rules:
+            read.update((getattr(rule, "references", None) or {}).values())
+            linked = getattr(rule, "after_referenced", None)
+            if linked is not None and linked.dataset != item.stream.dataset:
+                read.add(linked.dataset)
+        needs[item.dag_id] = frozenset(read)
+    return publishes, needs
 
 
 def _run_with_progress(

@@ -217,6 +217,14 @@ def _read_pages(stream: DeclaredStream, settings: Settings, since: datetime) -> 
         needs_login=kind in ("basic", "oauth2_client_credentials", "wsse_username_token"),
         needs_secret=kind is not None,
     )
+    moved = endpoint.extras.get("wsse_password")
+    if moved is not None:  # the hand-written population flow read it there; said, not silently ignored
+        kind = "text" if moved == "text" else "digest"
+        raise ConfigError(
+            f"the Airflow connection '{stream.system.connection}' sets wsse_password, which the declaration says "
+            f"now: write soap: {{auth: {{wsse_username_token: {{password: {kind}}}}}}} "
+            f"in config/systems/{stream.system.system}.yaml and drop it from the connection"
+        )
     with DeclaredSource(
         stream.system,
         stream.name,

@@ -243,7 +243,9 @@ def test_page_numbers_until_the_total_page_count(peer: Peer, url: str) -> None:
         "active": "true",
         "commune": "00070",
     }
-    assert first.content_hash == content_hash_of(first.fields, tuple(FIELDS))
+    # The content: every field but the key and the cursor (a re-delivery at a newer time is unchanged).
+    content = tuple(name for name in FIELDS if name not in ("number", "updated_at"))
+    assert first.content_hash == content_hash_of(first.fields, content)
     assert etree.fromstring(first.payload.encode()).findtext(f"{{{NS}}}MaSo") == "R0000"
     nil = pages[1].records[0]
     assert nil.fields["number"] == "R0003" and nil.fields["registered_on"] is None and nil.rejection is None

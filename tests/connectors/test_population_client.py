@@ -1,33 +1,40 @@
-"""The SOAP connector against the real population mock: operations, paging, failure modes."""
+"""The declared population stream (national_population.yaml) against the real population mock: paging, failures.
+
+GetCitizen and VerifyCitizen are no longer called by the hub: only ListChangedCitizens is
+declared, so their tests went with connectors/population.py.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from connectors.population import SYSTEM, PopulationSource
-from soap_test_server import WSSE, WSU, security_header, soap_peer, verdict
+from population_source import DECL, DECLARATION, SYSTEM, mock_source, population_source, with_wsse_password
+from pydantic import ValidationError
+from soap_test_server import WSSE, WSU, page, security_header, soap_peer
 
+from connectors.declared import DeclaredRecord
 from connectors.soap import SoapClient
-from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
+from hub.systems.loader import DeclarationError, load_file
+from lgsp.errors import FatalSourceError, TransientSourceError
 
 
-def source_for(
-    server: Any, *, password: str = "demo-only-password", timeout: float = 5.0, page_size: int = 50, attempts: int = 3
-) -> PopulationSource:
-    client = SoapClient(
-        system=SYSTEM, url=f"{server.base_url}/population", username="lgsp-demo", password=password, timeout=timeout
-    )
-    return PopulationSource(client, page_size=page_size, max_attempts=attempts, backoff=0.01)
+def source_for(server: Any, **options: Any) -> Any:
+    """The declared stream on the mock: demo credentials, page size 50, 3 attempts (``options`` override)."""
+    return mock_source(server, **options)
+
+
+def updated(record: DeclaredRecord) -> datetime:
+    """The record's source_updated_at (staged as naive UTC text)."""
+    return datetime.fromisoformat(record.fields["source_updated_at"] or "")
 
 
 def arm(server: Any, fault: str, *, count: int = 1, after: int = 0, operation: str = "ListChangedCitizens") -> None:
@@ -37,34 +44,14 @@ def arm(server: Any, fault: str, *, count: int = 1, after: int = 0, operation: s
     ).raise_for_status()
 
 
-def test_get_and_verify_a_citizen(mock_server: Callable[..., Any]) -> None:
-    server = mock_server()
-    source = source_for(server)
-    first = next(iter(source.changed_since(datetime(1970, 1, 1)))).records[0]
-    assert first.citizen is not None
-    found = source.get_citizen(first.citizen.personal_id)
-    assert found is not None and found.citizen == first.citizen
-    assert source.verify_citizen(
-        first.citizen.personal_id, first.citizen.full_name.upper(), first.citizen.birth_date
-    ) == (True, True, True)
-    assert source.verify_citizen(first.citizen.personal_id, "Không Phải Tên", first.citizen.birth_date) == (
-        True,
-        False,
-        True,
-    )
-
-
-def test_unknown_citizen_is_none_not_an_error(mock_server: Callable[..., Any]) -> None:
-    assert source_for(mock_server()).get_citizen("001999999999") is None
-
-
 def test_paging_returns_every_record_once_in_order(mock_server: Callable[..., Any]) -> None:
     server = mock_server()
     pages = list(source_for(server, page_size=37).changed_since(datetime(1970, 1, 1)))
     records = [r for page in pages for r in page.records]
     assert [p.number for p in pages] == list(range(1, len(pages) + 1))
-    assert pages[-1].next_token is None and all(p.next_token for p in pages[:-1])
-    keys = [(r.fields["source_updated_at"], r.fields["personal_id"]) for r in records if r.rejection is None]
+    # Full pages until the last (the listing ends where the peer stops handing out a NextPageToken).
+    assert len(pages) > 1 and all(len(p.records) == 37 for p in pages[:-1]) and 0 < len(pages[-1].records) <= 37
+    keys = [(updated(r), r.fields["personal_id"]) for r in records if r.rejection is None]
     assert keys == sorted(keys)
     duplicates = sum(1 for kind in server.dataset.defects.values() if kind == "duplicate_conflict")
     assert len({r.payload for r in records}) == len(records)  # nothing repeated
@@ -74,10 +61,11 @@ def test_paging_returns_every_record_once_in_order(mock_server: Callable[..., An
 def test_since_filters_strictly_after(mock_server: Callable[..., Any]) -> None:
     server = mock_server()
     source = source_for(server, page_size=1000)
-    everything = [r for p in source.changed_since(datetime(1970, 1, 1)) for r in p.records if r.citizen]
-    middle = sorted(r.citizen.source_updated_at for r in everything if r.citizen)[len(everything) // 2]
-    later = [r for p in source.changed_since(middle) for r in p.records if r.citizen]
-    assert later and all(r.citizen.source_updated_at > middle for r in later if r.citizen)
+    everything = [r for p in source.changed_since(datetime(1970, 1, 1)) for r in p.records if r.rejection is None]
+    middle = sorted(updated(r) for r in everything)[len(everything) // 2]
+    later = [r for p in source.changed_since(middle) for r in p.records if r.rejection is None]
+    assert later and all(updated(r) > middle for r in later)
+    assert len(later) < len(everything)
 
 
 def test_wrong_password_is_fatal(mock_server: Callable[..., Any]) -> None:
@@ -161,6 +149,9 @@ def hostile_wsdl_server() -> Iterator[str]:
 
 
 def test_wsdl_pointing_outside_its_origin_is_refused(hostile_wsdl_server: str) -> None:
+    source = population_source(hostile_wsdl_server, login="u", password="p", timeout=2)
+    with pytest.raises(FatalSourceError, match="outside"):
+        list(source.changed_since(datetime(1970, 1, 1)))  # the contract is loaded on the first listing
     with pytest.raises(FatalSourceError, match="outside"):
         SoapClient(system=SYSTEM, url=hostile_wsdl_server, username="u", password="p", timeout=2)
 
@@ -168,10 +159,9 @@ def test_wsdl_pointing_outside_its_origin_is_refused(hostile_wsdl_server: str) -
 def test_unreachable_endpoint_is_transient() -> None:
     from hub.local.mock_process import free_port
 
+    source = population_source(f"http://127.0.0.1:{free_port()}/population", login="u", password="p", timeout=2)
     with pytest.raises(TransientSourceError, match="connection"):
-        SoapClient(
-            system=SYSTEM, url=f"http://127.0.0.1:{free_port()}/population", username="u", password="p", timeout=2
-        )
+        list(source.changed_since(datetime(1970, 1, 1)))
 
 
 def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:
@@ -188,7 +178,7 @@ def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:
         b"</soap:Fault></soap:Body></soap:Envelope>"
     )
     with pytest.raises(FatalSourceError) as caught:
-        parse_response(response, SYSTEM, "GetCitizen")
+        parse_response(response, SYSTEM, "ListChangedCitizens")
     assert caught.value.fault_code == "Client.NotFound"
     assert "001085000123" not in str(caught.value) and "Nguyen" not in str(caught.value)
 
@@ -198,16 +188,16 @@ def test_a_fault_text_echoing_personal_data_stays_out_of_the_error() -> None:
 WSSE_PASSWORD = "s3cret-Pass-Word"
 
 
-def verify_through(source: PopulationSource) -> None:
-    assert source.verify_citizen("001085000123", "Nguyen Van An", date(1985, 3, 1)) == (True, True, True)
+def two_pages(body: bytes, n: int) -> tuple[int, bytes]:
+    """A two-page listing (empty pages): a token on the first, none on the second."""
+    return 200, page("dG9rZW4tMg" if n % 2 else None)
 
 
 def test_the_client_sends_a_digest_with_nonce_created_and_a_timestamp_never_the_password() -> None:
-    with soap_peer(lambda body, n: (200, verdict())) as peer:
-        client = SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password=WSSE_PASSWORD, timeout=5)
-        source = PopulationSource(client, page_size=10, max_attempts=1, backoff=0.01)
-        verify_through(source)
-        verify_through(source)
+    with soap_peer(two_pages) as peer:
+        source = population_source(peer.url, login="lgsp", password=WSSE_PASSWORD, attempts=1)
+        assert [p.number for p in source.changed_since(datetime(2000, 1, 1))] == [1, 2]
+    assert len(peer.posts) == 2
     nonces = []
     for body in peer.posts:
         assert WSSE_PASSWORD.encode() not in body
@@ -230,28 +220,14 @@ def test_the_client_sends_a_digest_with_nonce_created_and_a_timestamp_never_the_
     assert len(set(nonces)) == 2  # a fresh nonce per request
 
 
-def test_the_connection_decides_digest_or_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """The digest unless the Airflow connection asks for text (URI query or JSON extra); nonsense is refused."""
-    from hub.pipeline.population_sync import connect_source
+def test_the_declaration_decides_digest_or_text(tmp_path: Path) -> None:
+    """The digest unless the declaration says ``password: text``; anything else is refused when it is loaded."""
 
-    from hub.settings import load_settings
-
-    for name in ("URL", "USERNAME", "PASSWORD", "WSSE_PASSWORD"):
-        monkeypatch.delenv(f"LGSP_POPULATION_{name}", raising=False)
-
-    def uri(url: str, query: str = "") -> str:
-        return url.replace("http://", f"http://lgsp:{WSSE_PASSWORD}@") + query
-
-    def json_form(url: str, extra: dict[str, str]) -> str:
-        parts = urlsplit(url)
-        connection = {"conn_type": "http", "host": parts.hostname, "port": parts.port, "schema": parts.path}
-        return json.dumps({**connection, "login": "lgsp", "password": WSSE_PASSWORD, "extra": extra})
-
-    def sent(connection: Callable[[str], str]) -> str:
+    def sent(decl: Any) -> str:
         """The Password Type the peer got, after checking the password travels only as text."""
-        with soap_peer(lambda body, n: (200, verdict())) as peer:
-            monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", connection(peer.url))
-            verify_through(connect_source(load_settings(home=tmp_path)))
+        with soap_peer(two_pages) as peer:
+            source = population_source(peer.url, login="lgsp", password=WSSE_PASSWORD, attempts=1, decl=decl)
+            list(source.changed_since(datetime(2000, 1, 1)))
         password = security_header(peer.posts[0]).find(f"{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
         assert password is not None
         kind = (password.get("Type") or "").rsplit("#", 1)[-1]
@@ -259,27 +235,36 @@ def test_the_connection_decides_digest_or_text(monkeypatch: pytest.MonkeyPatch, 
         assert (WSSE_PASSWORD.encode() in peer.posts[0]) == (kind == "PasswordText")
         return kind
 
-    assert sent(uri) == "PasswordDigest"
-    assert sent(lambda url: uri(url, "?wsse_password=digest")) == "PasswordDigest"
-    assert sent(lambda url: uri(url, "?wsse_password=text")) == "PasswordText"
-    assert sent(lambda url: json_form(url, {"wsse_password": "text"})) == "PasswordText"
-    assert sent(lambda url: json_form(url, {})) == "PasswordDigest"
-    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", uri("http://127.0.0.1:9/population", "?wsse_password=md5"))
-    with pytest.raises(ConfigError, match="wsse_password must be 'digest' or 'text'"):
-        connect_source(load_settings(home=tmp_path))
+    assert DECL.auth.wsse_username_token is not None and DECL.auth.wsse_username_token.password == "digest"
+    assert sent(DECL) == "PasswordDigest"
+    assert sent(with_wsse_password("digest")) == "PasswordDigest"
+    assert sent(with_wsse_password("text")) == "PasswordText"
+
+    # The same, from a declaration file: the YAML key is soap.auth.wsse_username_token.password.
+    line = "auth: {wsse_username_token: {}}"
+    original = DECLARATION.read_text(encoding="utf-8")
+    assert line in original
+
+    def declared(password: str) -> Path:
+        folder = tmp_path / password
+        folder.mkdir()
+        path = folder / DECLARATION.name
+        path.write_text(original.replace(line, f"auth: {{wsse_username_token: {{password: {password}}}}}"), "utf-8")
+        return path
+
+    assert sent(load_file(declared("text")).decl) == "PasswordText"
+    with pytest.raises(DeclarationError, match="password") as caught:
+        load_file(declared("md5"))
+    assert "'digest' or 'text'" in str(caught.value)
+    with pytest.raises(ValidationError, match="'digest' or 'text'"):
+        with_wsse_password("md5")
 
 
 def test_a_peer_that_refuses_text_takes_the_digest(mock_server: Callable[..., Any]) -> None:
-    """Against the real mock configured as real peers are: the default client gets through, a text one does not."""
+    """Against the real mock configured as real peers are: the declared digest gets through, text does not."""
     server = mock_server(population_wsse="digest")
-    assert source_for(server).get_citizen("001999999999") is None  # authenticated: NotFound, not Authentication
-    client = SoapClient(
-        system=SYSTEM,
-        url=f"{server.base_url}/population",
-        username="lgsp-demo",
-        password="demo-only-password",
-        timeout=5,
-        password_type="text",
-    )
-    with pytest.raises(FatalSourceError, match="Authentication"):
-        PopulationSource(client, page_size=10, max_attempts=1, backoff=0.01).get_citizen("001999999999")
+    first = next(iter(source_for(server).changed_since(datetime(1970, 1, 1))))
+    assert first.records  # authenticated
+    with pytest.raises(FatalSourceError, match="Authentication") as caught:
+        next(iter(source_for(server, attempts=1, decl=with_wsse_password("text")).changed_since(datetime(1970, 1, 1))))
+    assert caught.value.fault_code == "Client.Authentication"

@@ -2,7 +2,9 @@
 
 Every test runs the real client against a small peer of its own on loopback
 (``soap_test_server``) that serves the real population WSDL and answers as told,
-counting the requests it gets.
+counting the requests it gets. The change feed is read as the hub reads it, through the
+declared stream (national_population.yaml); zeep's object path (``SoapClient.call``),
+which the hub no longer uses for this register, is called directly.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import traceback
 from datetime import date, datetime
 
 import pytest
-from connectors.population import SYSTEM, PopulationSource
-from soap_test_server import envelope, page, soap_peer, verdict
+from population_source import SYSTEM, population_source
+from soap_test_server import envelope, page, soap_peer
 
+from connectors.retry import with_retries
 from connectors.soap import SoapClient
 from lgsp.errors import FatalSourceError, SourceError, TransientSourceError
 from schemas.population import NAMESPACE
@@ -35,9 +38,8 @@ PLAIN = f'<?xml version="1.0"?><!DOCTYPE soap:Envelope SYSTEM "http://127.0.0.1:
 HOSTILE = {"billion laughs": (LAUGHS, "&lol9;"), "external entity": (XXE, "&xxe;"), "plain DOCTYPE": (PLAIN, "true")}
 
 
-def source_for(url: str, attempts: int = 3) -> PopulationSource:
-    client = SoapClient(system=SYSTEM, url=url, username="lgsp", password="s3cret-Pass", timeout=5)
-    return PopulationSource(client, page_size=10, max_attempts=attempts, backoff=0.01)
+def client_for(url: str) -> SoapClient:
+    return SoapClient(system=SYSTEM, url=url, username="lgsp", password="s3cret-Pass", timeout=5)
 
 
 def hostile_answer(prolog: str, text: str, operation: str) -> bytes:
@@ -52,11 +54,16 @@ def hostile_answer(prolog: str, text: str, operation: str) -> bytes:
     )
 
 
-def run(source: PopulationSource, operation: str) -> object:
-    """ListChangedCitizens goes through call_raw and lxml; VerifyCitizen through zeep's own parser."""
+def run(url: str, operation: str, attempts: int = 3) -> object:
+    """ListChangedCitizens: the declared stream (call_raw and lxml); VerifyCitizen: SoapClient.call (zeep's parser)."""
     if operation == "ListChangedCitizens":
-        return list(source.changed_since(datetime(2000, 1, 1)))
-    return source.verify_citizen(PERSONAL_ID, NAME, date(1985, 3, 1))
+        return list(population_source(url, attempts=attempts).changed_since(datetime(2000, 1, 1)))
+    client = client_for(url)
+    return with_retries(
+        lambda: client.call("VerifyCitizen", SoDinhDanh=PERSONAL_ID, HoVaTen=NAME, NgaySinh=date(1985, 3, 1)),
+        attempts=attempts,
+        backoff=0.01,
+    )
 
 
 def full_traceback(error: BaseException) -> str:
@@ -92,7 +99,7 @@ def test_a_dtd_or_entity_bomb_is_a_contract_breach_not_retried(
         answer = hostile_answer(prolog, text, operation)
         with soap_peer(lambda body, n, answer=answer: (200, answer)) as peer:  # type: ignore[misc]
             with pytest.raises(FatalSourceError) as caught, caplog.at_level(logging.DEBUG):
-                run(source_for(peer.url), operation)
+                run(peer.url, operation)
             posts = len(peer.posts)
         message = str(caught.value)
         assert "DTD or entity declarations" in message, f"{kind}: {message}"
@@ -108,7 +115,7 @@ def test_an_html_error_page_keeps_its_status() -> None:
     html = b"<!DOCTYPE html><html><head><title>503</title></head><body><p>Try later &nbsp;</p></body></html>"
     with soap_peer(lambda body, n: (503, html)) as peer:
         with pytest.raises(TransientSourceError, match="HTTP 503"):
-            run(source_for(peer.url, attempts=2), "ListChangedCitizens")
+            run(peer.url, "ListChangedCitizens", attempts=2)
         assert len(peer.posts) == 2
 
 
@@ -132,7 +139,7 @@ def test_a_fault_quoting_a_person_reaches_no_traceback_and_no_log(
         pytest.raises(SourceError) as caught,
         caplog.at_level(logging.DEBUG),
     ):
-        run(source_for(peer.url, attempts=2), operation)
+        run(peer.url, operation, attempts=2)
     assert caught.value.fault_code == code.removeprefix("soap:")
     assert isinstance(caught.value, TransientSourceError) == code.startswith("soap:Server")
     assert_quotes_nobody(caught.value, caplog.text)
@@ -141,19 +148,29 @@ def test_a_fault_quoting_a_person_reaches_no_traceback_and_no_log(
 def test_a_fault_on_the_wsdl_load_reaches_no_traceback_and_no_log(caplog: pytest.LogCaptureFixture) -> None:
     """The WSDL fetch answered with a fault: the status is kept, the reason phrase and body are not."""
     answer = (500, fault("soap:Server.Unavailable"))
-    with soap_peer(lambda body, n: (200, verdict()), wsdl_answer=answer) as peer:
+    with soap_peer(lambda body, n: (200, page(None)), wsdl_answer=answer) as peer:
         peer.reason = f"no citizen {PERSONAL_ID}"  # the peer's words in the status line too
         with pytest.raises(TransientSourceError, match="load WSDL: HTTP 500") as caught, caplog.at_level(logging.DEBUG):
-            SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password="s3cret-Pass", timeout=5)
+            run(peer.url, "ListChangedCitizens")  # the declared source loads the contract on its first listing
+        assert peer.posts == []
     assert_quotes_nobody(caught.value, caplog.text)
 
 
-def test_a_transport_error_carrying_the_body_is_not_chained(caplog: pytest.LogCaptureFixture) -> None:
+def cut_answer(operation: str) -> bytes:
+    """A response cut in transit, after it named a person."""
+    if operation == "ListChangedCitizens":
+        body = f'<ListChangedCitizensResponse xmlns="{NAMESPACE}"><CongDan><SoDinhDanh>{PERSONAL_ID}</SoDinhDanh>'
+        return envelope(body + f"<HoVaTen>{NAME}</HoVaTen></CongDan>")[:-30]
+    return envelope(f'<VerifyCitizenResponse xmlns="{NAMESPACE}"><TonTai>{PERSONAL_ID} {NAME}')[:-30]
+
+
+@pytest.mark.parametrize("operation", ["ListChangedCitizens", "VerifyCitizen"], ids=["call_raw", "call"])
+def test_a_transport_error_carrying_the_body_is_not_chained(operation: str, caplog: pytest.LogCaptureFixture) -> None:
     """zeep's TransportError holds the whole response (here a cut one naming a person): never in the chain."""
-    cut = envelope(f'<VerifyCitizenResponse xmlns="{NAMESPACE}"><TonTai>{PERSONAL_ID} {NAME}')[:-30]
+    cut = cut_answer(operation)
     with soap_peer(lambda body, n: (200, cut)) as peer:
         with pytest.raises(TransientSourceError, match="not well-formed") as caught, caplog.at_level(logging.DEBUG):
-            run(source_for(peer.url, attempts=2), "VerifyCitizen")
+            run(peer.url, operation, attempts=2)
         assert len(peer.posts) == 2  # cut in transit: retried
     assert_quotes_nobody(caught.value, caplog.text)
 
@@ -163,7 +180,7 @@ def test_a_page_repeating_an_earlier_token_is_refused_before_it_is_yielded() -> 
     with soap_peer(lambda body, n: (200, page(tokens.get(n, tokens[1])))) as peer:
         seen: list[int] = []
         with pytest.raises(FatalSourceError) as caught:
-            for number, got in enumerate(source_for(peer.url).changed_since(datetime(2000, 1, 1)), 1):
+            for number, got in enumerate(population_source(peer.url).changed_since(datetime(2000, 1, 1)), 1):
                 seen.append(got.number)
                 assert number < 10, "the client follows the loop"
     assert seen == [1, 2]  # page 3 and its looping token never reach the caller (nor its cursor commit)
@@ -183,8 +200,8 @@ def test_a_page_repeating_an_earlier_token_is_refused_before_it_is_yielded() -> 
 def test_a_wsdl_address_that_serves_no_contract_is_one_clear_error(document: bytes) -> None:
     """A ?wsdl answered 200 with something else: a FatalSourceError naming the load, not a StopIteration."""
     with (
-        soap_peer(lambda body, n: (200, verdict()), wsdl_answer=(200, document)) as peer,
+        soap_peer(lambda body, n: (200, page(None)), wsdl_answer=(200, document)) as peer,
         pytest.raises(FatalSourceError, match="load WSDL") as caught,
     ):
-        SoapClient(system=SYSTEM, url=peer.url, username="lgsp", password="s3cret-Pass", timeout=5)
+        run(peer.url, "ListChangedCitizens")
     assert "Traceback" not in str(caught.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from hub.local.demo_connections import declared_connections
 from hub.local.main_job import main_job_flows
 from hub.orchestration.schedules import HUB_SCHEDULES
 from hub.store.tables import citizen, sync_run, sync_state
-from hub.systems.loader import load_systems, streams
+from hub.systems.loader import DEFAULT_DIR, load_systems, streams
 
 DECLARED = {item.dag_id: item for item in streams(load_systems())}  # one DAG per declared stream
 
@@ -56,24 +57,24 @@ def test_every_dag_file_is_found_by_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True, check=True)
     expected = sorted([*HUB_SCHEDULES, *DECLARED])
-    assert len(expected) == 4 + len(DECLARED) >= 7  # the hub's 4 flows, and civil status among the declared
+    assert len(expected) == len(HUB_SCHEDULES) + len(DECLARED) >= 7  # the population among the declared
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
 def test_dag_shape() -> None:
     probe = (
-        "import sys, runpy; ns = runpy.run_path(sys.argv[1]); d = ns['population_sync_dag'];"
+        "import sys, runpy; ns = runpy.run_path(sys.argv[1]); d = ns['national_population_sync_dag'];"
         "print(d.dag_id, d.max_active_runs, sorted(d.task_dict),"
         " d.task_dict['extract'].retries, d.task_dict['extract'].retry_exponential_backoff, repr(d.timetable))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, str(DAGS_FOLDER / "population_sync.py")],
+        [sys.executable, "-c", probe, str(DAGS_FOLDER / "declared_streams.py")],
         capture_output=True,
         text=True,
         check=True,
     )
     line = done.stdout.strip().splitlines()[-1]
-    assert line.startswith("population_sync 1 ['audit', 'extract', 'publish'] 3 2.0")
+    assert line.startswith("national_population_sync 1 ['audit', 'extract', 'publish'] 3 2.0")
     assert "0 * * * *" in line  # hourly
 
 
@@ -97,7 +98,7 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    flow = report["flows"]["population_sync"]
+    flow = report["flows"]["national_population_sync"]
     assert flow["state"] == "success"
     assert flow["read"] == flow["published"] + flow["quarantined"] + flow["unchanged"]
     assert flow["read"] >= 1500 and flow["quarantined"] > 0 and flow["rules_failed"]
@@ -108,8 +109,8 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     dossiers = report["flows"]["dossier_sync"]
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
     for dag_id, item in DECLARED.items():  # after the citizens they reference, before the pushes
-        if dag_id == "civil_status_sync":
-            continue  # its mock injects no contract breaches: checked above
+        if dag_id in ("national_population_sync", "civil_status_sync"):
+            continue  # checked above (the civil-status mock injects no contract breaches)
         declared = report["flows"][dag_id]
         assert declared["state"] == "success" and declared["read"] > 0, (dag_id, declared)
         assert declared["read"] == declared["published"] + declared["quarantined"] + declared["unchanged"]
@@ -147,7 +148,7 @@ def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., A
         },
     )
     migrate_metadata_db(env)
-    outcome = run_dag("population_sync", env)
+    outcome = run_dag("national_population_sync", env)
     assert outcome.state == "failed"
     assert outcome.task_states["extract"] == "failed"
     assert outcome.task_states["publish"] == "upstream_failed"
@@ -160,13 +161,20 @@ def test_failed_task_fails_the_dag_run_and_says_why(mock_server: Callable[..., A
 
 
 def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
-    # LGSP_* beats the Airflow connection: a wrong password breaks the population flow only.
+    # A declaration sending the UsernameToken's password as text to a register that takes only the digest:
+    # the population flow fails, and the flows reading the citizens it should have published are skipped.
+    systems = tmp_path / "systems"
+    shutil.copytree(DEFAULT_DIR, systems)
+    declaration = systems / "national_population.yaml"
+    text = declaration.read_text(encoding="utf-8")
+    declaration.write_text(text.replace("wsse_username_token: {}", "wsse_username_token: {password: text}"))
     env = {
         **os.environ,
         "LGSP_HOME": str(tmp_path),
+        "LGSP_SYSTEMS_DIR": str(systems),
         "GX_ANALYTICS_ENABLED": "false",
         "LGSP_MOCK_ONE_STOP_DOSSIERS": "300",
-        "LGSP_POPULATION_PASSWORD": "wrong",
+        "LGSP_MOCK_POPULATION_WSSE": "digest",
         "LGSP_TASK_RETRIES": "0",
     }
     env.pop("LGSP_DATABASE_URL", None)
@@ -181,9 +189,11 @@ def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr[-3000:]
     flows = json.loads(done.stdout)["flows"]
-    assert flows["population_sync"]["state"] == "failed"
-    assert "Authentication" in flows["population_sync"]["error"]
-    assert flows["civil_status_sync"]["state"] == flows["dossier_sync"]["state"] == "skipped"
+    assert flows["national_population_sync"]["state"] == "failed"
+    assert "Authentication" in flows["national_population_sync"]["error"]
+    readers = ("civil_status_sync", "social_insurance_sync", "household_business_sync", "dossier_sync")
+    assert {flows[flow]["state"] for flow in readers} == {"skipped"}
+    assert flows["agency_push"]["state"] == "success"  # it reads nothing the population publishes: it runs
 
 
 def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Callable[..., Any], tmp_path: Path) -> None:
@@ -200,19 +210,19 @@ def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Calla
         },
     )
     migrate_metadata_db(env)
-    assert run_dag("population_sync", env).state == "success"  # from the beginning: everything
+    assert run_dag("national_population_sync", env).state == "success"  # from the beginning: everything
     engine = create_engine(store)
     with engine.connect() as conn:
         first = conn.execute(select(sync_run)).mappings().one()
         cursor = conn.execute(select(sync_state.c.cursor)).scalar_one()
         held = conn.execute(select(func.count()).select_from(citizen)).scalar_one()
 
-    backfill = run_with_conf("population_sync", env, {"since": "2000-01-01T07:00:00+07:00"})
+    backfill = run_with_conf("national_population_sync", env, {"since": "2000-01-01T07:00:00+07:00"})
 
     assert backfill["state"] == "success", backfill
     with engine.connect() as conn:
         again = (
-            conn.execute(select(sync_run).where(sync_run.c.run_id == f"population_sync:{backfill['run_id']}"))
+            conn.execute(select(sync_run).where(sync_run.c.run_id == f"national_population_sync:{backfill['run_id']}"))
             .mappings()
             .one()
         )
@@ -246,20 +256,14 @@ def test_the_quality_report_dag_builds_the_site(tmp_path: Path) -> None:
 
     assert (outcome.state, outcome.task_states) == ("success", {"build_site": "success"})
     index = tmp_path / "reports" / "index.html"
-    assert index.is_file() and "population_sync" in index.read_text(encoding="utf-8")  # freshness of each flow
+    assert index.is_file() and "national_population_sync" in index.read_text(encoding="utf-8")  # freshness of each flow
 
 
-def test_the_main_job_runs_declared_streams_after_the_hubs_inbound_flows_and_before_the_pushes() -> None:
-    assert main_job_flows(("a_sync", "b_sync")) == (
-        "population_sync",
-        "dossier_sync",
-        "a_sync",
-        "b_sync",
-        "agency_push",
-    )
+def test_the_main_job_runs_declared_streams_first_then_the_hubs_flows_and_the_pushes_last() -> None:
+    assert main_job_flows(("a_sync", "b_sync")) == ("a_sync", "b_sync", "dossier_sync", "agency_push")
     order = [item.system.order for item in DECLARED.values()]
-    assert main_job_flows()[2:-1] == tuple(DECLARED) and order == sorted(order)
-    assert next(iter(DECLARED)) == "civil_status_sync"  # order 20: the first declared system
+    assert main_job_flows()[:-2] == tuple(DECLARED) and order == sorted(order)
+    assert next(iter(DECLARED)) == "national_population_sync"  # order 10: every other flow links to its citizens
 
 
 def test_each_declared_streams_dag_runs_through_airflow_and_rereads_from_since(

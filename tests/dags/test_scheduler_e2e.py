@@ -34,8 +34,8 @@ from hub.store.tables import citizen, civil_event, dossier, outbox, sync_run
 pytestmark = pytest.mark.slow
 
 # The order `lgsp run` keeps as well: civil-status events and dossiers build on the citizens.
-FLOWS = ("population_sync", "civil_status_sync", "dossier_sync", "agency_push")
-STREAMS = {"population_sync", "civil_status_sync", "dossier_sync"}  # the flows that write a sync_run row
+FLOWS = ("national_population_sync", "civil_status_sync", "dossier_sync", "agency_push")
+STREAMS = {"national_population_sync", "civil_status_sync", "dossier_sync"}  # the flows that write a sync_run row
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_every_flow_succeeds_on_the_real_scheduler(cluster: tuple[Cluster, Any],
     # The UI reads task logs from disk (no log server runs): the first task's log is there.
     log = airflow.api(
         "GET",
-        f"/api/v2/dags/population_sync/dagRuns/{runs['population_sync']}/taskInstances/extract/logs/1",
+        f"/api/v2/dags/national_population_sync/dagRuns/{runs[FLOWS[0]]}/taskInstances/extract/logs/1",
         params={"full_content": "true"},
     )
     assert "extract" in str(log["content"])

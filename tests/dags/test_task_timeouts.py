@@ -2,7 +2,7 @@
 
 The limits are read when a DAG file is parsed, so each case parses the dags folder in a
 child process with its own environment (Airflow reads its configuration when first
-imported). The last test runs the real ``population_sync`` through ``dag.test()``
+imported). The last test runs the real ``national_population_sync`` through ``dag.test()``
 against a peer that drips its answer a byte at a time: only the task's time limit
 ends the read, as ``AirflowTaskTimeout`` (raised by SIGALRM in the task runner, which
 ``dag.test()`` runs in-process, in its main thread).
@@ -29,9 +29,6 @@ from hub.systems.loader import load_systems, streams
 
 # (dag, task) -> the kind of task whose limit it must have; every task of every DAG is here.
 KINDS = {
-    ("population_sync", "extract"): "extract",
-    ("population_sync", "audit"): "audit",
-    ("population_sync", "publish"): "publish",
     ("dossier_sync", "extract"): "extract",
     ("dossier_sync", "audit"): "audit",
     ("dossier_sync", "publish"): "publish",
@@ -116,7 +113,7 @@ def test_every_task_has_its_kinds_default_limit(tmp_path: Path) -> None:
     assert all(11 * 60 < seconds <= 24 * 3600 for seconds in limits.values())
     for dag_id, doc in described["docs"].items():
         assert "Time limits" in doc and "AirflowTaskTimeout" in doc, dag_id
-    assert "`extract` 60 min (`LGSP_TASK_TIMEOUT_EXTRACT_MINUTES`)" in described["docs"]["population_sync"]
+    assert "`extract` 60 min (`LGSP_TASK_TIMEOUT_EXTRACT_MINUTES`)" in described["docs"]["national_population_sync"]
     assert "`deliver_pushes` 120 min (`LGSP_TASK_TIMEOUT_DELIVER_MINUTES`)" in described["docs"]["agency_push"]
 
 
@@ -133,7 +130,7 @@ def test_each_kinds_limit_follows_its_environment_variable(tmp_path: Path) -> No
 def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
     described = describe(tmp_path, {"LGSP_TASK_TIMEOUT_AUDIT_MINUTES": "half an hour"}, BAD)
     # Every DAG with an audit task fails to load, and says which variable and what to write.
-    assert set(described["errors"]) == {"population_sync.py", "dossier_sync.py", DECLARED_FILE}
+    assert set(described["errors"]) == {"dossier_sync.py", DECLARED_FILE}
     for message in described["errors"].values():
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
     assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}
@@ -234,7 +231,7 @@ def test_a_task_past_its_limit_is_failed_by_airflow(dripping_peer: str, tmp_path
     )
     migrate_metadata_db(env)
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, "population_sync"],
+        [sys.executable, "-c", _RUN, "national_population_sync"],
         capture_output=True,
         text=True,
         env=env,
@@ -252,7 +249,7 @@ def test_a_task_past_its_limit_is_failed_by_airflow(dripping_peer: str, tmp_path
     assert seconds < DRIP_SECONDS / 2, result  # ended by its 3 s limit, not by the peer giving up
     # `lgsp status` says why: the run's row names the limit, and the failed pull is on the ledger.
     with sqlite3.connect(tmp_path / "hub.sqlite") as store:
-        (error,) = store.execute("SELECT error FROM sync_run WHERE stream = 'population.citizens'").fetchone()
+        (error,) = store.execute("SELECT error FROM sync_run WHERE stream = 'national_population.citizens'").fetchone()
         outcomes = [row[0] for row in store.execute("SELECT outcome FROM audit_ledger")]
     assert error.startswith("extract: interrupted by AirflowTaskTimeout"), error
     assert "failed" in outcomes, outcomes

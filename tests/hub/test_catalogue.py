@@ -86,7 +86,7 @@ def test_every_declared_stream_is_a_dataset_with_its_declarations_facts() -> Non
     # The hub's own shared datasets are there too, with the fields agreements may grant.
     assert {name: known.dataset(name).field_names for name in DATASET_FIELDS} == DATASET_FIELDS
     assert not known.dataset("citizen").declared and known.dataset("citizen").subject == "personal_id"
-    assert {"population", "civil_status", "one_stop"} <= set(known.systems)
+    assert {"national_population", "civil_status", "one_stop"} <= set(known.systems)
 
 
 def test_a_new_declaration_is_in_the_catalogue_with_no_other_change(systems_dir: Path) -> None:
@@ -114,7 +114,7 @@ def test_the_province_has_twelve_systems_five_of_them_connected_through_the_lgsp
     assert len(listed) == 12 and len({entry.code for entry in listed}) == 12
     connected = {link.system.connected_by for link in links if link.connected}
     declared = {declared.decl.system for declared in load_systems()}
-    assert connected == {"population", "civil_status", "one_stop"} | declared and len(connected) == 5
+    assert connected == {"national_population", "civil_status", "one_stop"} | declared and len(connected) == 5
     for link in links:
         assert link.system.title.vi and link.system.title.en and link.system.owner
         if link.through is not None:

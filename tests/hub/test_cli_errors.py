@@ -281,13 +281,11 @@ def test_every_wrong_option_value_is_named(command: list[str], named: list[str],
 
 def test_an_endpoint_that_does_not_answer_is_named_with_its_origin(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     port = closed_port()
-    monkeypatch.setenv("LGSP_POPULATION_URL", f"http://someone:{PASSWORD}@127.0.0.1:{port}/population")
-    monkeypatch.setenv("LGSP_POPULATION_USERNAME", "lgsp-demo")
-    monkeypatch.setenv("LGSP_POPULATION_PASSWORD", "demo-only-password")
+    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", f"http://someone:{PASSWORD}@127.0.0.1:{port}/population")
     monkeypatch.setenv("LGSP_MAX_ATTEMPTS", "1")
     result = CliRunner().invoke(app, ["sync", "population"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     line = result.stderr.strip().splitlines()[-1]  # after the sync's own log lines, if any
-    assert f"the National Population Database at http://127.0.0.1:{port}:" in line
-    assert "check that it is running" in line and "LGSP_POPULATION_URL" in line
+    assert f"National Population Database (national_population) at http://127.0.0.1:{port}:" in line
+    assert "check that it is running" in line and "AIRFLOW_CONN_NATIONAL_POPULATION" in line
     assert PASSWORD not in result.output and "someone" not in line

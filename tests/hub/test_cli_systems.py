@@ -404,6 +404,18 @@ def test_a_declared_target_answers_to_its_hyphenated_name(systems: Path) -> None
     assert invoke("sync", "no-such-system", "--help").exit_code != 0
 
 
+def test_a_declared_alias_keeps_an_older_command_and_may_not_name_another_system(systems: Path) -> None:
+    # `lgsp sync population` was the hand-written flow's command: the declaration keeps it as an alias.
+    result = invoke("sync", "population", "--help")
+    assert result.exit_code == 0, result.output
+    assert "every stream of national_population" in result.stdout and "its older name" in result.stdout
+    edit(systems / "civil_status.yaml", "order:", "aliases: [national_population]\norder:")
+    result = invoke("systems", "check")
+    assert result.exit_code == 1
+    line = line_of(systems / "civil_status.yaml", "aliases:")
+    assert f"civil_status.yaml:{line}: alias 'national_population' is the name of a declared system" in result.stdout
+
+
 def test_sync_runs_a_declared_stream_and_balances(registry: list[dict[str, Any]], tmp_path: Path) -> None:
     result = invoke("sync", "probe_registry.items", "--run-id", "r-probe")
     assert result.exit_code == 0, result.output

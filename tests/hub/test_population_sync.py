@@ -16,7 +16,7 @@ from hub.pipeline import runs
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import citizen, quarantine, staging_citizen, sync_run, sync_state
-from lgsp.errors import FatalSourceError, TransientSourceError
+from lgsp.errors import ConfigError, FatalSourceError, TransientSourceError
 
 
 def settings_for(server: Any, database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
@@ -231,3 +231,16 @@ def test_incremental_sync_picks_up_the_change_feed(mock_server: Callable[..., An
             select(citizen.c.provenance).where(citizen.c.published_run_id == "delta").limit(1)
         ).scalar_one()
     assert '"run_id": "delta"' in provenance and '"run_id": "initial"' in provenance
+
+
+def test_a_connection_still_saying_wsse_password_is_told_where_it_went(
+    mock_server: Callable[..., Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = mock_server()
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NATIONAL_POPULATION",
+        f"http://lgsp-demo:demo-only-password@{server.base_url[7:]}/population?wsse_password=text",
+    )
+    with pytest.raises(ConfigError, match=r"password: text.*config/systems/national_population\.yaml"):
+        population_sync.sync("moved", settings_for(server, url, tmp_path), open_store(url))

@@ -47,7 +47,7 @@ def test_each_declared_stream_is_scheduled_published_and_reported_as_declared() 
         assert (asset in schedules.TRIGGERED_BY["agency_push"]) == (shared == item.stream.dataset)
         if shared is not None:
             assert f"lgsp.{shared}" in schedules.TRIGGERED_BY["agency_push"]
-    civil = next(item for item in declared if item.stream.merge is not None)
+    civil = next(item for item in declared if item.stream.dataset == "civil_event")
     assert schedules.PUBLISHES[civil.dag_id] == ("lgsp.civil_event", "lgsp.citizen")
     assert set(SCHEDULES) == set(HUB_SCHEDULES) | {item.dag_id for item in declared}
 

@@ -1,4 +1,4 @@
-"""Settings: precedence, the Airflow connection forms, and refusing demo secrets off loopback."""
+"""Settings: the Airflow connection forms a declared system's endpoint comes from, and demo secrets off loopback."""
 
 from __future__ import annotations
 
@@ -6,22 +6,24 @@ import json
 
 import pytest
 
-from hub.settings import load_settings, population_endpoint
+from hub.settings import Endpoint, Settings, declared_endpoint, load_settings
 from lgsp.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
-        "LGSP_POPULATION_URL",
-        "LGSP_POPULATION_USERNAME",
-        "LGSP_POPULATION_PASSWORD",
         "AIRFLOW_CONN_NATIONAL_POPULATION",
         "LGSP_DEMO",
         "LGSP_PAGE_SIZE",
         "AIRFLOW_CTX_DAG_ID",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+def population_endpoint(settings: Settings) -> Endpoint:
+    """The population database's endpoint, as its declared stream reads it (a login and a secret)."""
+    return declared_endpoint(settings, "national_population", needs_login=True)
 
 
 def test_airflow_connection_uri(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,18 +51,9 @@ def test_airflow_connection_json(monkeypatch: pytest.MonkeyPatch) -> None:
     assert population_endpoint(load_settings()).url == "https://nbd.example:443/population"
 
 
-def test_environment_beats_the_connection_and_arguments_beat_both(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", "http://a:b@127.0.0.1:1/population")
-    monkeypatch.setenv("LGSP_POPULATION_URL", "http://127.0.0.1:2/population")
-    assert population_endpoint(load_settings()).url.endswith(":2/population")
-    assert population_endpoint(load_settings(population_url="http://127.0.0.1:3/population")).url.endswith(
-        ":3/population"
-    )
-
-
 def test_demo_password_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_NATIONAL_POPULATION", "http://lgsp-demo:demo-only-password@nbd.gov.example/p")
-    with pytest.raises(ConfigError, match="demo password"):
+    with pytest.raises(ConfigError, match="demo secret"):
         population_endpoint(load_settings())
     monkeypatch.setenv("LGSP_DEMO", "true")
     assert population_endpoint(load_settings()).url == "http://nbd.gov.example/p"

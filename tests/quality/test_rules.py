@@ -731,3 +731,114 @@ def test_when_differs_and_after_referenced_refuse_what_they_cannot_judge() -> No
     assert any("after_referenced applies to date or datetime fields; 'subject'" in message for message in told)
     with pytest.raises(ValueError, match="when"):
         Stream.model_validate({**stream.model_dump(by_alias=True), "rules": [{"not_empty": "spouse", "when": {}}]})
+
+
+# --- name, empty, known within, after_referenced on the stream's own dataset ---------------------
+
+KIN = {
+    "person": {"from": "SoDinhDanh", "type": "personal_id"},
+    "parent": {"from": "SoDinhDanhCha", "type": "personal_id"},
+    "born": {"from": "NgaySinh", "type": "date"},
+    "province": {"from": "MaTinh", "type": "province"},
+    "commune": {"from": "MaXa", "type": "commune"},
+    "status": "TinhTrang",
+    "partner": {"from": "SoDinhDanhVoChong", "type": "personal_id"},
+}
+KIN_RULES: list[Any] = [
+    {"personal_id": ["person", "parent"], "name": "people.id_format"},
+    {"empty": "partner", "when": {"status": "single"}},
+    {"known": {"field": "commune", "within": "province"}},
+    {
+        "after_referenced": {"field": "born", "dataset": "kin", "via": ["parent"], "column": "born", "strictly": True},
+        "name": "parents.older",
+    },
+]
+
+
+def test_named_empty_within_and_own_dataset_rules_judge_as_declared(engine: Engine) -> None:
+    golden = Table("kin", MetaData(), Column("person", Text, primary_key=True), Column("born", Text))
+    golden.create(engine)
+    here, elsewhere = (
+        current_communes()[0],
+        next(unit for unit in current_communes() if unit["province_code"] != current_communes()[0]["province_code"]),
+    )
+    people = {
+        name: build("001", date(year, 1, 1), "male", n)
+        for n, (name, year) in enumerate(
+            [("elder", 1950), ("young", 2001), ("corrected", 1960), ("staged", 1970), ("child", 2000)]
+        )
+    }
+    with engine.begin() as conn:  # published earlier: an elder, a parent younger than the child, one corrected now
+        conn.execute(
+            insert(golden),
+            [
+                {"person": people[k], "born": f"{y}-01-01"}
+                for k, y in (("elder", 1950), ("young", 2001), ("corrected", 1960))
+            ],
+        )
+    base = {"province": here["province_code"], "commune": here["commune_code"], "status": "married", "partner": None}
+    rows = [
+        # (row, verdicts of people.id_format, partner.empty, commune.known, parents.older)
+        ({"person": people["child"], "parent": people["elder"], "born": "2000-01-01"}, (0, None, 0, 0)),
+        ({"person": people["staged"], "parent": None, "born": "1970-01-01"}, (0, None, 0, None)),
+        ({"person": people["child"], "parent": people["staged"], "born": "1999-06-01"}, (0, None, 0, 0)),
+        ({"person": people["child"], "parent": people["young"], "born": "2000-01-01"}, (0, None, 0, 1)),
+        ({"person": people["child"], "parent": people["elder"], "born": "1950-01-01"}, (0, None, 0, 1)),  # same day
+        ({"person": people["corrected"], "parent": None, "born": "2005-01-01"}, (0, None, 0, None)),
+        ({"person": people["child"], "parent": people["corrected"], "born": "2000-01-01"}, (0, None, 0, 1)),
+        ({"person": "12345", "parent": people["elder"], "born": "2000-01-01"}, (1, None, 0, 0)),
+        ({"person": people["child"], "parent": "003090123456", "born": "2000-01-01"}, (1, None, 0, 0)),
+        ({"person": people["child"], "parent": None, "born": "2000-01-01", "status": "single"}, (0, 0, 0, None)),
+        (
+            {
+                "person": people["child"],
+                "parent": None,
+                "born": "2000-01-01",
+                "status": "single",
+                "partner": people["elder"],
+            },
+            (0, 1, 0, None),
+        ),
+        (
+            {"person": people["child"], "parent": None, "born": "2000-01-01", "commune": elsewhere["commune_code"]},
+            (0, None, 1, None),
+        ),
+        ({"person": people["child"], "parent": None, "born": "2000-01-01", "province": None}, (0, None, None, None)),
+    ]
+    stream = declared(KIN, KIN_RULES, dataset="kin")
+    found = judged(engine, stream, [{**base, **row} for row, _ in rows], {**HUB_DATASETS, "kin": ("kin", "person")})
+    names = ("people.id_format", "partner.empty", "commune.known", "parents.older")
+    for verdict, (row, want) in zip(found, rows, strict=True):
+        assert tuple(verdict[name] for name in names) == want, row
+
+
+def test_a_named_rule_is_one_verdict_and_says_every_field() -> None:
+    suite = compile_suite(
+        declared(KIN, KIN_RULES, "kin"),
+        staging=staging_for(declared(KIN, [], "kin")),
+        datasets={**HUB_DATASETS, "kin": ("kin", "person")},
+    )
+    said = {rule.name: rule.description for rule in suite.rules}
+    assert list(said) == ["contract.valid", "people.id_format", "partner.empty", "commune.known", "parents.older"]
+    assert "person is a well-formed personal id" in said["people.id_format"]
+    assert "parent is a well-formed personal id" in said["people.id_format"]
+    assert "this run's copy of it, else the published one" in said["parents.older"]
+    assert said["commune.known"].startswith("commune is one of today's communes and lies in the province province")
+
+
+def test_within_needs_a_commune_of_todays_units_and_a_province_field() -> None:
+    from lgsp.declaration import SystemDecl, problems
+
+    stream = declared(
+        {**KIN, "code": "Ma"},
+        [{"known": {"field": "province", "within": "province"}}, {"known": {"field": "commune", "within": "code"}}],
+    )
+    found = dict(rule_problems(stream, HUB_DATASETS))
+    assert "within says which province a commune lies in" in found[0]
+    system = SystemDecl.model_validate(
+        {"system": "probe", "title": {"vi": "Thử", "en": "Probe"}, "owner": "Sở", "connection": "probe"}
+        | {"rest": {}, "streams": {"s": stream}}
+    )
+    assert any("known applies to province fields; 'code' is text" in message for _, message in problems(system))
+    with pytest.raises(ValueError, match="name"):
+        Stream.model_validate({**stream.model_dump(by_alias=True), "rules": [{"empty": "code", "name": "NoDots"}]})

@@ -5,10 +5,10 @@ Airflow the way a deployment does, so the scheduler, the LocalExecutor, the exec
 the tasks report to, the REST API and the UI are the real ones::
 
     with airflow_cluster(home, env_extra=connections, port=0) as cluster:
-        cluster.wait_for_dags(["population_sync"], timeout=120)
-        cluster.unpause("population_sync")
-        run_id = cluster.trigger("population_sync")
-        assert cluster.wait_for_run("population_sync", run_id, timeout=300) == "success"
+        cluster.wait_for_dags([dag_id], timeout=120)
+        cluster.unpause(dag_id)
+        run_id = cluster.trigger(dag_id)
+        assert cluster.wait_for_run(dag_id, run_id, timeout=300) == "success"
 
 On entry: ``airflow db migrate``, then the four processes in their own process groups
 (so a Ctrl-C in the terminal reaches us, not them), each logging to
