@@ -77,6 +77,7 @@ class MockSettings(BaseSettings):
         """Airflow connection id -> (login, secret) the hub's demo connections use for these mocks."""
         return {
             "civil_status": (self.civil_status_client_id, self.civil_status_client_secret),
+            "one_stop": ("api", self.one_stop_api_key),
             "social_insurance": ("api", self.social_insurance_api_key),
             "household_business": (self.household_business_username, self.household_business_password),
         }

@@ -95,12 +95,6 @@ POPULATION = Peer(
     hub_settings.population_endpoint,
     f"LGSP_POPULATION_URL or AIRFLOW_CONN_{hub_settings.POPULATION_CONN_ID.upper()}",
 )
-ONE_STOP = Peer(
-    hub_settings.ONE_STOP_CONN_ID,
-    "the one-stop system",
-    hub_settings.one_stop_endpoint,
-    f"LGSP_ONE_STOP_URL or AIRFLOW_CONN_{hub_settings.ONE_STOP_CONN_ID.upper()}",
-)
 PORTAL = Peer(
     "portal",
     "the National Public Service Portal",

@@ -3,8 +3,9 @@
 ``lgsp sync SYSTEM[.STREAM]`` runs a declared system's streams (``config/systems``) through
 ``hub.pipeline.declared``; the targets are the declarations' names, found when the command
 line is read (``_SyncGroup``), so ``lgsp sync --help`` lists them; a target may be written with
-``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared).
-The hub's own flows keep their commands (``population``, ``dossiers``).
+``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared),
+or as a stream's own name when one system alone declares it (``lgsp sync dossiers``). A stream's
+followups (its ``then:``) run after its publish. The hub's own flow keeps its command (``population``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hub.cli.support import ONE_STOP, POPULATION, PORTAL, Peer, fail, failures, masked, say
+from hub.cli.support import POPULATION, PORTAL, Peer, fail, failures, masked, say
 from hub.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class _SyncGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - a DeclarationError or a missing folder: say it, not "no such command"
             return _failing_command(cmd_name, str(exc))
         target = cmd_name if cmd_name in targets else cmd_name.replace("-", "_")
+        if target not in targets:  # a stream's own name, when one system alone declares it (lgsp sync dossiers)
+            owners = [name for name in targets if name.endswith(f".{target}")]
+            target = owners[0] if len(owners) == 1 else target
         return _declared_command(target, targets[target]) if target in targets else None
 
 
@@ -75,22 +79,6 @@ def _sync_once(
     with failures(what, settings, peers):
         summary = sync(run_id, settings)
     sys.stdout.write(json.dumps(masked({"run_id": run_id, **summary.as_dict()}), indent=2) + "\n")
-
-
-@sync_app.command("dossiers")
-def sync_dossiers(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish one-stop dossiers once, then route and deliver to the portal."""
-    from hub.pipeline import dossier_sync
-
-    def everything(sync_run_id: str, settings: Settings) -> RunSummary:
-        summary = dossier_sync.sync(sync_run_id, settings)
-        say(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
-        say(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
-        return summary
-
-    _sync_once("lgsp sync dossiers", everything, run_id, (ONE_STOP, PORTAL))
 
 
 # --- declared targets ----------------------------------------------------------------
@@ -176,7 +164,8 @@ def _sync_declared(target: str, qualified: tuple[str, ...], run_id: str | None) 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with failures(what):
         settings = load_settings()
-        decl = next(d.decl for d in load_systems() if d.decl.system == target.split(".")[0])
+        systems = load_systems()
+        decl = next(d.decl for d in systems if d.decl.system == target.split(".")[0])
     documents: dict[str, Any] = {}
     for stream in qualified:
         if run_id is None:
@@ -185,6 +174,9 @@ def _sync_declared(target: str, qualified: tuple[str, ...], run_id: str | None) 
             stream_run = run_id if len(qualified) == 1 else f"{run_id}.{stream.split('.', 1)[1]}"
         with failures(what, settings, (peer_of(decl),)):
             summary = declared.sync(stream_run, settings, stream=stream)
+        for step in declared.find_stream(stream, systems).stream.then:
+            with failures(what, settings, (peer_of(decl), PORTAL)):  # a followup may call the portal too
+                say(f"{step.task}: {declared.followup(stream_run, settings, stream=stream, task=step.task).as_dict()}")
         documents[stream] = masked({"run_id": stream_run, "stream": stream, **summary.as_dict()})
     shown = documents[qualified[0]] if len(qualified) == 1 else documents
     sys.stdout.write(json.dumps(shown, indent=2) + "\n")

@@ -24,12 +24,12 @@ from hub.reporting.once_only import once_only_figures
 from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
-from hub.store.tables import outbox, staging_citizen, sync_run
+from hub.store.tables import dossier, outbox, staging_citizen, sync_run
 from quality.report.build import build_site
 
-# In dependency order: dossiers are routed to the applicant's commune the population sync knows;
-# the declared streams (civil-status events among them) follow, linked to the citizens it published.
-FLOWS = ("population_sync", "dossier_sync", "agency_push")
+# In dependency order: the declared streams (civil-status events, the one-stop dossiers routed to the
+# applicant's commune among them) follow the citizens the population sync published.
+FLOWS = ("population_sync", "agency_push")
 PUSH_FLOW = "agency_push"  # last: every flow before it has queued its changes for the subscribers
 
 
@@ -82,7 +82,7 @@ class MainJobReport:
     flows: dict[str, FlowReport] = field(default_factory=dict)
     database: str = ""
     airflow_home: str = ""
-    once_only: dict[str, Any] | None = None  # hub.reporting.once_only figures; None unless dossier_sync succeeded
+    once_only: dict[str, Any] | None = None  # hub.reporting.once_only figures; None unless the dossiers' sync succeeded
     ledger: dict[str, Any] = field(default_factory=dict)  # the audit ledger after the run: entries, intact
     report: str | None = None  # the auditors' site's index.html, built last
 
@@ -141,8 +141,8 @@ def run_main_job(
             # The hub's flows build on each other; a declared system is on its own: the rest goes on.
             if outcome.state != "success" and dag_id in FLOWS:
                 failed = dag_id
-    dossiers = report.flows.get("dossier_sync")
-    if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
+    dossiers = [flow for name, flow in report.flows.items() if _feeds_dossiers(name)]
+    if any(flow.state == "success" for flow in dossiers):  # the figure reads the dossiers that flow held
         report.once_only = once_only_figures(engine)
     verification = ledger.verify(engine)
     ledger.record_checkpoint(engine, verification)  # the report built next walks on from here
@@ -209,6 +209,13 @@ def _staging_of(dag_id: str) -> Table:
     return staging_citizen
 
 
+def _feeds_dossiers(dag_id: str) -> bool:
+    """Whether the flow is the declared stream that publishes the hub's dossiers (its figures follow it)."""
+    from hub.orchestration.schedules import declared_streams
+
+    return any(item.dag_id == dag_id and item.stream.dataset == dossier.name for item in declared_streams())
+
+
 def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
     run_id = f"{outcome.dag_id}:{outcome.run_id}"
     with engine.connect() as conn:
@@ -217,7 +224,7 @@ def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
     if outcome.state != "success" and not error:
         failed = [task for task, state in outcome.task_states.items() if state == "failed"]
         error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
-    figures = dossier_figures(engine) if outcome.dag_id == "dossier_sync" else None
+    figures = dossier_figures(engine) if _feeds_dossiers(outcome.dag_id) else None
     pushes = push_counts(engine) if outcome.dag_id == "agency_push" else None
     return FlowReport(
         dag_id=outcome.dag_id,

@@ -59,8 +59,14 @@ def declared_dag(item: DeclaredStream) -> DAG:
         doc_md=stream_doc(item),
         tags=["inbound", item.system.protocol, item.system.system],
         publishes=tuple(schedules.asset_name(dataset) for dataset in stream.published_datasets),
-        pools={"extract": stream.pool} if stream.pool else None,  # the pool bounds calls to the system
+        # The pool bounds calls to the system; a followup's, whatever it calls (e.g. the portal).
+        pools={
+            **({"extract": stream.pool} if stream.pool else {}),
+            **{step.task: step.pool for step in stream.then if step.pool},
+        },
         stage_options={"stream": item.qualified},
+        followups=[(step.task, step.title or f"Run {step.run} after publish.") for step in stream.then],
+        followup_stage="followup",
     )
 
 
@@ -92,7 +98,7 @@ ones. Every pull is on the audit ledger.
 after the hub's own flows, in declaration order (order {system.order}). A published run updates the
 asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 
-**Tasks**: `extract` -> `audit` -> `publish`; only the run id travels through XCom.
+**Tasks**: {_tasks(stream)}; only the run id travels through XCom.{_followup_lines(stream)}
 
 **Fields** (wire name -> canonical field, type):
 
@@ -122,6 +128,21 @@ asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 - *to run it once by hand, without Airflow*: `lgsp sync {item.qualified}`.
 - *in doubt whether the exchanges were recorded*: `lgsp audit verify`.
 """
+
+
+def _tasks(stream: Stream) -> str:
+    return " -> ".join(f"`{name}`" for name in ("extract", "audit", "publish", *(s.task for s in stream.then)))
+
+
+def _followup_lines(stream: Stream) -> str:
+    """The followups the declaration names, one line each (nothing when it names none)."""
+    lines = [
+        f"- `{step.task}`: {step.title or 'domain Python'} (`{step.run}`"
+        + (f", in the pool `{step.pool}`" if step.pool else "")
+        + ")"
+        for step in stream.then
+    ]
+    return "\n\nAfter publish, the domain Python the declaration names:\n\n" + "\n".join(lines) if lines else ""
 
 
 def example_uri(system: SystemDecl) -> str:
@@ -237,6 +258,11 @@ def rule_lines(stream: Stream) -> list[tuple[str, str]]:
         if isinstance(args, str | list | dict):  # one rule per field named (not those its `when` reads)
             for field in own_fields(rule):
                 add(f"{field}.{kind}", _rule_text(kind, args, field) + when)
+        elif kind == "unique_in_run":  # several fields together: one rule, named by the first
+            together = " and ".join(f"`{name}`" for name in own_fields(rule))
+            add(f"{args.fields[0]}.{kind}", f"no other record of the run has the same {together} with different content" + when)
+        elif kind == "check":
+            add(f"{args.field}.{args.name}", f"the domain check `{args.run}`" + when)
         else:
             add(f"{args.field}.{kind}", _rule_text(kind, args, args.field) + when)
     key_rule = f"{stream.key}.not_empty"
@@ -271,13 +297,17 @@ def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], fi
     detail = args.model_dump(exclude_none=True, exclude={"field"})
     if kind == "pattern":
         return f"matches `{detail['regex']}` (anchored)"
+    if kind == "one_of" and "values_from" in detail:
+        source = detail["values_from"]
+        return f"one of the values `{source['file']}` lists" + (f" at `{source['at']}`" if source.get("at") else "")
     if kind == "one_of":
         return "one of " + ", ".join(f"`{value}`" for value in detail["values"])
     if kind == "before":
         return f"not after `{detail['than']}`" if not detail.get("strictly") else f"before `{detail['than']}`"
     if kind == "known":
         dated = f", by the date in `{detail['dated_by']}`" if detail.get("dated_by") else ""
-        return f"a known administrative unit ({detail.get('units', '2025')} units{dated})"
+        also = "".join(f", or `{code}`" for code in detail.get("also", []))
+        return f"a known administrative unit ({detail.get('units', '2025')} units{dated}{also})"
     if kind == "differs":
         return f"differs from `{detail['from_']}`"
     if kind == "after_referenced":

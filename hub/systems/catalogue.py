@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from hub.systems.loader import PROJECT, Declared, load_systems, streams, systems_dir
+from hub.systems.loader import HUB_DATASETS, PROJECT, Declared, load_systems, streams, systems_dir
 from lgsp.declaration import IDENTIFIER, Stream, Titles
 from lgsp.errors import ConfigError
 from schemas.datasets import DATASET_FIELDS, DATASET_KEYS
@@ -170,6 +170,8 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
                 ),
             )
             continue
+        if stream.dataset in HUB_DATASETS:
+            continue  # the hub's working records a domain merge keeps (dossiers): no dataset agencies are granted
         fields = tuple(
             FieldEntry(
                 name,
@@ -208,7 +210,13 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
             legal_basis=decl.legal_basis,
             protocol=decl.protocol,
             streams=tuple(f"{decl.system}.{name}" for name in decl.streams),
-            datasets=tuple(dict.fromkeys(stream.dataset for stream in decl.streams.values())),
+            datasets=tuple(
+                dict.fromkeys(
+                    stream.dataset
+                    for stream in decl.streams.values()
+                    if stream.dataset in _HUB_DATASETS or stream.dataset not in HUB_DATASETS
+                )
+            ),
             declared=True,
         )
     datasets = {
@@ -342,19 +350,6 @@ _HUB_SYSTEMS: dict[str, SystemEntry] = {
         "soap",
         ("population.citizens",),
         ("citizen",),
-        False,
-    ),
-    "one_stop": SystemEntry(
-        "one_stop",
-        Titles(
-            vi="Hệ thống thông tin giải quyết thủ tục hành chính cấp tỉnh",
-            en="Provincial information system for administrative procedures",
-        ),
-        "Văn phòng Ủy ban nhân dân tỉnh",
-        "Nghị định 61/2018/NĐ-CP; Nghị định 107/2021/NĐ-CP",
-        "rest",
-        ("one_stop.dossiers",),
-        (),  # dossiers are the hub's working records, not a dataset agencies are granted
         False,
     ),
 }

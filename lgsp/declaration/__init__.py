@@ -20,11 +20,22 @@ child element names for SOAP (``HoKinhDoanh``, or ``KetQua/HoKinhDoanh``).
 """
 
 from lgsp.declaration.base import FIELD_TYPES, IDENTIFIER, PYTHON_REF, FieldType, Identifier, Titles
-from lgsp.declaration.rules import RULE_KINDS, KnownArgs, RangeArgs, RuleDecl, own_fields, rule_fields, rule_kind
+from lgsp.declaration.rules import (
+    RULE_KINDS,
+    KnownArgs,
+    RangeArgs,
+    RuleDecl,
+    UniqueArgs,
+    ValuesFrom,
+    own_fields,
+    rule_fields,
+    rule_kind,
+)
 from lgsp.declaration.system import (
     Auth,
     CursorPaging,
     FieldSpec,
+    Followup,
     LinkPaging,
     Loc,
     OffsetPaging,
@@ -45,6 +56,7 @@ __all__ = [
     "Auth",
     "CursorPaging",
     "FieldSpec",
+    "Followup",
     "FieldType",
     "Identifier",
     "KnownArgs",
@@ -58,6 +70,8 @@ __all__ = [
     "Stream",
     "SystemDecl",
     "Titles",
+    "UniqueArgs",
+    "ValuesFrom",
     "declaration_schema",
     "own_fields",
     "problems",

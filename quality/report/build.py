@@ -46,7 +46,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 PAGE_ROWS = 200  # the longest table a page shows; its CSV has every row
 FLOW_TITLES = {
     "population_sync": ("Đồng bộ dân cư", "Population sync"),
-    "dossier_sync": ("Đồng bộ hồ sơ một cửa", "One-stop dossier sync"),
     "agency_push": ("Đẩy dữ liệu cho cơ quan", "Pushes to agencies"),
 }
 

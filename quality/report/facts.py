@@ -29,7 +29,6 @@ from schemas.personal_id import mask
 # declared streams' flows are derived from their declarations (quality.report.declared).
 INBOUND: dict[str, tuple[str, str]] = {
     "population_sync": ("population.citizens", "citizen"),
-    "dossier_sync": ("one_stop.dossiers", "dossier"),
 }
 PUSH_FLOW = "agency_push"
 _PUSH_TOPICS = "push."
