@@ -30,7 +30,7 @@ from typing import Any
 
 from connectors.paging import CursorPager
 from connectors.rest import RestClient, RestResponse
-from lgsp.errors import FatalSourceError, RejectedRecord
+from lgsp.errors import FatalSourceError
 from schemas.one_stop import INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER, may_follow
 
 SYSTEM = "one_stop"

@@ -305,7 +305,11 @@ def _one_of(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
             raise RuleError(f"the value {value!r} holds %, a brace or NUL, which a portable verdict cannot hold")
     if args.values_from is not None:
         source = args.values_from
-        where = f"{source.file}" + (f" at {source.at}" if source.at else "") + (f", their {source.key}" if source.key else "")
+        where = (
+            f"{source.file}"
+            + (f" at {source.at}" if source.at else "")
+            + (f", their {source.key}" if source.key else "")
+        )
         listed = f"the {len(values)} values {where} lists"
     else:
         listed = ", ".join(repr(v) for v in values)

@@ -235,7 +235,9 @@ class RecordMapper:
         self._xml = [
             _plan(n, "/".join(p for p in f.from_.split("/") if p), f.type, f.map, "/") for n, f in plain.items()
         ]
-        self._wanted = {plan[1] for plan in self._xml} | {"/".join(p for p in w.split("/") if p) for _, w, *_ in self._read}
+        self._wanted = {plan[1] for plan in self._xml} | {
+            "/".join(p for p in w.split("/") if p) for _, w, *_ in self._read
+        }
         self._nested = {plan[1].split("/", 1)[0] for plan in self._xml if plan[2] is not None}
         self._deep = [plan for plan in self._xml if plan[2] is not None and len(plan[2]) > 2]
         self._locals: dict[Any, str] = {}  # Clark tag -> local name, memoised
@@ -274,7 +276,9 @@ class RecordMapper:
             error = self._domain(fields, error, lambda wire, path: item[wire] if wire in item else _dig(item, path))
         return self._finish(payload, fields, error)
 
-    def _domain(self, fields: dict[str, str | None], error: str | None, value_of: Callable[[str, Any], Any]) -> str | None:
+    def _domain(
+        self, fields: dict[str, str | None], error: str | None, value_of: Callable[[str, Any], Any]
+    ) -> str | None:
         """Run the domain readers after the plain fields; returns the record's first contract error."""
         for name, wire, path, read, failure in self._read:
             try:

@@ -260,7 +260,10 @@ def rule_lines(stream: Stream) -> list[tuple[str, str]]:
                 add(f"{field}.{kind}", _rule_text(kind, args, field) + when)
         elif kind == "unique_in_run":  # several fields together: one rule, named by the first
             together = " and ".join(f"`{name}`" for name in own_fields(rule))
-            add(f"{args.fields[0]}.{kind}", f"no other record of the run has the same {together} with different content" + when)
+            add(
+                f"{args.fields[0]}.{kind}",
+                f"no other record of the run has the same {together} with different content" + when,
+            )
         elif kind == "check":
             add(f"{args.field}.{args.name}", f"the domain check `{args.run}`" + when)
         else:
