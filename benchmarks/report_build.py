@@ -74,22 +74,23 @@ LEDGER_TRANSACTION = 1_000  # appends per commit (see the docstring: PostgreSQL 
 PROVINCE_RESIDENTS = 3_000_000
 
 
-def _events_stream() -> tuple[str, str]:
-    """(DAG id, qualified stream) of the declared stream that feeds the hub's civil_event dataset."""
+def _declared_stream(dataset: str) -> tuple[str, str]:
+    """(DAG id, qualified stream) of the declared stream that feeds one of the hub's datasets."""
     from hub.systems.loader import load_systems, streams
 
-    item = next(item for item in streams(load_systems()) if item.stream.dataset == "civil_event")
+    item = next(item for item in streams(load_systems()) if item.stream.dataset == dataset)
     return item.dag_id, item.qualified
 
 
-EVENTS_DAG, EVENTS = _events_stream()
+EVENTS_DAG, EVENTS = _declared_stream("civil_event")
+DOSSIERS_DAG, DOSSIERS = _declared_stream("dossier")
 # (DAG id, stream, suite module; None: the declared stream's compiled suite)
 STREAMS: tuple[tuple[str, str, str | None], ...] = (
     ("population_sync", "population.citizens", "quality.citizen_suite"),
     (EVENTS_DAG, EVENTS, None),
-    ("dossier_sync", "one_stop.dossiers", "quality.dossier_suite"),
+    (DOSSIERS_DAG, DOSSIERS, None),
 )
-QUARANTINE_SHARE = {"population.citizens": 0.7, EVENTS: 0.15, "one_stop.dossiers": 0.15}
+QUARANTINE_SHARE = {"population.citizens": 0.7, EVENTS: 0.15, DOSSIERS: 0.15}
 AGENCIES = {  # agency -> (client, [(dataset, purpose, legal basis)])
     "TU-PHAP": (
         "tu-phap-app",
@@ -280,14 +281,14 @@ def insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-def suite_of(module: str | None) -> Any:
-    """The expectation suite of a suite module (``SUITE``), or (None) of the declared events stream."""
+def suite_of(module: str | None, stream: str) -> Any:
+    """The expectation suite of a suite module (``SUITE``), or (None) of the declared ``stream``."""
     import importlib
 
     if module is None:
         from hub.pipeline.declared import find_stream, spec_for
 
-        return spec_for(find_stream(EVENTS)).suite
+        return spec_for(find_stream(stream)).suite
     return importlib.import_module(module).SUITE
 
 
@@ -298,7 +299,7 @@ def insert_runs(engine: Any, count: int, rng: random.Random) -> dict[str, list[d
     runs: dict[str, list[dict[str, Any]]] = {}
     run_rows, result_rows = [], []
     for dag, stream, module in STREAMS:
-        suite = suite_of(module)
+        suite = suite_of(module, stream)
         runs[stream] = []
         for n in range(count):
             started = NOW - timedelta(hours=count - n) + timedelta(minutes=rng.randint(0, 5))
@@ -359,7 +360,7 @@ def insert_validations(engine: Any, runs: dict[str, list[dict[str, Any]]]) -> No
 
     templates: dict[str, dict[str, Any]] = {}
     for _dag, stream, module in STREAMS:
-        suite = suite_of(module)
+        suite = suite_of(module, stream)
         probe = f"bench-probe:{suite.name}"
         audit_run(engine, probe, NOW.date(), suite)  # GX's own document, sanitized as the runner stores it
         with engine.begin() as conn:
@@ -435,7 +436,7 @@ def insert_quarantine(engine: Any, runs: dict[str, list[dict[str, Any]]], count:
     """``count`` quarantine rows over the streams' runs, 1-2 rules each; ~10 % released."""
     from hub.store.tables import quarantine
 
-    rules = {stream: suite_of(module).rule_names() for _dag, stream, module in STREAMS}
+    rules = {stream: suite_of(module, stream).rule_names() for _dag, stream, module in STREAMS}
     streams, weights = list(QUARANTINE_SHARE), list(QUARANTINE_SHARE.values())
     rows = []
     for serial in range(count):

@@ -9,7 +9,7 @@ from hub.settings import Settings, load_settings
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
-    """Population and one-stop on ``server``; small pages, short backoffs (declared: declared_connections)."""
+    """The population on ``server``; small pages, short backoffs (declared: declared_connections)."""
     return load_settings(
         **{
             "home": home,
@@ -17,8 +17,6 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
             "population_url": f"{server.base_url}/population",
             "population_username": "lgsp-demo",
             "population_password": "demo-only-password",
-            "one_stop_url": f"{server.base_url}/one-stop/v1",
-            "one_stop_api_key": "demo-only-key",
             "page_size": 200,
             "backoff_seconds": 0.01,
             "operation_timeout": 5,

@@ -105,11 +105,11 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert civil["state"] == "success" and civil["read"] > 0 and civil["quarantined"] > 0
     assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
     assert {"event_id.unique_in_run", "event_date.after_referenced"} <= set(civil["rules_failed"])
-    dossiers = report["flows"]["dossier_sync"]
+    dossiers = report["flows"]["one_stop_sync"]  # declared, with its domain merge, routing and portal delivery
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
     for dag_id, item in DECLARED.items():  # after the citizens they reference, before the pushes
-        if dag_id == "civil_status_sync":
-            continue  # its mock injects no contract breaches: checked above
+        if dag_id in ("civil_status_sync", "one_stop_sync"):
+            continue  # their mocks inject no contract breaches: checked above
         declared = report["flows"][dag_id]
         assert declared["state"] == "success" and declared["read"] > 0, (dag_id, declared)
         assert declared["read"] == declared["published"] + declared["quarantined"] + declared["unchanged"]
@@ -183,7 +183,7 @@ def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
     flows = json.loads(done.stdout)["flows"]
     assert flows["population_sync"]["state"] == "failed"
     assert "Authentication" in flows["population_sync"]["error"]
-    assert flows["civil_status_sync"]["state"] == flows["dossier_sync"]["state"] == "skipped"
+    assert flows["civil_status_sync"]["state"] == flows["one_stop_sync"]["state"] == "skipped"
 
 
 def test_since_rereads_from_that_time_and_loads_nothing_twice(mock_server: Callable[..., Any], tmp_path: Path) -> None:
@@ -252,13 +252,12 @@ def test_the_quality_report_dag_builds_the_site(tmp_path: Path) -> None:
 def test_the_main_job_runs_declared_streams_after_the_hubs_inbound_flows_and_before_the_pushes() -> None:
     assert main_job_flows(("a_sync", "b_sync")) == (
         "population_sync",
-        "dossier_sync",
         "a_sync",
         "b_sync",
         "agency_push",
     )
     order = [item.system.order for item in DECLARED.values()]
-    assert main_job_flows()[2:-1] == tuple(DECLARED) and order == sorted(order)
+    assert main_job_flows()[1:-1] == tuple(DECLARED) and order == sorted(order)
     assert next(iter(DECLARED)) == "civil_status_sync"  # order 20: the first declared system
 
 

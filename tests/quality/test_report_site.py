@@ -140,13 +140,12 @@ def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> Non
     dom = site.dom("")  # index.html, served by the hub API
     rows = {row[0]: row for row in _cells(dom, "flows")}
     declared = {stream.dag_id: stream.qualified for stream in declared_streams()}
-    assert set(rows) == {"population_sync", "civil_status_sync", "dossier_sync", "agency_push", *declared}
+    assert set(rows) == {"population_sync", "civil_status_sync", "one_stop_sync", "agency_push", *declared}
     assert [rows[flow][1] for flow in declared] == [stream.stream.schedule for stream in declared_streams()]
     with site.engine.connect() as conn:
         for flow, stream in (
             ("population_sync", "population.citizens"),
             ("civil_status_sync", "civil_status.events"),
-            ("dossier_sync", "one_stop.dossiers"),
             *declared.items(),
         ):
             last = (
