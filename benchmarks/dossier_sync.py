@@ -34,9 +34,11 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """Sync, route and deliver ``count`` dossiers in this process and return the figures."""
     from sqlalchemy import func, select
 
+    from hub.local.demo_connections import declared_connections
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import dossier_sync, population_sync
+    from hub.pipeline import declared, population_sync
     from hub.settings import load_settings
+    from hub.systems.loader import load_systems, streams
     from hub.store.engine import open_store
     from hub.store.tables import outbox
 
@@ -50,21 +52,22 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
             population_url=mocks.population_url,
             population_username="lgsp-demo",
             population_password="demo-only-password",
-            one_stop_url=f"{mocks.base_url}/one-stop/v1",
-            one_stop_api_key="demo-only-key",
             portal_url=f"{mocks.base_url}/portal/v1",
             portal_api_key="demo-only-key",
         )
         engine = open_store(url)
+        os.environ.update(declared_connections(mocks.base_url))  # the declared one-stop connection, demo key
+        # The declared stream that feeds the hub's dossiers, and its followups (route, deliver) by name.
+        stream = next(item for item in streams(load_systems()) if item.stream.dataset == "dossier").qualified
         population_sync.sync("bench-population", settings, engine)
         started = time.perf_counter()
-        summary = dossier_sync.sync(f"bench-{count}", settings, engine)
-        dossier_sync.route(f"bench-{count}", settings, engine)
+        summary = declared.sync(f"bench-{count}", settings, engine, stream=stream)
+        declared.followup(f"bench-{count}", settings, engine, stream=stream, task="route")
         synced = time.perf_counter() - started
         with engine.connect() as conn:
             messages = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
         started = time.perf_counter()
-        dossier_sync.deliver(f"bench-{count}", settings, engine)
+        declared.followup(f"bench-{count}", settings, engine, stream=stream, task="deliver")
         delivered = time.perf_counter() - started
         engine.dispose()
     return {
