@@ -82,7 +82,7 @@ def stream_doc(item: DeclaredStream) -> str:
     legal = f" Legal basis: {system.legal_basis}." if system.legal_basis else ""
     return f"""{title.en} ({title.vi}): {system.title.en} ({system.protocol.upper()}) -> audit -> `{stream.dataset}`.
 
-Declared in `config/systems/{system.system}.yaml`: the stream `{item.qualified}`; no Python of its own.
+Declared in `config/systems/{system.system}.yaml`: the stream `{item.qualified}`; {_python(stream)}.
 
 **What it moves**: the records of *{system.title.vi}* ({system.title.en}), owned by {system.owner}, that
 changed after the stream's cursor ({_cursor(stream)}).{legal}
@@ -122,7 +122,7 @@ asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 - *a task failed naming the declaration*: `lgsp systems check` lists every problem with its file and
   line; fix the YAML, and the next parse of this DAG picks it up.
 - *`audit` or `publish` failed*: the hub's store was unavailable; they are retried; clear the task
-  once it is back.
+  once it is back.{_followup_failures(stream)}
 - *it succeeded, with records quarantined*: `lgsp quarantine --rule RULE` lists them (ids masked);
   `lgsp report` builds the auditors' site with the trend per rule.
 - *to run it once by hand, without Airflow*: `lgsp sync {item.qualified}`.
@@ -132,6 +132,26 @@ asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 
 def _tasks(stream: Stream) -> str:
     return " -> ".join(f"`{name}`" for name in ("extract", "audit", "publish", *(s.task for s in stream.then)))
+
+
+def _python(stream: Stream) -> str:
+    named = [
+        *(f"`{spec.read}`" for spec in stream.fields.values() if spec.read),
+        *(f"`{check.run}`" for rule in stream.rules if (check := getattr(rule, "check", None)) is not None),
+        *([f"`{stream.merge}`"] if stream.merge else []),
+        *(f"`{step.run}`" for step in stream.then),
+    ]
+    return "no Python of its own" if not named else "the domain Python it names: " + ", ".join(named)
+
+
+def _followup_failures(stream: Stream) -> str:
+    if not stream.then:
+        return ""
+    tasks = " or ".join(f"`{step.task}`" for step in stream.then)
+    return (
+        f"\n- *{tasks} failed*: the publish is committed; what failed is the domain step's (its message says "
+        "whom it called). Fix, then clear that task; it picks up whatever is still due."
+    )
 
 
 def _followup_lines(stream: Stream) -> str:
@@ -225,6 +245,7 @@ def _fields(stream: Stream) -> str:
     rows = ["| wire name | field | type | values |", "|---|---|---|---|"]
     for name, spec in stream.fields.items():
         mapped = ", ".join(f"{wire} -> {value}" for wire, value in (spec.map or {}).items()) or "as sent"
+        mapped = f"read by `{spec.read}`" if spec.read else mapped
         key = " (key)" if name == stream.key else ""
         rows.append(f"| `{spec.from_}` | `{name}`{key} | {spec.type} | {mapped} |")
     return "\n".join(rows)
