@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
-from hub.local.demo_connections import declared_connections
+from hub.local.demo_connections import api_key_connections, declared_connections
 from hub.local.main_job import main_job_flows
 from hub.orchestration.schedules import HUB_SCHEDULES
 from hub.store.tables import citizen, sync_run, sync_state
@@ -56,7 +56,7 @@ def test_every_dag_file_is_found_by_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True, check=True)
     expected = sorted([*HUB_SCHEDULES, *DECLARED])
-    assert len(expected) == 4 + len(DECLARED) >= 7  # the hub's 4 flows, and civil status among the declared
+    assert len(expected) == 3 + len(DECLARED) >= 7  # the hub's 3 flows; civil status and dossiers among the declared
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
@@ -268,7 +268,12 @@ def test_each_declared_streams_dag_runs_through_airflow_and_rereads_from_since(
     store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     env = airflow_environment(
         tmp_path,
-        {**declared_connections(server.base_url), "LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "0"},
+        {
+            **declared_connections(server.base_url),
+            **api_key_connections(server.base_url),  # the portal, which the dossiers' deliver followup calls
+            "LGSP_DATABASE_URL": store,
+            "LGSP_TASK_RETRIES": "0",
+        },
     )
     migrate_metadata_db(env)
     engine = create_engine(store)
