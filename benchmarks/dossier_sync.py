@@ -38,9 +38,9 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from hub.local.mock_process import mocks_running
     from hub.pipeline import declared, population_sync
     from hub.settings import load_settings
-    from hub.systems.loader import load_systems, streams
     from hub.store.engine import open_store
     from hub.store.tables import outbox
+    from hub.systems.loader import load_systems, streams
 
     os.environ["LGSP_MOCK_ONE_STOP_DOSSIERS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
     os.environ["LGSP_MOCK_PORTAL_RATE_PER_SECOND"] = "100000"  # measure us, not the portal's throttle
