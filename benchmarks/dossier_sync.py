@@ -35,10 +35,11 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from hub.local.mock_process import mocks_running
-    from hub.pipeline import dossier_sync
+    from hub.pipeline import declared
     from hub.settings import load_settings
     from hub.store.engine import open_store
     from hub.store.tables import outbox
+    from hub.systems.loader import load_systems, streams
 
     os.environ["LGSP_MOCK_ONE_STOP_DOSSIERS"] = str(count)  # the mock child reads its LGSP_MOCK_* settings
     os.environ["LGSP_MOCK_PORTAL_RATE_PER_SECOND"] = "100000"  # measure us, not the portal's throttle
@@ -47,21 +48,21 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         settings = load_settings(
             home=Path(home),
             database_url=url,
-            one_stop_url=f"{mocks.base_url}/one-stop/v1",
-            one_stop_api_key="demo-only-key",
             portal_url=f"{mocks.base_url}/portal/v1",
             portal_api_key="demo-only-key",
         )
         engine = open_store(url)
-        sync_citizens("bench-population", settings, engine, mocks.base_url)
+        # The declared stream that feeds the hub's dossiers, and its followups (route, deliver) by name.
+        stream = next(item for item in streams(load_systems()) if item.stream.dataset == "dossier").qualified
+        sync_citizens("bench-population", settings, engine, mocks.base_url)  # routing needs the applicants
         started = time.perf_counter()
-        summary = dossier_sync.sync(f"bench-{count}", settings, engine)
-        dossier_sync.route(f"bench-{count}", settings, engine)
+        summary = declared.sync(f"bench-{count}", settings, engine, stream=stream)
+        declared.followup(f"bench-{count}", settings, engine, stream=stream, task="route")
         synced = time.perf_counter() - started
         with engine.connect() as conn:
             messages = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
         started = time.perf_counter()
-        dossier_sync.deliver(f"bench-{count}", settings, engine)
+        declared.followup(f"bench-{count}", settings, engine, stream=stream, task="deliver")
         delivered = time.perf_counter() - started
         engine.dispose()
     return {

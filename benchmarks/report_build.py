@@ -84,13 +84,10 @@ def _declared_stream(dataset: str) -> tuple[str, str]:
 
 CITIZENS_DAG, CITIZENS = _declared_stream("citizen")
 EVENTS_DAG, EVENTS = _declared_stream("civil_event")
-# (DAG id, stream, suite module; None: the declared stream's compiled suite)
-STREAMS: tuple[tuple[str, str, str | None], ...] = (
-    (CITIZENS_DAG, CITIZENS, None),
-    (EVENTS_DAG, EVENTS, None),
-    ("dossier_sync", "one_stop.dossiers", "quality.dossier_suite"),
-)
-QUARANTINE_SHARE = {CITIZENS: 0.7, EVENTS: 0.15, "one_stop.dossiers": 0.15}
+DOSSIERS_DAG, DOSSIERS = _declared_stream("dossier")
+# (DAG id, stream): every inbound flow is a declared stream, its suite compiled from the declaration
+STREAMS: tuple[tuple[str, str], ...] = ((CITIZENS_DAG, CITIZENS), (EVENTS_DAG, EVENTS), (DOSSIERS_DAG, DOSSIERS))
+QUARANTINE_SHARE = {CITIZENS: 0.7, EVENTS: 0.15, DOSSIERS: 0.15}
 AGENCIES = {  # agency -> (client, [(dataset, purpose, legal basis)])
     "TU-PHAP": (
         "tu-phap-app",
@@ -281,15 +278,11 @@ def insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-def suite_of(stream: str, module: str | None) -> Any:
-    """The expectation suite of a suite module (``SUITE``), or (None) of the declared ``stream``."""
-    import importlib
+def suite_of(stream: str) -> Any:
+    """The expectation suite of the declared ``stream``, compiled from its rules."""
+    from hub.pipeline.declared import find_stream, spec_for
 
-    if module is None:
-        from hub.pipeline.declared import find_stream, spec_for
-
-        return spec_for(find_stream(stream)).suite
-    return importlib.import_module(module).SUITE
+    return spec_for(find_stream(stream)).suite
 
 
 def insert_runs(engine: Any, count: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
@@ -298,8 +291,8 @@ def insert_runs(engine: Any, count: int, rng: random.Random) -> dict[str, list[d
 
     runs: dict[str, list[dict[str, Any]]] = {}
     run_rows, result_rows = [], []
-    for dag, stream, module in STREAMS:
-        suite = suite_of(stream, module)
+    for dag, stream in STREAMS:
+        suite = suite_of(stream)
         runs[stream] = []
         for n in range(count):
             started = NOW - timedelta(hours=count - n) + timedelta(minutes=rng.randint(0, 5))
@@ -359,8 +352,8 @@ def insert_validations(engine: Any, runs: dict[str, list[dict[str, Any]]]) -> No
     from quality.runner import audit_run
 
     templates: dict[str, dict[str, Any]] = {}
-    for _dag, stream, module in STREAMS:
-        suite = suite_of(stream, module)
+    for _dag, stream in STREAMS:
+        suite = suite_of(stream)
         probe = f"bench-probe:{suite.name}"
         audit_run(engine, probe, NOW.date(), suite)  # GX's own document, sanitized as the runner stores it
         with engine.begin() as conn:
@@ -436,7 +429,7 @@ def insert_quarantine(engine: Any, runs: dict[str, list[dict[str, Any]]], count:
     """``count`` quarantine rows over the streams' runs, 1-2 rules each; ~10 % released."""
     from hub.store.tables import quarantine
 
-    rules = {stream: suite_of(stream, module).rule_names() for _dag, stream, module in STREAMS}
+    rules = {stream: suite_of(stream).rule_names() for _dag, stream in STREAMS}
     streams, weights = list(QUARANTINE_SHARE), list(QUARANTINE_SHARE.values())
     rows = []
     for serial in range(count):
@@ -541,7 +534,7 @@ def exchange(ledger: Any, n: int, rng: random.Random) -> Any:
     """Entry ``n``: a flow's pull, or an agency's push, API read or prefill (~1 % of these denied)."""
     action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
     if action == "pull":  # as hub.pipeline.stages records one: the source, the stream, a count
-        stream = rng.choice([stream for _dag, stream, _module in STREAMS])
+        stream = rng.choice([stream for _dag, stream in STREAMS])
         return ledger.Exchange(
             action="pull",
             client=stream.split(".")[0],

@@ -1,16 +1,16 @@
-"""The provincial one-stop system (REST, API key): what to call, how to page, how to map, how to route.
+"""The provincial one-stop system's domain Python: its dossiers' status history, and routing's calls.
 
-The wire speaks Vietnamese JSON (``MaHoSo``, ``TrangThai``, ``LichSu``...); staging
-speaks the hub's text columns. ``WIRE_FIELDS`` and ``map_dossier`` are the one place
-where the two meet. Times arrive in Vietnam time (``+07:00``) and are staged as
+The dossier feed is declared (``config/systems/one_stop.yaml``: transport, paging,
+cursor, mapping, rules); what the declaration names from here is the history's
+reader and its check. Times arrive in Vietnam time (``+07:00``) and are staged as
 naive-UTC ISO text, like every other time in the hub.
 
-The status history is judged by the dossier suite, but SQL cannot read a JSON array
-portably (SQLite and PostgreSQL spell JSON functions differently), so the mapping
-does the reading: a history that is out of time order, whose statuses do not follow
-``schemas.one_stop.may_follow``, or whose last entry is not (TrangThai, NgayCapNhat)
-is staged behind a leading marker entry ``["!inconsistent", null]``. The rule
-``history.consistent`` tests for the marker; the rest of the history is kept as sent.
+SQL cannot read a JSON array portably (SQLite and PostgreSQL spell JSON functions
+differently), so ``read_history`` does the reading: a history that is out of time
+order, whose statuses do not follow ``schemas.one_stop.may_follow``, or whose last
+entry is not (TrangThai, NgayCapNhat) is staged behind a leading marker entry
+``["!inconsistent", null]``. The check ``history_consistent`` (the rule
+``history.consistent``, in ``schemas.one_stop``) tests for the marker; the rest of the history is kept as sent.
 
 The POSTs carry an ``Idempotency-Key`` derived from the step, the dossier and the
 target, so a retried call, or a re-run after a crash between the call and the
@@ -22,65 +22,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from connectors.digest import content_hash_of
 from connectors.paging import CursorPager
 from connectors.rest import RestClient, RestResponse
-from lgsp.errors import FatalSourceError, RejectedRecord
-from schemas.one_stop import CHANNELS, INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER, may_follow
+from lgsp.errors import FatalSourceError
+from schemas.one_stop import INCONSISTENT, PROVINCIAL_CENTRE, STATUS_ORDER, may_follow
 
 SYSTEM = "one_stop"
 _UNIT = re.compile(r"TINH|[0-9]{5}")  # MaDonVi, as the contract spells it; it goes into URL paths
 _CONFLICT = frozenset({409})  # the system's "not now / not you / not that": an outcome, not a failure
 
-# staged column -> wire name
-WIRE_FIELDS: dict[str, str] = {
-    "dossier_id": "MaHoSo",
-    "procedure_code": "MaThuTuc",
-    "personal_id": "SoDinhDanh",
-    "channel": "KenhNop",
-    "received_at": "NgayTiepNhan",
-    "due_at": "HanXuLy",
-    "status": "TrangThai",
-    "history": "LichSu",
-    "receiving_unit": "MaDonViTiepNhan",
-    "processing_unit": "MaDonViXuLy",
-    "source_updated_at": "NgayCapNhat",
-}
-# What makes up a dossier's content (the content hash follows this order; the key is not content).
-DOSSIER_FIELDS: tuple[str, ...] = tuple(name for name in WIRE_FIELDS if name != "dossier_id")
-
 History = list[tuple[str, datetime]]
-
-
-@dataclass(frozen=True)
-class WireDossier:
-    """One dossier as received: its raw JSON, its staged text fields, or why it breaks the contract."""
-
-    payload: str
-    fields: dict[str, str | None]
-    rejection: RejectedRecord | None
-
-    @property
-    def content_hash(self) -> str:
-        """A digest of the content, to tell a re-delivery from a conflicting one."""
-        if self.rejection is None:
-            return content_hash_of(self.fields, DOSSIER_FIELDS)
-        return content_hash_of({"payload": self.payload}, ("payload",))
-
-
-@dataclass(frozen=True)
-class DossierPage:
-    """One page of the dossier change feed."""
-
-    number: int
-    records: list[WireDossier]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -93,30 +50,19 @@ class Decision:
     decided_at: datetime
 
 
-def map_dossier(item: Any) -> WireDossier:
-    """Map one wire dossier to staged text; a contract breach is kept with its reason."""
-    payload = json.dumps(item, ensure_ascii=False, sort_keys=True)
-    if not isinstance(item, dict):
-        rejection = RejectedRecord("contract.valid", "a dossier is not an object")
-        return WireDossier(payload, dict.fromkeys(WIRE_FIELDS), rejection)
-    fields = {name: _text(item.get(wire)) for name, wire in WIRE_FIELDS.items() if name != "history"}
-    fields["history"] = None
-    # Unknown values are kept as sent: the channel.known rule names them.
-    fields["channel"] = CHANNELS.get(fields["channel"] or "", fields["channel"])
-    # An unreadable receipt or due time is kept as sent: due_after_received names it.
-    fields["received_at"] = _iso_or_raw(fields["received_at"])
-    fields["due_at"] = _iso_or_raw(fields["due_at"])
-    try:
-        updated = naive_utc(item.get("NgayCapNhat"))
-    except ValueError:
-        return WireDossier(payload, fields, RejectedRecord("contract.valid", "NgayCapNhat is not a date-time"))
-    fields["source_updated_at"] = updated.isoformat()
-    try:
-        history = _history(item.get("LichSu"))
-    except ValueError:
-        return WireDossier(payload, fields, RejectedRecord("contract.valid", "LichSu is not a list of dated statuses"))
-    fields["history"] = history_text(history, consistent=_consistent(history, fields["status"], updated))
-    return WireDossier(payload, fields, None)
+def read_history(value: Any, staged: Mapping[str, str | None]) -> str:
+    """LichSu as the staged history (the declaration's ``read:``), behind the marker if it is inconsistent.
+
+    ``staged`` holds the record's other fields as staged: the current status and the
+    update time (naive-UTC ISO text) the history must end with.
+
+    Raises:
+        ValueError: LichSu is absent, or not a list of objects each with a text TrangThai and a zoned ThoiDiem.
+    """
+    history = _history(value)
+    status, updated = staged.get("status"), staged.get("source_updated_at")
+    consistent = updated is not None and _consistent(history, status, datetime.fromisoformat(updated))
+    return history_text(history, consistent=consistent)
 
 
 def naive_utc(text: Any) -> datetime:
@@ -147,17 +93,6 @@ def history_text(history: History, *, consistent: bool = True) -> str:
 def parse_history(text: str) -> History:
     """The staged history of a consistent dossier, back as (status, naive UTC) pairs."""
     return [(str(status), datetime.fromisoformat(at)) for status, at in json.loads(text)]
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _iso_or_raw(text: str | None) -> str | None:
-    try:
-        return naive_utc(text).isoformat()
-    except ValueError:
-        return text
 
 
 def _history(value: Any) -> History:
@@ -193,7 +128,10 @@ def idempotency_key(step: str, *parts: str) -> str:
 
 
 class OneStopSource:
-    """The one-stop system's dossier feed and unit inbox (API key and retries live in the RestClient)."""
+    """The one-stop system's unit inboxes for routing (API key and retries live in the RestClient).
+
+    The dossier feed itself is declared (``config/systems/one_stop.yaml``): no Python reads it.
+    """
 
     def __init__(self, client: RestClient, *, page_size: int = 1000) -> None:
         """Read through ``client``, ``page_size`` dossiers per page (1..1000)."""
@@ -203,26 +141,6 @@ class OneStopSource:
     def close(self) -> None:
         """Close the client's connection pool."""
         self._client.close()
-
-    def changed_since(self, since: datetime) -> Iterator[DossierPage]:
-        """Yield pages of dossiers updated strictly after ``since`` (naive UTC).
-
-        Raises:
-            TransientSourceError: a page still fails after the retries.
-            FatalSourceError: credentials refused, or a page breaks the contract.
-        """
-
-        def fetch(cursor: str | None) -> tuple[list[Any], str | None]:
-            params = {"updated_since": _wire_time(since), "limit": str(self._page_size)}
-            if cursor is not None:
-                params["cursor"] = cursor
-            body = self._client.get_json("/dossiers", params, operation="list_dossiers")
-            return _page_parts(body, "list_dossiers")
-
-        for page in CursorPager(fetch, system=SYSTEM, operation="list_dossiers"):
-            yield DossierPage(
-                number=page.number, records=[map_dossier(item) for item in page.items], next_cursor=page.next_cursor
-            )
 
     def route(self, dossier_id: str, commune: str, sender: str) -> str | None:
         """Send the dossier to ``commune``'s inbox; the transfer id, or None if the system refuses (409).

@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lgsp.errors import ConfigError
 
-ONE_STOP_CONN_ID = "one_stop"
 PORTAL_CONN_ID = "national_portal"
 DEMO_PASSWORD = "demo-only-password"  # noqa: S105 - the mocks' published default, refused off loopback
 DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key", "demo-only-push-secret"})
@@ -32,8 +31,6 @@ class Settings(BaseSettings):
 
     home: Path = Path(".lgsp")
     database_url: str | None = None
-    one_stop_url: str | None = None  # the API base, e.g. http://host:port/one-stop/v1
-    one_stop_api_key: SecretStr | None = None
     portal_url: str | None = None  # the National Public Service Portal API base, e.g. http://host:port/portal/v1
     portal_api_key: SecretStr | None = None
     page_size: int = 1000
@@ -152,24 +149,6 @@ def portal_endpoint(settings: Settings) -> Endpoint:
             "set a real key, or LGSP_DEMO=true for a demonstration"
         )
     return Endpoint(url=url.rstrip("/"), username="", password=key)
-
-
-def one_stop_endpoint(settings: Settings) -> Endpoint:
-    """The one-stop system's API base and key: LGSP_ONE_STOP_* > Airflow connection (key = its password).
-
-    Raises:
-        ConfigError: nothing configures it, or the demo key points outside loopback.
-    """
-    # An API key has no user: the connection's login is not read, so any value (e.g. "api") will do.
-    return _endpoint(
-        settings,
-        ONE_STOP_CONN_ID,
-        "LGSP_ONE_STOP_URL and LGSP_ONE_STOP_API_KEY",
-        "http://api:API_KEY@HOST:PORT/one-stop/v1",
-        settings.one_stop_url,
-        "api",
-        settings.one_stop_api_key,
-    )
 
 
 def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str | None) -> Endpoint | None:

@@ -78,6 +78,7 @@ class MockSettings(BaseSettings):
         return {
             "national_population": (self.username, self.password),
             "civil_status": (self.civil_status_client_id, self.civil_status_client_secret),
+            "one_stop": ("api", self.one_stop_api_key),
             "social_insurance": ("api", self.social_insurance_api_key),
             "household_business": (self.household_business_username, self.household_business_password),
         }

@@ -27,16 +27,19 @@ scope); a value present but not well formed for its type fails.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from lgsp.declaration import KnownArgs, RangeArgs, Stream, rule_kind
+from lgsp.declaration import KnownArgs, RangeArgs, Stream, UniqueArgs, ValuesFrom, rule_kind
 from lgsp.errors import ConfigError
 from quality.patterns import PatternError, pattern_problem, pattern_sql, shown
 from quality.verdicts import (
@@ -58,6 +61,7 @@ from schemas.personal_id import BIRTH_REGISTRATION_PROVINCES, Gender, century_ge
 
 __all__ = ["REFORM_DAY", "RuleError", "compile_suite", "pattern_problem", "rule_problems"]
 
+PROJECT = Path(__file__).resolve().parents[1]  # values_from files are named relative to it
 REFORM_DAY = "2025-07-01"  # the 34-province units took effect (Resolution 202/2025/QH15)
 _BLANKS = " \t\r\n\u00a0\u3000"  # as the citizen suite: copy-pasted Vietnamese text carries these
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -192,6 +196,8 @@ def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datas
     if kind == "not_in_future":
         return [_not_in_future(f, types[f]) for f in fields or []]
     if kind == "unique_in_run":
+        if isinstance(args, UniqueArgs):
+            return [_unique_together(list(dict.fromkeys(args.fields)), staging)]
         return [
             (
                 f"{f}.unique_in_run",
@@ -200,6 +206,8 @@ def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datas
             )
             for f in fields or []
         ]
+    if kind == "check":
+        return [_check(args)]
     if kind == "personal_id":
         return [
             (
@@ -227,8 +235,50 @@ def _compile_kind(decl: BaseModel, stream: Stream, staging: str, datasets: Datas
     return [builders[kind](args, types)]
 
 
+def _unique_together(fields: list[str], staging: str) -> tuple[str, str, Verdict]:
+    """One verdict over several fields: two rows differing in any of them are not a conflict (e.g. two versions)."""
+    if len(fields) == 1:
+        field = fields[0]
+        said = f"the same {field}"
+    else:
+        field, said = fields[0], "the same " + " and ".join(fields)
+    present = " AND ".join(_present(name) for name in fields)
+    return (
+        f"{field}.unique_in_run",
+        f"no other row of the run has {said} with different content (checked where "
+        + ("it is" if len(fields) == 1 else "all are")
+        + " present)",
+        lambda as_of: verdict(unique_in_run(fields, staging), applies=present),
+    )
+
+
+def _check(args: Any) -> tuple[str, str, Verdict]:
+    """A domain check: the named function's description and passing condition over ``s.<field>``."""
+    field, reference = args.field, args.run
+    module_name, _, function_name = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError):
+        raise RuleError(
+            f"check names {reference!r}, which does not import; write package.module:function of an installed module"
+        ) from None
+    try:
+        description, passes = function(f"s.{field}")
+    except (TypeError, ValueError):
+        raise RuleError(
+            f"check {reference!r} must take the staged column and return (description, SQL condition)"
+        ) from None
+    if not isinstance(description, str) or not isinstance(passes, str) or not passes.strip():
+        raise RuleError(f"check {reference!r} must return (description, SQL condition) as two texts")
+    if any(char in passes for char in "%{}\x00"):
+        raise RuleError(f"check {reference!r} returns SQL with %, a brace or NUL, which a portable verdict cannot hold")
+    return f"{field}.{args.name}", f"{description} (checked where {field} is present)", _applies(field, passes)
+
+
 def _named(args: object) -> list[str]:
     """The fields a rule's argument model names (for the up-front existence check)."""
+    if isinstance(args, UniqueArgs):
+        return list(args.fields)
     if isinstance(args, BaseModel):
         return [
             value
@@ -279,16 +329,53 @@ def _pattern(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
 
 
 def _one_of(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
-    field, values = args.field, list(args.values)
+    field = args.field
+    values = list(args.values) if args.values is not None else _values_from(args.values_from)
     for value in values:
         if any(char in value for char in "%{}\x00"):
             raise RuleError(f"the value {value!r} holds %, a brace or NUL, which a portable verdict cannot hold")
-    listed = ", ".join(repr(v) for v in values)
+    if args.values_from is not None:
+        source = args.values_from
+        where = (
+            f"{source.file}"
+            + (f" at {source.at}" if source.at else "")
+            + (f", their {source.key}" if source.key else "")
+        )
+        listed = f"the {len(values)} values {where} lists"
+    else:
+        listed = ", ".join(repr(v) for v in values)
     return (
         f"{field}.one_of",
         f"{field} is one of {listed} (checked where {field} is present)",
         _applies(field, f"s.{field} IN {sql_in(values)}"),
     )
+
+
+def _values_from(source: ValuesFrom) -> list[str]:
+    """The values a YAML or JSON file of the project lists (read when the suite is compiled).
+
+    Raises:
+        RuleError: no such file, no list or mapping at ``at``, or an entry without ``key`` (names the problem).
+    """
+    path = PROJECT / source.file
+    try:
+        node: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raise RuleError(f"values_from: {source.file} is not a readable YAML or JSON file of the project") from None
+    for part in (source.at or "").split(".") if source.at else ():
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node = list(node)
+    if not isinstance(node, list) or not node:
+        raise RuleError(f"values_from: {source.file} has no list at {source.at or 'its top'}: name one with at: PATH")
+    values = []
+    for entry in node:
+        value = entry.get(source.key) if source.key is not None and isinstance(entry, dict) else entry
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            what = f"an entry without a text {source.key}" if source.key else "an entry that is not a text"
+            raise RuleError(f"values_from: {source.file} holds {what}: name its member with key: NAME")
+        values.append(str(value))
+    return values
 
 
 def _not_in_future(field: str, field_type: str) -> tuple[str, str, Verdict]:
@@ -411,6 +498,12 @@ def _known(args: Any, types: dict[str, str]) -> tuple[str, str, Verdict]:
         "either": f"one of today's {field_type}s or a pre-2025 {noun}",
     }
     passes, said = by_units[spec.units], f"{field} is {eras[spec.units]}"
+    if spec.also:
+        for code in spec.also:
+            if any(char in code for char in "%{}\x00"):
+                raise RuleError(f"the code {code!r} holds %, a brace or NUL, which a portable verdict cannot hold")
+        passes = f"(s.{field} IN {sql_in(spec.also)} OR {passes})"
+        said = f"{field} is {' or '.join(repr(code) for code in spec.also)} or {eras[spec.units]}"
     if spec.dated_by is not None:
         dated = spec.dated_by
         ok = _well_formed(f"s.{dated}", types[dated]) if types[dated] in _TIME_TYPES else None

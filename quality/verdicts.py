@@ -33,7 +33,7 @@ parser and must stay cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -186,11 +186,12 @@ def optional(col: str) -> str:
     return f"NULLIF({col}, '')"
 
 
-def unique_in_run(key: str, table: str) -> str:
-    """No other usable row of the run has the same ``key`` with different content."""
+def unique_in_run(key: str | Sequence[str], table: str) -> str:
+    """No other usable row of the run has the same ``key`` (all of several, together) with different content."""
+    same = " AND ".join(f"d.{name} = s.{name}" for name in ([key] if isinstance(key, str) else key))
     return (
         f"NOT EXISTS (SELECT 1 FROM {table} d WHERE d.run_id = s.run_id"  # noqa: S608 - identifiers only
-        f" AND d.{key} = s.{key} AND d.content_hash <> s.content_hash AND d.contract_error IS NULL)"
+        f" AND {same} AND d.content_hash <> s.content_hash AND d.contract_error IS NULL)"
     )
 
 

@@ -21,8 +21,11 @@ def declared_connections(server: Any) -> dict[str, str]:
     return found
 
 
-def sync_declared(server: Any, stream: str, run_id: str, settings: Any, engine: Any) -> Any:
-    """``hub.pipeline.declared.sync`` of ``stream`` with the declared connections pointed at ``server``."""
+def sync_declared(server: Any, stream: str, run_id: str, settings: Any, engine: Any, *, followups: bool = False) -> Any:
+    """``hub.pipeline.declared.sync`` of ``stream`` with the declared connections pointed at ``server``.
+
+    ``followups``: then run the stream's ``then:`` tasks too (as ``lgsp sync`` does).
+    """
     import pytest
 
     from hub.pipeline import declared
@@ -30,4 +33,13 @@ def sync_declared(server: Any, stream: str, run_id: str, settings: Any, engine: 
     with pytest.MonkeyPatch.context() as patch:
         for name, uri in declared_connections(server).items():
             patch.setenv(name, uri)
-        return declared.sync(run_id, settings, engine, stream=stream)
+        summary = declared.sync(run_id, settings, engine, stream=stream)
+        if followups:
+            declared.followups(run_id, settings, engine, stream=stream)
+        return summary
+
+
+def connect_declared(monkeypatch: Any, server: Any) -> None:
+    """Point every declared system's connection at ``server`` for the rest of the test."""
+    for name, uri in declared_connections(server).items():
+        monkeypatch.setenv(name, uri)

@@ -9,13 +9,11 @@ from hub.settings import Settings, load_settings
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
-    """Population and one-stop on ``server``; small pages, short backoffs (declared: declared_connections)."""
+    """Small pages, short backoffs; every system is declared (``mock_server`` points their connections at it)."""
     return load_settings(
         **{
             "home": home,
             "database_url": database_url,
-            "one_stop_url": f"{server.base_url}/one-stop/v1",
-            "one_stop_api_key": "demo-only-key",
             "page_size": 200,
             "backoff_seconds": 0.01,
             "operation_timeout": 5,

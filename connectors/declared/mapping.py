@@ -9,6 +9,11 @@ The staged normal forms (the contract staging, quality and publish share):
     datetime                               naive UTC YYYY-MM-DDTHH:MM:SS[.ffffff]; no zone on the wire is an error
     boolean                                true / false (from true/false/1/0, any case)
 
+A field with ``read: package.module:function`` is domain Python's: the function gets the
+wire value as parsed (a JSON list or object too; absent: None) and the record's other
+fields in their staged forms, after them, and returns the staged text; its ValueError
+is the record's contract error (``<WireName> is not readable as declared``).
+
 A field's ``map`` applies to the value as sent, before its type is read (so a map may
 turn ``Co``/``Khong`` into ``true``/``false``); an unmapped value is kept. Absent, null
 (``xsi:nil``) and, for the typed kinds (integer to boolean), empty values are NULL. A
@@ -19,6 +24,7 @@ value that does not read as its type rejects the record with ``<WireName> is not
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -30,7 +36,7 @@ from lxml import etree
 
 from connectors.digest import content_hash_of
 from lgsp.declaration import Stream
-from lgsp.errors import RejectedRecord
+from lgsp.errors import ConfigError, RejectedRecord
 
 CONTRACT_RULE = "contract.valid"
 NOT_AN_OBJECT = "a record is not an object"
@@ -186,22 +192,56 @@ def _plan(name: str, wire: str, field_type: str, value_map: Mapping[str, str] | 
     )
 
 
+Reader = Callable[[Any, Mapping[str, str | None]], str | None]
+
+
+def domain_reader(reference: str) -> Reader:
+    """The function a field's ``read:`` names (``package.module:function``).
+
+    Raises:
+        ConfigError: it does not import, or is not callable.
+    """
+    module_name, _, function_name = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(
+            f"read: {reference!r} does not import; write package.module:function of an installed module"
+        ) from None
+    if not callable(function):
+        raise ConfigError(f"read: {reference!r} is not a function")
+    return function  # type: ignore[no-any-return]
+
+
 class RecordMapper:
     """Maps one stream's wire records (JSON objects or XML elements) to staged records."""
 
     def __init__(self, stream: Stream) -> None:
-        """Compile the stream's fields; REST paths are dotted (``a.b``), SOAP paths ``/``-separated."""
+        """Compile the stream's fields; REST paths are dotted (``a.b``), SOAP paths ``/``-separated.
+
+        Raises:
+            ConfigError: a field's ``read:`` names a function that does not import.
+        """
         self.names: tuple[str, ...] = tuple(stream.fields)
         # What the record says, not which record or as of when: a re-delivery with a newer time and the
         # same content is unchanged (nothing to publish, nothing to push).
         cursor = stream.cursor.field if stream.cursor is not None else None
         self.content: tuple[str, ...] = tuple(name for name in stream.fields if name not in (stream.key, cursor))
-        self._json = [_plan(n, f.from_, f.type, f.map, ".") for n, f in stream.fields.items()]
+        plain = {n: f for n, f in stream.fields.items() if f.read is None}
+        # Domain readers run after the plain fields, which they may read: (name, wire, path, reader, failure).
+        self._read = [
+            (n, f.from_, tuple(f.from_.split(".")), domain_reader(f.read), f"{f.from_} is not readable as declared")
+            for n, f in stream.fields.items()
+            if f.read is not None
+        ]
+        self._json = [_plan(n, f.from_, f.type, f.map, ".") for n, f in plain.items()]
         # XML: fields keyed by their /-joined local-name path; one pass collects the texts of those keys.
         self._xml = [
-            _plan(n, "/".join(p for p in f.from_.split("/") if p), f.type, f.map, "/") for n, f in stream.fields.items()
+            _plan(n, "/".join(p for p in f.from_.split("/") if p), f.type, f.map, "/") for n, f in plain.items()
         ]
-        self._wanted = {plan[1] for plan in self._xml}
+        self._wanted = {plan[1] for plan in self._xml} | {
+            "/".join(p for p in w.split("/") if p) for _, w, *_ in self._read
+        }
         self._nested = {plan[1].split("/", 1)[0] for plan in self._xml if plan[2] is not None}
         self._deep = [plan for plan in self._xml if plan[2] is not None and len(plan[2]) > 2]
         self._locals: dict[Any, str] = {}  # Clark tag -> local name, memoised
@@ -236,7 +276,28 @@ class RecordMapper:
             except ValueError:
                 fields[name] = None
                 error = error or failure
-        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.content)
+        if self._read:
+            error = self._domain(fields, error, lambda wire, path: item[wire] if wire in item else _dig(item, path))
+        return self._finish(payload, fields, error)
+
+    def _domain(
+        self, fields: dict[str, str | None], error: str | None, value_of: Callable[[str, Any], Any]
+    ) -> str | None:
+        """Run the domain readers after the plain fields; returns the record's first contract error."""
+        for name, wire, path, read, failure in self._read:
+            try:
+                fields[name] = read(value_of(wire, path), dict(fields))
+            except ValueError:
+                fields[name] = None
+                error = error or failure
+        return error
+
+    def _finish(self, payload: str, fields: dict[str, str | None], error: str | None) -> DeclaredRecord:
+        if error:
+            return self._rejected(payload, fields, error)
+        if self._read:  # the declared order, as the plain fields alone keep it
+            fields = {name: fields.get(name) for name in self.names}
+        return DeclaredRecord(payload, fields, None, self.content)
 
     def from_xml(self, element: etree._Element) -> DeclaredRecord:
         """Map one XML record element; fields are its children by local name, whatever their namespace."""
@@ -259,7 +320,9 @@ class RecordMapper:
             except ValueError:
                 fields[name] = None
                 error = error or failure
-        return self._rejected(payload, fields, error) if error else DeclaredRecord(payload, fields, None, self.content)
+        if self._read:
+            error = self._domain(fields, error, lambda wire, path: texts.get("/".join(p for p in wire.split("/") if p)))
+        return self._finish(payload, fields, error)
 
     def _xml_texts(self, element: etree._Element) -> dict[str, str | None]:
         """One pass over the children (and the grandchildren of nested paths): local-name path -> text."""

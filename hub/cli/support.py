@@ -89,12 +89,6 @@ class Peer:
     configured_by: str
 
 
-ONE_STOP = Peer(
-    hub_settings.ONE_STOP_CONN_ID,
-    "the one-stop system",
-    hub_settings.one_stop_endpoint,
-    f"LGSP_ONE_STOP_URL or AIRFLOW_CONN_{hub_settings.ONE_STOP_CONN_ID.upper()}",
-)
 PORTAL = Peer(
     "portal",
     "the National Public Service Portal",

@@ -4,8 +4,9 @@
 ``hub.pipeline.declared``; the targets are the declarations' names, found when the command
 line is read (``_SyncGroup``), so ``lgsp sync --help`` lists them; a target may be written with
 ``-`` for ``_`` (``lgsp sync civil-status``, as the command was before the register was declared),
-or by one of the system's declared ``aliases`` (``lgsp sync population``).
-The hub's own flows keep their commands (``dossiers``).
+or by one of the system's declared ``aliases`` (``lgsp sync population``), or as a stream's own
+name when one system alone declares it (``lgsp sync dossiers``). A stream's followups (its
+``then:``) run after its publish.
 """
 
 from __future__ import annotations
@@ -13,26 +14,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from hub.cli.support import ONE_STOP, PORTAL, Peer, fail, failures, masked, say
-from hub.settings import Settings, load_settings
+from hub.cli.support import PORTAL, fail, failures, masked, say
+from hub.settings import load_settings
 
 if TYPE_CHECKING:
-    from hub.pipeline.runs import RunSummary
     from hub.systems.loader import Declared
 
 
 class _SyncGroup(TyperGroup):
-    """The hub's flows as written, plus one command per declared system and per declared stream."""
+    """One command per declared system, per declared stream and per alias, found when the line is read."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        """The hub's own flows, then each declared system and its streams, in ``lgsp run`` order."""
+        """Each declared system and its streams, in ``lgsp run`` order."""
         return [*super().list_commands(ctx), *_declared_targets()]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
@@ -45,43 +44,17 @@ class _SyncGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - a DeclarationError or a missing folder: say it, not "no such command"
             return _failing_command(cmd_name, str(exc))
         target = cmd_name if cmd_name in targets else cmd_name.replace("-", "_")
+        if target not in targets:  # a stream's own name, when one system alone declares it (lgsp sync dossiers)
+            owners = [name for name in targets if name.endswith(f".{target}")]
+            target = owners[0] if len(owners) == 1 else target
         return _declared_command(target, targets[target]) if target in targets else None
 
 
 sync_app = typer.Typer(
     cls=_SyncGroup,
-    help="Run one flow's stages directly, without Airflow: a declared SYSTEM or SYSTEM.STREAM, or a hub flow.",
+    help="Run one flow's stages directly, without Airflow: a declared SYSTEM or SYSTEM.STREAM.",
     no_args_is_help=True,
 )
-
-
-def _sync_once(
-    what: str, sync: Callable[[str, Settings], RunSummary], run_id: str | None, peers: tuple[Peer, ...]
-) -> None:
-    """Run one flow's three stages and print its counts as JSON; a peer that fails is named with its origin."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_id = run_id or f"cli:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    with failures(what):
-        settings = load_settings()
-    with failures(what, settings, peers):
-        summary = sync(run_id, settings)
-    sys.stdout.write(json.dumps(masked({"run_id": run_id, **summary.as_dict()}), indent=2) + "\n")
-
-
-@sync_app.command("dossiers")
-def sync_dossiers(
-    run_id: Annotated[str | None, typer.Option(help="Resume or repeat this run id.")] = None,
-) -> None:
-    """Extract, audit and publish one-stop dossiers once, then route and deliver to the portal."""
-    from hub.pipeline import dossier_sync
-
-    def everything(sync_run_id: str, settings: Settings) -> RunSummary:
-        summary = dossier_sync.sync(sync_run_id, settings)
-        say(f"routing: {dossier_sync.route(sync_run_id, settings).as_dict()}")
-        say(f"delivery: {dossier_sync.deliver(sync_run_id, settings).as_dict()}")
-        return summary
-
-    _sync_once("lgsp sync dossiers", everything, run_id, (ONE_STOP, PORTAL))
 
 
 # --- declared targets ----------------------------------------------------------------
@@ -101,7 +74,7 @@ def _declared_targets(*, strict: bool = False) -> dict[str, tuple[str, ...]]:
     except ConfigError:
         if strict:
             raise
-        return {}  # `lgsp sync --help` still lists the hub's flows; naming a target says what is wrong
+        return {}  # `lgsp sync --help` still answers; naming a target says what is wrong
     return _targets_of(systems)
 
 
@@ -171,7 +144,8 @@ def _sync_declared(target: str, qualified: tuple[str, ...], run_id: str | None) 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with failures(what):
         settings = load_settings()
-        decl = next(d.decl for d in load_systems() if d.decl.system == qualified[0].split(".")[0])
+        systems = load_systems()
+        decl = next(d.decl for d in systems if d.decl.system == qualified[0].split(".")[0])
     documents: dict[str, Any] = {}
     for stream in qualified:
         if run_id is None:
@@ -180,6 +154,9 @@ def _sync_declared(target: str, qualified: tuple[str, ...], run_id: str | None) 
             stream_run = run_id if len(qualified) == 1 else f"{run_id}.{stream.split('.', 1)[1]}"
         with failures(what, settings, (peer_of(decl),)):
             summary = declared.sync(stream_run, settings, stream=stream)
+        for step in declared.find_stream(stream, systems).stream.then:
+            with failures(what, settings, (peer_of(decl), PORTAL)):  # a followup may call the portal too
+                say(f"{step.task}: {declared.followup(stream_run, settings, stream=stream, task=step.task).as_dict()}")
         documents[stream] = masked({"run_id": stream_run, "stream": stream, **summary.as_dict()})
     shown = documents[qualified[0]] if len(qualified) == 1 else documents
     sys.stdout.write(json.dumps(shown, indent=2) + "\n")

@@ -56,15 +56,13 @@ def declared_connections(base_url: str, systems: tuple[Declared, ...] | None = N
 
 
 def api_key_connections(base_url: str) -> dict[str, str]:
-    """Airflow connections for the one-stop system and the portal: the mocks' demo API keys."""
+    """The Airflow connection of the portal: the mock's demo API key (the declared systems' are derived)."""
     from mocks.settings import load_settings as load_mock_settings
 
     mock = load_mock_settings()
     scheme, rest = base_url.split("://", 1)
-    one_stop = quote(mock.one_stop_api_key.get_secret_value(), safe="")
     portal = quote(mock.portal_api_key.get_secret_value(), safe="")
     return {
-        "AIRFLOW_CONN_ONE_STOP": f"{scheme}://api:{one_stop}@{rest}/one-stop/v1",
         "AIRFLOW_CONN_NATIONAL_PORTAL": f"{scheme}://:{portal}@{rest}/portal/v1",
     }
 

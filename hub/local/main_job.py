@@ -24,15 +24,13 @@ from hub.reporting.once_only import once_only_figures
 from hub.settings import Settings
 from hub.sharing.registry import load_configured
 from hub.store.engine import open_store
-from hub.store.tables import outbox, staging_citizen, sync_run
+from hub.store.tables import dossier, outbox, staging_citizen, sync_run
 from quality.report.build import build_site
 
-# The hub's own flows, after the declared streams (the population's citizens among them, which dossier
-# routing needs): agency_push last, when every flow before it has queued its changes for the subscribers.
-FLOWS = ("dossier_sync", "agency_push")
+# The hub's own flow, after every declared stream (in declaration order: the population's citizens first,
+# which the others link to): agency_push, when every flow before it has queued its changes for the subscribers.
+FLOWS = ("agency_push",)
 PUSH_FLOW = "agency_push"
-# What the hub's own flows read that another flow publishes: routing sends a dossier to its applicant's commune.
-HUB_NEEDS: dict[str, frozenset[str]] = {"dossier_sync": frozenset({"citizen"})}
 
 
 def main_job_flows(declared: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -83,7 +81,7 @@ class MainJobReport:
     flows: dict[str, FlowReport] = field(default_factory=dict)
     database: str = ""
     airflow_home: str = ""
-    once_only: dict[str, Any] | None = None  # hub.reporting.once_only figures; None unless dossier_sync succeeded
+    once_only: dict[str, Any] | None = None  # hub.reporting.once_only figures; None unless the dossiers' sync succeeded
     ledger: dict[str, Any] = field(default_factory=dict)  # the audit ledger after the run: entries, intact
     report: str | None = None  # the auditors' site's index.html, built last
 
@@ -144,8 +142,8 @@ def run_main_job(
             report.flows[dag_id] = _flow_report(engine, outcome)
             if outcome.state != "success":  # the flows reading its datasets are skipped; the others go on
                 broken.update(dict.fromkeys(publishes.get(dag_id, ()), dag_id))
-    dossiers = report.flows.get("dossier_sync")
-    if dossiers is not None and dossiers.state == "success":  # the figure reads the dossiers that flow held
+    dossiers = [flow for name, flow in report.flows.items() if _feeds_dossiers(name)]
+    if any(flow.state == "success" for flow in dossiers):  # the figure reads the dossiers that flow held
         report.once_only = once_only_figures(engine)
     verification = ledger.verify(engine)
     ledger.record_checkpoint(engine, verification)  # the report built next walks on from here
@@ -162,14 +160,15 @@ def run_main_job(
 
 
 def flow_datasets() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """Per flow, the datasets it publishes and those it reads (its rules' ``references``, ``after_referenced``)."""
+    """Per flow, the datasets it publishes and those it reads (its ``reads``, its rules' ``references`` and
+    ``after_referenced``)."""
     from hub.orchestration.schedules import declared_streams
 
     publishes: dict[str, frozenset[str]] = {}
-    needs: dict[str, frozenset[str]] = dict(HUB_NEEDS)
+    needs: dict[str, frozenset[str]] = {}
     for item in declared_streams():
         publishes[item.dag_id] = frozenset(item.stream.published_datasets)
-        read: set[str] = set()
+        read: set[str] = set(item.stream.reads)
         for rule in item.stream.rules:
             read.update((getattr(rule, "references", None) or {}).values())
             linked = getattr(rule, "after_referenced", None)
@@ -230,6 +229,13 @@ def _staging_of(dag_id: str) -> Table:
     return staging_citizen
 
 
+def _feeds_dossiers(dag_id: str) -> bool:
+    """Whether the flow is the declared stream that publishes the hub's dossiers (its figures follow it)."""
+    from hub.orchestration.schedules import declared_streams
+
+    return any(item.dag_id == dag_id and item.stream.dataset == dossier.name for item in declared_streams())
+
+
 def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
     run_id = f"{outcome.dag_id}:{outcome.run_id}"
     with engine.connect() as conn:
@@ -238,7 +244,7 @@ def _flow_report(engine: Engine, outcome: DagOutcome) -> FlowReport:
     if outcome.state != "success" and not error:
         failed = [task for task, state in outcome.task_states.items() if state == "failed"]
         error = f"task(s) failed: {', '.join(failed) or 'unknown'}; see the Airflow output above"
-    figures = dossier_figures(engine) if outcome.dag_id == "dossier_sync" else None
+    figures = dossier_figures(engine) if _feeds_dossiers(outcome.dag_id) else None
     pushes = push_counts(engine) if outcome.dag_id == "agency_push" else None
     return FlowReport(
         dag_id=outcome.dag_id,

@@ -59,8 +59,14 @@ def declared_dag(item: DeclaredStream) -> DAG:
         doc_md=stream_doc(item),
         tags=["inbound", item.system.protocol, item.system.system],
         publishes=tuple(schedules.asset_name(dataset) for dataset in stream.published_datasets),
-        pools={"extract": stream.pool} if stream.pool else None,  # the pool bounds calls to the system
+        # The pool bounds calls to the system; a followup's, whatever it calls (e.g. the portal).
+        pools={
+            **({"extract": stream.pool} if stream.pool else {}),
+            **{step.task: step.pool for step in stream.then if step.pool},
+        },
         stage_options={"stream": item.qualified},
+        followups=[(step.task, step.title or f"Run {step.run} after publish.") for step in stream.then],
+        followup_stage="followup",
     )
 
 
@@ -76,7 +82,7 @@ def stream_doc(item: DeclaredStream) -> str:
     legal = f" Legal basis: {system.legal_basis}." if system.legal_basis else ""
     return f"""{title.en} ({title.vi}): {system.title.en} ({system.protocol.upper()}) -> audit -> `{stream.dataset}`.
 
-Declared in `config/systems/{system.system}.yaml`: the stream `{item.qualified}`; no Python of its own.
+Declared in `config/systems/{system.system}.yaml`: the stream `{item.qualified}`; {_python(stream)}.
 
 **What it moves**: the records of *{system.title.vi}* ({system.title.en}), owned by {system.owner}, that
 changed after the stream's cursor ({_cursor(stream)}).{legal}
@@ -92,7 +98,7 @@ ones. Every pull is on the audit ledger.
 after the hub's own flows, in declaration order (order {system.order}). A published run updates the
 asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 
-**Tasks**: `extract` -> `audit` -> `publish`; only the run id travels through XCom.
+**Tasks**: {_tasks(stream)}; only the run id travels through XCom.{_followup_lines(stream)}
 
 **Fields** (wire name -> canonical field, type):
 
@@ -116,12 +122,47 @@ asset(s) {_assets(stream)}, which start `quality_report`{shares}.
 - *a task failed naming the declaration*: `lgsp systems check` lists every problem with its file and
   line; fix the YAML, and the next parse of this DAG picks it up.
 - *`audit` or `publish` failed*: the hub's store was unavailable; they are retried; clear the task
-  once it is back.
+  once it is back.{_followup_failures(stream)}
 - *it succeeded, with records quarantined*: `lgsp quarantine --rule RULE` lists them (ids masked);
   `lgsp report` builds the auditors' site with the trend per rule.
 - *to run it once by hand, without Airflow*: `lgsp sync {item.qualified}`.
 - *in doubt whether the exchanges were recorded*: `lgsp audit verify`.
 """
+
+
+def _tasks(stream: Stream) -> str:
+    return " -> ".join(f"`{name}`" for name in ("extract", "audit", "publish", *(s.task for s in stream.then)))
+
+
+def _python(stream: Stream) -> str:
+    named = [
+        *(f"`{spec.read}`" for spec in stream.fields.values() if spec.read),
+        *(f"`{check.run}`" for rule in stream.rules if (check := getattr(rule, "check", None)) is not None),
+        *([f"`{stream.merge}`"] if stream.merge else []),
+        *(f"`{step.run}`" for step in stream.then),
+    ]
+    return "no Python of its own" if not named else "the domain Python it names: " + ", ".join(named)
+
+
+def _followup_failures(stream: Stream) -> str:
+    if not stream.then:
+        return ""
+    tasks = " or ".join(f"`{step.task}`" for step in stream.then)
+    return (
+        f"\n- *{tasks} failed*: the publish is committed; what failed is the domain step's (its message says "
+        "whom it called). Fix, then clear that task; it picks up whatever is still due."
+    )
+
+
+def _followup_lines(stream: Stream) -> str:
+    """The followups the declaration names, one line each (nothing when it names none)."""
+    lines = [
+        f"- `{step.task}`: {step.title or 'domain Python'} (`{step.run}`"
+        + (f", in the pool `{step.pool}`" if step.pool else "")
+        + ")"
+        for step in stream.then
+    ]
+    return "\n\nAfter publish, the domain Python the declaration names:\n\n" + "\n".join(lines) if lines else ""
 
 
 def example_uri(system: SystemDecl) -> str:
@@ -204,6 +245,7 @@ def _fields(stream: Stream) -> str:
     rows = ["| wire name | field | type | values |", "|---|---|---|---|"]
     for name, spec in stream.fields.items():
         mapped = ", ".join(f"{wire} -> {value}" for wire, value in (spec.map or {}).items()) or "as sent"
+        mapped = f"read by `{spec.read}`" if spec.read else mapped
         key = " (key)" if name == stream.key else ""
         rows.append(f"| `{spec.from_}` | `{name}`{key} | {spec.type} | {mapped} |")
     return "\n".join(rows)
@@ -241,6 +283,14 @@ def rule_lines(stream: Stream) -> list[tuple[str, str]]:
         elif isinstance(args, str | list | dict):  # one rule per field named (not those its `when` reads)
             for field in own_fields(rule):
                 add(f"{field}.{kind}", _rule_text(kind, args, field) + when)
+        elif kind == "unique_in_run":  # several fields together: one rule, named by the first
+            together = " and ".join(f"`{name}`" for name in own_fields(rule))
+            add(
+                f"{args.fields[0]}.{kind}",
+                f"no other record of the run has the same {together} with different content" + when,
+            )
+        elif kind == "check":
+            add(f"{args.field}.{args.name}", f"the domain check `{args.run}`" + when)
         else:
             add(f"{args.field}.{kind}", _rule_text(kind, args, args.field) + when)
     key_rule = f"{stream.key}.not_empty"
@@ -276,6 +326,9 @@ def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], fi
     detail = args.model_dump(exclude_none=True, exclude={"field"})
     if kind == "pattern":
         return f"matches `{detail['regex']}` (anchored)"
+    if kind == "one_of" and "values_from" in detail:
+        source = detail["values_from"]
+        return f"one of the values `{source['file']}` lists" + (f" at `{source['at']}`" if source.get("at") else "")
     if kind == "one_of":
         return "one of " + ", ".join(f"`{value}`" for value in detail["values"])
     if kind == "before":
@@ -283,7 +336,8 @@ def _rule_text(kind: str, args: BaseModel | str | list[str] | dict[str, str], fi
     if kind == "known":
         dated = f", by the date in `{detail['dated_by']}`" if detail.get("dated_by") else ""
         within = f", in the province `{detail['within']}`" if detail.get("within") else ""
-        return f"a known administrative unit ({detail.get('units', '2025')} units{dated}{within})"
+        also = "".join(f", or `{code}`" for code in detail.get("also", []))
+        return f"a known administrative unit ({detail.get('units', '2025')} units{dated}{within}{also})"
     if kind == "differs":
         return f"differs from `{detail['from_']}`"
     if kind == "after_referenced":

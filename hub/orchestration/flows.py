@@ -292,6 +292,7 @@ def stream_sync_dag(
     followups: Sequence[tuple[str, str]] = (),
     pools: Mapping[str, str] | None = None,
     stage_options: Mapping[str, Any] | None = None,
+    followup_stage: str | None = None,
 ) -> DAG:
     """A write-audit-publish DAG whose tasks call ``pipeline``'s extract, audit, publish.
 
@@ -302,6 +303,8 @@ def stream_sync_dag(
     a task id to the pool it runs in (``hub.orchestration.schedules.POOLS``). The doc gets the sections
     on ``since`` and on retries, time limits and pools appended. ``stage_options`` are keyword
     arguments every stage is called with (a declared stream's ``stream="system.stream"``).
+    ``followup_stage``: every followup calls this one function of ``pipeline`` with ``task=NAME``
+    (a declared stream's ``then:``) instead of a function named like the task.
 
     Raises:
         ValueError: a pool names a task the DAG does not have, or a followup has no time limit.
@@ -361,6 +364,8 @@ def stream_sync_dag(
         for name, doc in followups:
             step = task(task_id=name, pool=checked_pool(pools.get(name)), execution_timeout=limits[name])(
                 _followup(pipeline, name, doc, options)
+                if followup_stage is None
+                else _followup(pipeline, followup_stage, doc, {**options, "task": name})
             )
             last = step(last)  # type: ignore[arg-type]  # as above
 

@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 # flow (DAG id) -> cron expression or Airflow preset, in UTC
 HUB_SCHEDULES: dict[str, str] = {
-    "dossier_sync": "*/15 * * * *",
     "agency_push": "*/15 * * * *",
     "quality_report": "@daily",  # 00:00 UTC, 07:00 in Vietnam: a fresh site before office hours
 }
@@ -62,18 +61,16 @@ HUB_SCHEDULES: dict[str, str] = {
 # scheme "airflow" and leaves "x-" schemes, meant for private use, as they are.
 HUB_ASSETS: dict[str, str] = {
     "lgsp.citizen": "x-lgsp://hub/citizen",  # golden citizen records
-    "lgsp.dossier": "x-lgsp://hub/dossier",  # one-stop dossiers and their statuses
 }
 
-# flow -> the assets its publish task updates (one asset event per published run)
-HUB_PUBLISHES: dict[str, tuple[str, ...]] = {
-    "dossier_sync": ("lgsp.dossier",),
-}
+# flow -> the assets its publish task updates (one asset event per published run): every inbound flow
+# is declared now, so the hub's own flows (pushes, the report) publish none
+HUB_PUBLISHES: dict[str, tuple[str, ...]] = {}
 
 # flow -> the assets any one of whose updates starts it, besides its clock
 HUB_TRIGGERED_BY: dict[str, tuple[str, ...]] = {
     "agency_push": ("lgsp.citizen",),  # a changed citizen reaches the subscribers minutes, not a tick, later
-    "quality_report": ("lgsp.citizen", "lgsp.dossier"),
+    "quality_report": ("lgsp.citizen",),
 }
 PUSH_FLOW, REPORT_FLOW = "agency_push", "quality_report"
 
@@ -81,7 +78,7 @@ PUSH_FLOW, REPORT_FLOW = "agency_push", "quality_report"
 HUB_POOLS: dict[str, tuple[int, str]] = {
     "national_portal": (
         1,
-        "Status pushes to the National Public Service Portal (dossier_sync.deliver): one caller at a time, "
+        "Status pushes to the National Public Service Portal (the dossiers' deliver task): one caller at a time, "
         "so each dossier's statuses arrive in order and within the portal's rate limit",
     ),
     "agency_push": (

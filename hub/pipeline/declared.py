@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Date, DateTime, Engine, Table
 
@@ -118,6 +118,59 @@ def sync(run_id: str, settings: Settings, engine: Engine | None = None, *, strea
     extract(run_id, settings, engine, stream=stream)
     audit(run_id, settings, engine, stream=stream)
     return publish(run_id, settings, engine, stream=stream)
+
+
+class Summary(Protocol):
+    """What a followup returns: figures a person or a script reads."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures."""
+        ...
+
+
+Followup = Callable[..., Summary]  # (run_id, settings, engine=None) -> summary
+
+
+def followup(run_id: str, settings: Settings, engine: Engine | None = None, *, stream: str, task: str) -> Summary:
+    """Run the declared stream's followup ``task`` (its ``then:``), the domain function it names.
+
+    Raises:
+        ConfigError: the stream is not declared, names no such task, or its function does not import.
+        SourceError, StoreError: as the function raises them.
+    """
+    declared = find_stream(stream)
+    step = next((item for item in declared.stream.then if item.task == task), None)
+    if step is None:
+        tasks = ", ".join(item.task for item in declared.stream.then) or "none"
+        raise ConfigError(f"stream {stream} declares no followup task {task!r}; its then: tasks are {tasks}")
+    return followup_function(stream, step.run)(run_id, settings, engine)
+
+
+def followups(run_id: str, settings: Settings, engine: Engine | None = None, *, stream: str) -> dict[str, Summary]:
+    """Run every followup of the declared ``stream`` in order (the CLI, after a sync): task -> its summary."""
+    return {
+        item.task: followup(run_id, settings, engine, stream=stream, task=item.task)
+        for item in find_stream(stream).stream.then
+    }
+
+
+def followup_function(stream: str, reference: str) -> Followup:
+    """The function ``package.module:function`` a ``then:`` entry names.
+
+    Raises:
+        ConfigError: it does not import, or is not callable.
+    """
+    module_name, _, function_name = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(
+            f"stream {stream} names followup {reference!r}, which does not import; "
+            "write it as package.module:function of an installed module"
+        ) from None
+    if not callable(function):
+        raise ConfigError(f"stream {stream}: followup {reference!r} is not a function")
+    return cast(Followup, function)
 
 
 def _spec(qualified: str) -> StreamSpec:
@@ -238,7 +291,11 @@ def _read_pages(stream: DeclaredStream, settings: Settings, since: datetime) -> 
         page_size=settings.page_size,
         max_pages=settings.max_pages,
     ) as source:
-        yield from source.changed_since(since)
+        cursor = stream.stream.cursor
+        overlap = timedelta(seconds=cursor.overlap_seconds) if cursor is not None else timedelta(0)
+        # Re-reading the overlap costs a few rows counted unchanged; not re-reading it can lose a record
+        # the source wrote in the cursor's own second after we read (see Incremental.overlap_seconds).
+        yield from source.changed_since(since - overlap)
 
 
 def _naive_utc(stream: DeclaredStream) -> str:

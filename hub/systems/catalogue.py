@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from hub.systems.loader import PROJECT, Declared, load_systems, streams, systems_dir
+from hub.systems.loader import HUB_DATASETS, PROJECT, Declared, load_systems, streams, systems_dir
 from lgsp.declaration import IDENTIFIER, Stream, Titles
 from lgsp.errors import ConfigError
 from schemas.datasets import DATASET_FIELDS, DATASET_KEYS
@@ -176,6 +176,8 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
                 ),
             )
             continue
+        if stream.dataset in HUB_DATASETS:
+            continue  # the hub's working records a domain merge keeps (dossiers): no dataset agencies are granted
         fields = tuple(
             FieldEntry(
                 name,
@@ -214,7 +216,13 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
             legal_basis=decl.legal_basis,
             protocol=decl.protocol,
             streams=tuple(f"{decl.system}.{name}" for name in decl.streams),
-            datasets=tuple(dict.fromkeys(stream.dataset for stream in decl.streams.values())),
+            datasets=tuple(
+                dict.fromkeys(
+                    stream.dataset
+                    for stream in decl.streams.values()
+                    if stream.dataset in _HUB_DATASETS or stream.dataset not in HUB_DATASETS
+                )
+            ),
             declared=True,
             authoritative=decl.authoritative,
         )
@@ -222,8 +230,7 @@ def _build(systems: tuple[Declared, ...]) -> Catalogue:
         name: hub_fed.get(name, entry) for name, entry in _HUB_DATASETS.items() if name not in declared_datasets
     }
     datasets.update(declared_datasets)
-    hub_systems = {name: entry for name, entry in _HUB_SYSTEMS.items() if name not in declared_systems}
-    return Catalogue(MappingProxyType(datasets), MappingProxyType({**hub_systems, **declared_systems}))
+    return Catalogue(MappingProxyType(datasets), MappingProxyType(declared_systems))
 
 
 # --- the province's information systems -------------------------------------------------
@@ -340,21 +347,6 @@ def _hub_fields(dataset: str, described: dict[str, tuple[str, str, str, bool]]) 
     )
 
 
-_HUB_SYSTEMS: dict[str, SystemEntry] = {
-    "one_stop": SystemEntry(
-        "one_stop",
-        Titles(
-            vi="Hệ thống thông tin giải quyết thủ tục hành chính cấp tỉnh",
-            en="Provincial information system for administrative procedures",
-        ),
-        "Văn phòng Ủy ban nhân dân tỉnh",
-        "Nghị định 61/2018/NĐ-CP; Nghị định 107/2021/NĐ-CP",
-        "rest",
-        ("one_stop.dossiers",),
-        (),  # dossiers are the hub's working records, not a dataset agencies are granted
-        False,
-    ),
-}
 _HUB_DATASETS: dict[str, DatasetEntry] = {
     # Fed by declared streams through their domain merges: system, stream, owner, legal basis, schedule
     # and source are filled from the first declaration feeding it (_build); none feeding it leaves them empty.

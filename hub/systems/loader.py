@@ -194,6 +194,16 @@ def _cross_problems(loaded: list[Declared]) -> list[Problem]:
             names.add(alias)
     for declared in loaded:
         for name, stream in declared.decl.streams.items():
+            for index, target in enumerate(stream.reads):
+                if target not in datasets:
+                    found.append(
+                        Problem(
+                            declared.path,
+                            declared.locate(("streams", name, "reads", index)),
+                            f"reads names dataset {target!r}, which nothing declares; "
+                            f"known: {', '.join(sorted(datasets))}",
+                        )
+                    )
             for index, rule in enumerate(stream.rules):
                 for target in getattr(rule, "references", {}).values():
                     if target not in datasets:

@@ -20,11 +20,22 @@ child element names for SOAP (``HoKinhDoanh``, or ``KetQua/HoKinhDoanh``).
 """
 
 from lgsp.declaration.base import FIELD_TYPES, IDENTIFIER, PYTHON_REF, FieldType, Identifier, Titles
-from lgsp.declaration.rules import RULE_KINDS, KnownArgs, RangeArgs, RuleDecl, own_fields, rule_fields, rule_kind
+from lgsp.declaration.rules import (
+    RULE_KINDS,
+    KnownArgs,
+    RangeArgs,
+    RuleDecl,
+    UniqueArgs,
+    ValuesFrom,
+    own_fields,
+    rule_fields,
+    rule_kind,
+)
 from lgsp.declaration.system import (
     Auth,
     CursorPaging,
     FieldSpec,
+    Followup,
     LinkPaging,
     Loc,
     OffsetPaging,
@@ -46,6 +57,7 @@ __all__ = [
     "CursorPaging",
     "FieldSpec",
     "FieldType",
+    "Followup",
     "Identifier",
     "KnownArgs",
     "LinkPaging",
@@ -58,6 +70,8 @@ __all__ = [
     "Stream",
     "SystemDecl",
     "Titles",
+    "UniqueArgs",
+    "ValuesFrom",
     "declaration_schema",
     "own_fields",
     "problems",

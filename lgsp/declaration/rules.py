@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
-from lgsp.declaration.base import Identifier, Model
+from lgsp.declaration.base import PYTHON_REF, Identifier, Model
 
 # --- rules --------------------------------------------------------------------------
 # Each rule is a one-key mapping in the stream's ``rules`` list; quality.rules compiles it
@@ -42,11 +42,26 @@ class PatternArgs(Model):
     regex: str
 
 
+class ValuesFrom(Model):
+    """Values listed in a YAML or JSON file of the project: the list at ``at`` (a dotted path), its entries' ``key``."""
+
+    file: str = Field(min_length=1)  # relative to the project, e.g. schemas/procedures/catalogue.yaml
+    at: str | None = None  # None: the document itself is the list (or the mapping whose keys are the values)
+    key: str | None = None  # the entries are objects: the value is this member of each
+
+
 class OneOfArgs(Model):
-    """``field`` is one of ``values`` (after the field's ``map``)."""
+    """``field`` is one of ``values`` (after the field's ``map``), or of those a file lists (``values_from``)."""
 
     field: Identifier
-    values: list[str] = Field(min_length=1)
+    values: list[str] | None = Field(default=None, min_length=1)
+    values_from: ValuesFrom | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OneOfArgs:
+        if (self.values is None) == (self.values_from is None):
+            raise ValueError("one_of needs exactly one of values: [...] or values_from: {file: FILE, at: PATH}")
+        return self
 
 
 class RangeArgs(Model):
@@ -73,6 +88,7 @@ class KnownArgs(Model):
     units: Literal["2025", "pre_2025", "either"] = "2025"
     dated_by: Identifier | None = None  # a date field: pre-2025 units before 2025-07-01, today's from then
     within: Identifier | None = None  # a province field the commune lies in (today's units only)
+    also: list[str] = Field(default_factory=list)  # codes accepted besides the units (e.g. a provincial centre, TINH)
 
 
 class BeforeArgs(Model):
@@ -81,6 +97,25 @@ class BeforeArgs(Model):
     field: Identifier
     than: Identifier
     strictly: bool = False
+
+
+class UniqueArgs(Model):
+    """No other row of the run has the same values of all ``fields`` together with different content."""
+
+    fields: list[Identifier] = Field(min_length=1)
+
+
+class CheckArgs(Model):
+    """A domain check the vocabulary cannot say, named by the declaration: ``run`` gives its SQL verdict.
+
+    ``run`` is ``package.module:function(column) -> (description, passing condition)``: the
+    condition is portable SQL over the staged text of ``column`` (``s.<field>``), as the
+    vocabulary's verdicts are; the rule is named ``<field>.<name>``.
+    """
+
+    field: Identifier
+    name: Identifier
+    run: str = Field(pattern=PYTHON_REF)
 
 
 class DiffersArgs(Model):
@@ -141,9 +176,9 @@ class NotInFuture(_Rule):
 
 
 class UniqueInRun(_Rule):
-    """No other row of the run has the same value(s) with different content."""
+    """No other row of the run has the same value with different content: per field, or ``{fields: [...]}`` together."""
 
-    unique_in_run: FieldNames
+    unique_in_run: FieldNames | UniqueArgs
 
 
 class PersonalIdWellFormed(_Rule):
@@ -182,6 +217,12 @@ class Differs(_Rule):
     differs: DiffersArgs
 
 
+class Check(_Rule):
+    """A domain check written in Python as a SQL verdict, named by the declaration."""
+
+    check: CheckArgs
+
+
 class AfterReferenced(_Rule):
     """A date is not before a date of the record another dataset holds for the row (e.g. the subject's birth)."""
 
@@ -203,6 +244,7 @@ RULE_KINDS: dict[str, type[_Rule]] = {
     "references": References,
     "differs": Differs,
     "after_referenced": AfterReferenced,
+    "check": Check,
 }
 
 
@@ -229,7 +271,8 @@ RuleDecl = Annotated[
     | Annotated[Before, Tag("before")]
     | Annotated[References, Tag("references")]
     | Annotated[Differs, Tag("differs")]
-    | Annotated[AfterReferenced, Tag("after_referenced")],
+    | Annotated[AfterReferenced, Tag("after_referenced")]
+    | Annotated[Check, Tag("check")],
     Discriminator(
         _rule_kind,
         custom_error_type="unknown_rule",
@@ -294,6 +337,8 @@ def own_fields(rule: BaseModel) -> list[str]:
         return names_of(args)
     if isinstance(args, dict):  # references: {field: dataset}
         return list(args)
+    if isinstance(args, UniqueArgs):
+        return list(dict.fromkeys(args.fields))
     named = [args.field]
     for extra in ("than", "birth_date", "gender", "dated_by", "within", "from_", "via"):
         value = getattr(args, extra, None)

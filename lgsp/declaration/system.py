@@ -111,6 +111,10 @@ class FieldSpec(Model):
     map: dict[str, str] | None = None  # wire value -> canonical value; an unmapped value is kept as sent
     title: Titles | None = None
     personal: bool | None = None  # personal data (masked everywhere); None: by type (personal_id) or the key
+    # Domain Python reading the wire value (any JSON, a list or an object too) into the staged text:
+    # ``package.module:function(value, staged) -> str | None``, ``staged`` the record's other fields in their
+    # staged forms; a ValueError is the record's contract error. Called for an absent value too.
+    read: str | None = Field(default=None, pattern=PYTHON_REF)
 
 
 def _field_spec(value: Any) -> Any:
@@ -135,6 +139,22 @@ class Incremental(Model):
 
     field: Identifier
     from_: str = Field(default="1970-01-01T00:00:00Z", alias="from")
+    # Re-read this many seconds before the cursor: a feed listing "strictly after" a time at a coarser grain
+    # than its writes (whole seconds) skips a record written in the cursor's second after we read it.
+    overlap_seconds: float = Field(default=0, ge=0, le=86_400)
+
+
+class Followup(Model):
+    """A task run after publish, in order: domain Python named by the declaration (routing, an outbox).
+
+    ``run`` is ``package.module:function(run_id, settings, engine=None) -> summary`` (a summary has
+    ``as_dict()``); the task is ``task`` in the stream's DAG, in ``pool`` if given (a hub or system pool).
+    """
+
+    task: Identifier
+    run: str = Field(pattern=PYTHON_REF)
+    title: str | None = None  # what the task does, as the DAG shows it
+    pool: Identifier | None = None
 
 
 class Stream(Model):
@@ -164,6 +184,10 @@ class Stream(Model):
     # Whose subscribers get a run's changes pushed: the stream's dataset (true), none (false), or the
     # dataset a domain merge changes (e.g. events applied to citizens: ``shares: citizen``).
     shares: bool | Identifier = True
+    then: list[Followup] = Field(default_factory=list)  # tasks after publish, in order
+    # Datasets the stream's domain Python reads beyond what its rules reference (routing reads the citizens'
+    # communes): `lgsp run` skips the stream when the flow publishing one of them failed.
+    reads: list[Identifier] = Field(default_factory=list)
 
     @property
     def method(self) -> Literal["GET", "POST"]:
@@ -315,6 +339,13 @@ def _stream_problems(system: SystemDecl, stream: Stream) -> list[tuple[Loc, str]
         found.append(
             (("pool",), f"pool {stream.pool!r} is not in the system's pools: write pools: {{{stream.pool}: SLOTS}}")
         )
+    tasks = [followup.task for followup in stream.then]
+    for index, task in enumerate(tasks):
+        if task in ("extract", "audit", "publish") or task in tasks[:index]:
+            found.append((("then", index, "task"), f"task {task!r} is taken: name each followup task uniquely"))
+    for name, spec in stream.fields.items():
+        if spec.read is not None and spec.type != "text":
+            found.append((("fields", name, "read"), "a field with read: is staged as its reader writes it: type text"))
     for index, rule in enumerate(stream.rules):
         own = own_fields(rule)
         for name in rule_fields(rule):

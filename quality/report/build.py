@@ -45,7 +45,6 @@ from quality.report.tables import Column, Link, ReportTable, csv_value, display,
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_ROWS = 200  # the longest table a page shows; its CSV has every row
 FLOW_TITLES = {
-    "dossier_sync": ("Đồng bộ hồ sơ một cửa", "One-stop dossier sync"),
     "agency_push": ("Đẩy dữ liệu cho cơ quan", "Pushes to agencies"),
 }
 

@@ -20,7 +20,6 @@ from hub.store.declared import dataset_table, staging_table
 from hub.systems.catalogue import Catalogue, Connection, catalogue, connections, province_systems
 from hub.systems.loader import HUB_DATASETS, Declared, DeclaredStream, load_systems, streams
 from lgsp.declaration import SystemDecl
-from quality.report import facts
 from quality.report.guidance import Guidance, RuleGuidance, StreamGuidance, Text
 
 # The hub's own datasets' titles; a declared dataset's come from its declaration.
@@ -89,7 +88,7 @@ def report_scope(
     """
     declared = systems if systems is not None else load_systems()
     known = known or catalogue(declared)
-    flows = dict(facts.INBOUND)
+    flows: dict[str, tuple[str, str]] = {}
     schedules: dict[str, str] = {}
     titles = dict(HUB_TITLES)
     rules: dict[tuple[str, str], RuleGuidance] = {}

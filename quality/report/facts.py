@@ -25,11 +25,6 @@ from hub.store.tables import (
 )
 from schemas.personal_id import mask
 
-# The hub's own inbound flows and what they feed: DAG id -> (stream, dataset i.e. suite name). The
-# declared streams' flows are derived from their declarations (quality.report.declared).
-INBOUND: dict[str, tuple[str, str]] = {
-    "dossier_sync": ("one_stop.dossiers", "dossier"),
-}
 PUSH_FLOW = "agency_push"
 _PUSH_TOPICS = "push."
 
@@ -68,16 +63,17 @@ class FlowState:
 def flow_states(
     conn: Connection,
     now: datetime,
-    flows: Mapping[str, tuple[str, str]] | None = None,
+    flows: Mapping[str, tuple[str, str]],
     schedules: Mapping[str, str] | None = None,
 ) -> list[FlowState]:
     """Every inbound flow's newest run and freshness; the push flow's newest delivery.
 
-    ``flows`` (default ``INBOUND``): DAG id -> (stream, dataset), the declared streams' too;
+    ``flows``: DAG id -> (stream, dataset), every inbound flow being a declared stream
+    (``quality.report.declared`` derives them);
     ``schedules``: a flow's schedule where ``SCHEDULES`` has none (a declared stream's own).
     """
     states = []
-    for flow, (stream, _dataset) in (flows if flows is not None else INBOUND).items():
+    for flow, (stream, _dataset) in flows.items():
         last = _runs(conn, stream, limit=1)
         success = conn.execute(
             select(func.max(sync_run.c.finished_at)).where(

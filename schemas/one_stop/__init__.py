@@ -55,3 +55,17 @@ def may_follow(held: str, new: str) -> bool:
     if new == "TuChoi":
         return held in REJECTABLE
     return STATUS_ORDER[new] > STATUS_ORDER[held]
+
+
+def history_consistent(column: str) -> tuple[str, str]:
+    """The declaration's ``check`` of a staged history: (what it says, its SQL condition on ``column``).
+
+    SQL cannot read a JSON array portably, so ``connectors.one_stop.read_history`` judged the history and
+    marked it; this only looks for the marker, never at a value.
+    """
+    marker = f'[["{INCONSISTENT}"'  # how a marked history's text begins (compact JSON)
+    return (
+        "the status history is in time order, each status may follow the one before,"
+        " and it ends with the current status at the update time",
+        f"substr({column}, 1, {len(marker)}) <> '{marker}'",
+    )

@@ -218,7 +218,7 @@ def test_since_is_validated_before_anything_runs(bag: dict[str, Any]) -> None:
 
 
 def test_rate_limited_systems_are_called_from_their_pools(dags: dict[str, Any]) -> None:
-    assert dags["dossier_sync"]["tasks"]["deliver"]["pool"] == "national_portal"
+    assert dags["one_stop_sync"]["tasks"]["deliver"]["pool"] == "national_portal"  # a declared followup's pool
     assert dags["agency_push"]["tasks"]["deliver_pushes"]["pool"] == "agency_push"
     used = {task["pool"] for dag in dags.values() for task in dag["tasks"].values()}
     assert used - {"default_pool"} == set(POOLS)  # every pool is used, every pool used is created
@@ -297,7 +297,11 @@ def test_each_declared_stream_is_a_dag_built_from_its_declaration(dags: dict[str
 
     for dag_id, item in DECLARED.items():
         dag, system, stream = dags[dag_id], item.system, item.stream
-        assert sorted(dag["tasks"]) == ["audit", "extract", "publish"], dag_id
+        followups = [step.task for step in stream.then]  # after publish, in order (the dossiers' route, deliver)
+        assert sorted(dag["tasks"]) == sorted(["audit", "extract", "publish", *followups]), dag_id
+        for step in stream.then:
+            assert dag["tasks"][step.task]["pool"] == (step.pool or "default_pool"), dag_id
+            assert f"`{step.task}`: {step.title}" in dag["doc_md"], dag_id
         assert dag["tags"] == sorted(["inbound", system.protocol, system.system]), dag_id
         assert dag["cron"] == CRON.get(stream.schedule, stream.schedule), dag_id
         assert dag["tasks"]["extract"]["pool"] == (stream.pool or "default_pool"), dag_id

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from hub.local.airflow.in_process import DAGS_FOLDER, airflow_environment, migrate_metadata_db, run_dag
-from hub.local.demo_connections import declared_connections
+from hub.local.demo_connections import api_key_connections, declared_connections
 from hub.local.main_job import main_job_flows
 from hub.orchestration.schedules import HUB_SCHEDULES
 from hub.store.tables import citizen, sync_run, sync_state
@@ -57,7 +57,7 @@ def test_every_dag_file_is_found_by_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER)], capture_output=True, text=True, check=True)
     expected = sorted([*HUB_SCHEDULES, *DECLARED])
-    assert len(expected) == len(HUB_SCHEDULES) + len(DECLARED) >= 7  # the population among the declared
+    assert len(expected) == len(HUB_SCHEDULES) + len(DECLARED) >= 7  # population, civil status, dossiers: declared
     assert done.stdout.strip().splitlines()[-1] == f"{expected} 0"
 
 
@@ -106,11 +106,11 @@ def test_lgsp_run_json_is_alone_on_stdout_and_balances(tmp_path: Path) -> None:
     assert civil["state"] == "success" and civil["read"] > 0 and civil["quarantined"] > 0
     assert civil["read"] == civil["published"] + civil["quarantined"] + civil["unchanged"]
     assert {"event_id.unique_in_run", "event_date.after_referenced"} <= set(civil["rules_failed"])
-    dossiers = report["flows"]["dossier_sync"]
+    dossiers = report["flows"]["one_stop_sync"]  # declared, with its domain merge, routing and portal delivery
     assert dossiers["state"] == "success" and dossiers["read"] > 0  # those received by the mock clock
     for dag_id, item in DECLARED.items():  # after the citizens they reference, before the pushes
-        if dag_id in ("national_population_sync", "civil_status_sync"):
-            continue  # checked above (the civil-status mock injects no contract breaches)
+        if dag_id in ("national_population_sync", "civil_status_sync", "one_stop_sync"):
+            continue  # checked above (the civil-status and one-stop mocks inject no contract breaches)
         declared = report["flows"][dag_id]
         assert declared["state"] == "success" and declared["read"] > 0, (dag_id, declared)
         assert declared["read"] == declared["published"] + declared["quarantined"] + declared["unchanged"]
@@ -191,7 +191,7 @@ def test_lgsp_run_skips_flows_whose_base_failed(tmp_path: Path) -> None:
     flows = json.loads(done.stdout)["flows"]
     assert flows["national_population_sync"]["state"] == "failed"
     assert "Authentication" in flows["national_population_sync"]["error"]
-    readers = ("civil_status_sync", "social_insurance_sync", "household_business_sync", "dossier_sync")
+    readers = ("civil_status_sync", "one_stop_sync", "social_insurance_sync", "household_business_sync")
     assert {flows[flow]["state"] for flow in readers} == {"skipped"}
     assert flows["agency_push"]["state"] == "success"  # it reads nothing the population publishes: it runs
 
@@ -259,10 +259,10 @@ def test_the_quality_report_dag_builds_the_site(tmp_path: Path) -> None:
     assert index.is_file() and "national_population_sync" in index.read_text(encoding="utf-8")  # freshness of each flow
 
 
-def test_the_main_job_runs_declared_streams_first_then_the_hubs_flows_and_the_pushes_last() -> None:
-    assert main_job_flows(("a_sync", "b_sync")) == ("a_sync", "b_sync", "dossier_sync", "agency_push")
+def test_the_main_job_runs_every_declared_stream_in_order_and_the_pushes_last() -> None:
+    assert main_job_flows(("a_sync", "b_sync")) == ("a_sync", "b_sync", "agency_push")
     order = [item.system.order for item in DECLARED.values()]
-    assert main_job_flows()[:-2] == tuple(DECLARED) and order == sorted(order)
+    assert main_job_flows()[:-1] == tuple(DECLARED) and order == sorted(order)
     assert next(iter(DECLARED)) == "national_population_sync"  # order 10: every other flow links to its citizens
 
 
@@ -273,7 +273,12 @@ def test_each_declared_streams_dag_runs_through_airflow_and_rereads_from_since(
     store = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     env = airflow_environment(
         tmp_path,
-        {**declared_connections(server.base_url), "LGSP_DATABASE_URL": store, "LGSP_TASK_RETRIES": "0"},
+        {
+            **declared_connections(server.base_url),
+            **api_key_connections(server.base_url),  # the portal, which the dossiers' deliver followup calls
+            "LGSP_DATABASE_URL": store,
+            "LGSP_TASK_RETRIES": "0",
+        },
     )
     migrate_metadata_db(env)
     engine = create_engine(store)

@@ -29,12 +29,12 @@ def test_all_dags_bring_the_portal_to_the_one_stop_truth(mock_server: Callable[.
         },
     )
     migrate_metadata_db(env)
-    for dag_id in ("national_population_sync", "civil_status_sync", "dossier_sync"):
+    for dag_id in ("national_population_sync", "civil_status_sync", "one_stop_sync"):
         assert run_dag(dag_id, env).state == "success", dag_id
     # Time passes: communes decide routed dossiers, statuses move on; sync until routing settles.
     httpx.post(f"{server.base_url}/population/_admin/clock", json={"advance_days": 10}).raise_for_status()
     for _ in range(3):
-        assert run_dag("dossier_sync", env).state == "success"
+        assert run_dag("one_stop_sync", env).state == "success"
 
     truth = {
         d["MaHoSo"]: d["TrangThai"]

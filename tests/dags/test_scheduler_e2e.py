@@ -34,8 +34,8 @@ from hub.store.tables import citizen, civil_event, dossier, outbox, sync_run
 pytestmark = pytest.mark.slow
 
 # The order `lgsp run` keeps as well: civil-status events and dossiers build on the citizens.
-FLOWS = ("national_population_sync", "civil_status_sync", "dossier_sync", "agency_push")
-STREAMS = {"national_population_sync", "civil_status_sync", "dossier_sync"}  # the flows that write a sync_run row
+FLOWS = ("national_population_sync", "civil_status_sync", "one_stop_sync", "agency_push")
+STREAMS = {"national_population_sync", "civil_status_sync", "one_stop_sync"}  # the flows that write a sync_run row
 
 
 @pytest.fixture

@@ -29,15 +29,14 @@ from hub.systems.loader import load_systems, streams
 
 # (dag, task) -> the kind of task whose limit it must have; every task of every DAG is here.
 KINDS = {
-    ("dossier_sync", "extract"): "extract",
-    ("dossier_sync", "audit"): "audit",
-    ("dossier_sync", "publish"): "publish",
-    ("dossier_sync", "route"): "route",
-    ("dossier_sync", "deliver"): "deliver",
     ("agency_push", "deliver_pushes"): "deliver",
     ("quality_report", "build_site"): "report",
-    # every declared stream's DAG: extract, audit, publish
-    **{(item.dag_id, task): task for item in streams(load_systems()) for task in ("extract", "audit", "publish")},
+    # every declared stream's DAG: extract, audit, publish, then its followups (e.g. the dossiers' route, deliver)
+    **{
+        (item.dag_id, task): task
+        for item in streams(load_systems())
+        for task in ("extract", "audit", "publish", *(step.task for step in item.stream.then))
+    },
 }
 DECLARED_FILE = "declared_streams.py"
 SET = {"extract": "7", "audit": "11", "publish": "13", "route": "0.5", "deliver": "19", "report": "23"}
@@ -123,14 +122,14 @@ def test_each_kinds_limit_follows_its_environment_variable(tmp_path: Path) -> No
     for (dag, task), kind in KINDS.items():
         assert described["limits"][f"{dag}.{task}"] == float(SET[kind]) * 60, (dag, task)
     assert "`extract` 7 min (`LGSP_TASK_TIMEOUT_EXTRACT_MINUTES`)" in described["docs"]["civil_status_sync"]
-    assert "`route` 30 s (`LGSP_TASK_TIMEOUT_ROUTE_MINUTES`)" in described["docs"]["dossier_sync"]
+    assert "`route` 30 s (`LGSP_TASK_TIMEOUT_ROUTE_MINUTES`)" in described["docs"]["one_stop_sync"]
     assert "`build_site` 23 min" in described["docs"]["quality_report"]
 
 
 def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
     described = describe(tmp_path, {"LGSP_TASK_TIMEOUT_AUDIT_MINUTES": "half an hour"}, BAD)
     # Every DAG with an audit task fails to load, and says which variable and what to write.
-    assert set(described["errors"]) == {"dossier_sync.py", DECLARED_FILE}
+    assert set(described["errors"]) == {DECLARED_FILE}
     for message in described["errors"].values():
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
     assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}

@@ -1,4 +1,5 @@
-"""One-stop dossiers against the real REST mock: audited, published, every status queued for the portal in order."""
+"""One-stop dossiers (the declared stream one_stop.dossiers) against the real REST mock: audited, published,
+every status queued for the portal in order."""
 
 from __future__ import annotations
 
@@ -8,38 +9,43 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import population_sync
 import pytest
+from declared_connections import connect_declared
 from sqlalchemy import Engine, func, select
 
-from connectors.one_stop import map_dossier
-from hub.pipeline import dossier_sync, runs
+from connectors.declared.mapping import RecordMapper
+from hub.pipeline import declared, runs
+from hub.pipeline.declared import find_stream
 from hub.settings import Settings, load_settings
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_status, outbox, quarantine
 from lgsp.errors import FatalSourceError
 from schemas.one_stop import INCONSISTENT
 
+STREAM = "one_stop.dossiers"
 RULE_FOR_DOSSIER_DEFECT = {
-    "unknown_procedure": "procedure.known",
-    "malformed_applicant_id": "personal_id.format",
-    "due_before_received": "due_after_received",
+    "unknown_procedure": "procedure_code.one_of",
+    "malformed_applicant_id": "personal_id.personal_id",
+    "due_before_received": "received_at.before",
     "history_out_of_order": "history.consistent",
     "duplicate_conflict": "dossier_id.unique_in_run",
 }
 DOSSIERS = 1500
+sync = partial(declared.sync, stream=STREAM)
+route = partial(declared.followup, stream=STREAM, task="route")
+deliver = partial(declared.followup, stream=STREAM, task="deliver")
 
 
 def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
         "home": home,
         "database_url": database_url,
-        "one_stop_url": f"{server.base_url}/one-stop/v1",
-        "one_stop_api_key": "demo-only-key",
         "page_size": 97,
         "backoff_seconds": 0.01,
         "operation_timeout": 5,
@@ -48,8 +54,16 @@ def settings_for(server: Any, database_url: str, home: Path, **overrides: Any) -
     return load_settings(**options)
 
 
-def start(mock_server: Callable[..., Any], **options: Any) -> Any:
-    return mock_server(**{"one_stop_dossiers": DOSSIERS, "one_stop_defect_rate": 0.05, **options})
+def start(
+    mock_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, key: str | None = None, **options: Any
+) -> Any:
+    """The mocks, and the declared one-stop connection pointed at them (with ``key`` if given)."""
+    server = mock_server(**{"one_stop_dossiers": DOSSIERS, "one_stop_defect_rate": 0.05, **options})
+    connect_declared(monkeypatch, server)
+    if key is not None:
+        rest = server.base_url.split("://", 1)[1]
+        monkeypatch.setenv("AIRFLOW_CONN_ONE_STOP", f"http://api:{key}@{rest}/one-stop/v1")
+    return server
 
 
 def advance(server: Any, days: float) -> int:
@@ -75,7 +89,7 @@ def quarantined_rules(engine: Engine) -> dict[str, set[str]]:
     found: dict[str, set[str]] = defaultdict(set)
     with engine.connect() as conn:
         for rules, payload in conn.execute(
-            select(quarantine.c.rules, quarantine.c.payload).where(quarantine.c.stream == dossier_sync.STREAM)
+            select(quarantine.c.rules, quarantine.c.payload).where(quarantine.c.stream == STREAM)
         ):
             found[json.loads(payload)["MaHoSo"]].update(rules.split(","))
     return found
@@ -118,13 +132,13 @@ def assert_held_as_the_source_shows(engine: Engine, server: Any, clock: int) -> 
 
 
 def test_dossiers_are_audited_published_and_every_status_queued_once(
-    mock_server: Callable[..., Any], database_url: str, tmp_path: Path
+    mock_server: Callable[..., Any], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start(mock_server)
+    server = start(mock_server, monkeypatch)
     settings = settings_for(server, database_url, tmp_path)
     engine = open_store(database_url)
     assert balanced(population_sync.sync("p1", settings, engine))
-    first = dossier_sync.sync("d1", settings, engine)
+    first = sync("d1", settings, engine)
     assert balanced(first) and first.published > 500 and first.pages > 1
 
     truth = server.one_stop.dataset
@@ -140,24 +154,26 @@ def test_dossiers_are_audited_published_and_every_status_queued_once(
 
     queued, statuses = count(engine, outbox), count(engine, dossier_status)
     assert queued == statuses > first.published
-    again = dossier_sync.sync("d1", settings, engine)  # the same run again: nothing happens
+    again = sync("d1", settings, engine)  # the same run again: nothing happens
     assert (again.published, again.quarantined) == (first.published, first.quarantined)
-    rerun = dossier_sync.sync("d2", settings, engine)  # a new run over the same data: nothing new
+    rerun = sync("d2", settings, engine)  # a new run over the same data: nothing new
     assert balanced(rerun) and rerun.published == 0
     assert (count(engine, outbox), count(engine, dossier_status)) == (queued, statuses)
 
     later = advance(server, 2)  # statuses move on, new dossiers arrive
-    delta = dossier_sync.sync("d3", settings, engine)
+    delta = sync("d3", settings, engine)
     assert balanced(delta) and delta.published > 0
     assert_held_as_the_source_shows(engine, server, later)
     assert count(engine, outbox) > queued
     engine.dispose()
 
 
-def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..., Any], tmp_path: Path) -> None:
-    server = start(mock_server)
+def test_rate_limits_and_outages_mid_paging_are_retried(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start(mock_server, monkeypatch)
     reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
-    reference = dossier_sync.sync("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
+    reference = sync("ref", settings_for(server, reference_url, tmp_path), open_store(reference_url))
     for fault in ("http_429", "http_503", "truncated_body", "connection_reset"):
         httpx.post(
             f"{server.base_url}/_admin/faults",
@@ -170,7 +186,7 @@ def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..
             },
         ).raise_for_status()
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    summary = dossier_sync.sync("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
+    summary = sync("faulty", settings_for(server, url, tmp_path, max_attempts=6), open_store(url))
     assert balanced(summary) and summary.pages > 3
     assert (summary.read, summary.published, summary.quarantined) == (
         reference.read,
@@ -181,11 +197,14 @@ def test_rate_limits_and_outages_mid_paging_are_retried(mock_server: Callable[..
     assert [rule["fired"] for rule in fired["rules"]] == [1, 1, 1, 1]
 
 
-def test_wrong_api_key_is_fatal(mock_server: Callable[..., Any], tmp_path: Path) -> None:
-    server = start(mock_server)
+def test_wrong_api_key_is_fatal(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start(mock_server, monkeypatch, key="nope")
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    settings = settings_for(server, url, tmp_path)
     with pytest.raises(FatalSourceError, match="credentials") as caught:
-        dossier_sync.sync("denied", settings_for(server, url, tmp_path, one_stop_api_key="nope"), open_store(url))
+        sync("denied", settings, open_store(url))
     assert "nope" not in str(caught.value)
 
 
@@ -210,6 +229,11 @@ def wire(**changes: Any) -> dict[str, Any]:
     return item
 
 
+def map_dossier(item: Any) -> Any:
+    """One wire dossier through the declaration's mapping (the domain reader of LichSu included)."""
+    return RecordMapper(find_stream(STREAM).stream).from_json(item)
+
+
 def test_mapping_stages_naive_utc_and_marks_inconsistent_histories() -> None:
     mapped = map_dossier(wire())
     assert mapped.rejection is None
@@ -226,26 +250,35 @@ def test_mapping_stages_naive_utc_and_marks_inconsistent_histories() -> None:
     assert json.loads(newest_first.fields["history"] or "")[0] == [INCONSISTENT, None]
     stale_status = map_dossier(wire(TrangThai="ChuyenXuLy"))
     assert json.loads(stale_status.fields["history"] or "")[0] == [INCONSISTENT, None]
-    assert map_dossier(wire(KenhNop="BuuChinh")).fields["channel"] == "BuuChinh"  # kept: channel.known names it
-    assert map_dossier(wire(HanXuLy="soon")).fields["due_at"] == "soon"  # kept: due_after_received names it
-    for broken in ([1, 2], wire(NgayCapNhat="2026-01-01T09:30:00"), wire(LichSu=[{"TrangThai": "TiepNhan"}])):
+    assert map_dossier(wire(KenhNop="BuuChinh")).fields["channel"] == "BuuChinh"  # kept: channel.one_of names it
+    for broken, why in (
+        ([1, 2], "a record is not an object"),
+        (wire(NgayCapNhat="2026-01-01T09:30:00"), "NgayCapNhat is not a datetime"),  # no zone: ambiguous
+        (wire(HanXuLy="soon"), "HanXuLy is not a datetime"),
+        (wire(LichSu=[{"TrangThai": "TiepNhan"}]), "LichSu is not readable as declared"),
+        (wire(LichSu=None), "LichSu is not readable as declared"),
+    ):
         rejected = map_dossier(broken)
         assert rejected.rejection is not None and rejected.rejection.rule == "contract.valid"
+        assert str(rejected.rejection) == f"contract.valid: {why}"
         assert "079090000001" not in str(rejected.rejection)
 
 
-def test_endpoint_from_an_airflow_connection_takes_the_key_from_its_password(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from hub.settings import one_stop_endpoint
+def test_routing_reads_the_declared_connection_and_its_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hub.pipeline.dossier_tasks import connect_source
     from lgsp.errors import ConfigError
 
     monkeypatch.setenv("AIRFLOW_CONN_ONE_STOP", "http://api:s3cret@127.0.0.1:8080/one-stop/v1")
-    endpoint = one_stop_endpoint(load_settings(home=tmp_path))
-    assert (endpoint.url, endpoint.password.get_secret_value()) == ("http://127.0.0.1:8080/one-stop/v1", "s3cret")
+    source = connect_source(load_settings(home=tmp_path))
+    try:
+        client = source._client
+        assert str(client._client.base_url).rstrip("/") == "http://127.0.0.1:8080/one-stop/v1"
+        assert (client._auth.header, client._auth._key.get_secret_value()) == ("X-API-Key", "s3cret")
+    finally:
+        source.close()
     monkeypatch.setenv("AIRFLOW_CONN_ONE_STOP", "http://api:demo-only-key@one-stop.example/one-stop/v1")
     with pytest.raises(ConfigError, match="non-loopback"):
-        one_stop_endpoint(load_settings(home=tmp_path))
+        connect_source(load_settings(home=tmp_path))
     monkeypatch.delenv("AIRFLOW_CONN_ONE_STOP")
-    with pytest.raises(ConfigError, match="LGSP_ONE_STOP_URL"):
-        one_stop_endpoint(load_settings(home=tmp_path))
+    with pytest.raises(ConfigError, match="AIRFLOW_CONN_ONE_STOP"):
+        connect_source(load_settings(home=tmp_path))

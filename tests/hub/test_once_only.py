@@ -18,7 +18,6 @@ from sqlalchemy import Engine, insert, select
 import hub.reporting.once_only
 from hub.cli.app import _print_report
 from hub.local.main_job import MainJobReport
-from hub.pipeline import dossier_sync
 from hub.reporting.once_only import once_only_figures
 from hub.store.engine import open_store
 from hub.store.tables import citizen, dossier, field_conflict
@@ -81,7 +80,7 @@ def test_the_figure_matches_a_count_from_the_store(
     engine = open_store(database_url)
     population_sync.sync("p1", settings, engine)
     sync_declared(server, "civil_status.events", "c1", settings, engine)
-    dossier_sync.sync("d1", settings, engine)
+    sync_declared(server, "one_stop.dossiers", "d1", settings, engine)
     with engine.connect() as conn:
         filers = (
             conn.execute(
@@ -165,7 +164,7 @@ def test_no_dossiers_gives_no_shares(store_engine: Engine) -> None:
 def test_the_report_carries_the_figure_and_prints_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert MainJobReport().as_dict()["once_only"] is None  # until dossier_sync has succeeded
+    assert MainJobReport().as_dict()["once_only"] is None  # until the dossiers' sync has succeeded
     once_only = {
         "procedures": {
             "TT-LL-01": {

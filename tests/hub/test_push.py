@@ -20,7 +20,8 @@ from declared_connections import sync_declared
 from sqlalchemy import Engine, delete, func, select
 
 from hub.keys import LEDGER_KEY, hub_key
-from hub.pipeline import dossier_sync, runs
+from hub.pipeline import runs
+from hub.pipeline.declared import find_stream, spec_for
 from hub.settings import Settings, load_settings
 from hub.sharing.push import push_key, queue_changes
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
@@ -184,7 +185,8 @@ def test_an_agreement_that_does_not_grant_the_key_pushes_nothing(
     population_sync.sync("p1", settings, engine)
 
     assert pushes(engine, "BHXH") == {} and pushes(engine, "TU-PHAP")  # nameless changes would say nothing
-    assert dossier_sync.SPEC.shares is None  # and dossiers are never pushed to subscribers of citizens
+    dossiers = spec_for(find_stream("one_stop.dossiers"))
+    assert dossiers.shares is None  # and dossiers are never pushed to subscribers of citizens
     engine.dispose()
 
 

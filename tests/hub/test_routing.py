@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import population_sync
+import pytest
 from sqlalchemy import Engine, delete, select
-from test_dossier_sync import advance, balanced, settings_for, start
+from test_dossier_sync import advance, balanced, route, settings_for, start, sync
 
-from hub.pipeline import dossier_sync
 from hub.store.engine import open_store
 from hub.store.tables import dossier, dossier_routing, dossier_status, outbox
 
@@ -39,26 +39,26 @@ def fault(server: Any, kind: str, operation: str) -> None:
 
 
 def test_round_trip_routes_to_the_applicants_commune_once_and_returns_the_results(
-    mock_server: Callable[..., Any], tmp_path: Path
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start(mock_server)
+    server = start(mock_server, monkeypatch)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path)
     engine = open_store(url)
     assert balanced(population_sync.sync("p1", settings, engine))  # routing needs the applicants' communes
-    assert balanced(dossier_sync.sync("d1", settings, engine))
+    assert balanced(sync("d1", settings, engine))
     expected = waiting_at(server, advance(server, 0))
     assert len(expected) > 20
 
     fault(server, "http_503", "inbox")  # retried, with the same Idempotency-Key
-    first = dossier_sync.route("r1", settings, engine)
+    first = route("r1", settings, engine)
     assert (first.routed, first.waiting, first.refused, first.decided) == (len(expected), 0, 0, 0)
     routed = routings(engine)
     assert set(routed) == expected
     truth = server.one_stop.dataset.routing
     assert all(row.competent_unit == truth[code] and row.state == "routed" for code, row in routed.items())
 
-    again = dossier_sync.route("r2", settings, engine)  # nothing new, and no commune has decided yet
+    again = route("r2", settings, engine)  # nothing new, and no commune has decided yet
     assert (again.routed, again.decided, again.returned) == (0, 0, 0)
 
     # A crash after the inbox answered but before the hub committed: the repeat is answered
@@ -66,19 +66,19 @@ def test_round_trip_routes_to_the_applicants_commune_once_and_returns_the_result
     lost = sorted(routed)[0]
     with engine.begin() as conn:
         conn.execute(delete(dossier_routing).where(dossier_routing.c.dossier_id == lost))
-    repeat = dossier_sync.route("r3", settings, engine)
+    repeat = route("r3", settings, engine)
     assert (repeat.routed, repeat.refused) == (1, 0)
     assert routings(engine)[lost].transfer_id == routed[lost].transfer_id
 
     advance(server, 3)  # communes decide 1 to 3 days after routing
     fault(server, "http_429", "results")
     fault(server, "http_503", "returns")
-    back = dossier_sync.route("r4", settings, engine)
+    back = route("r4", settings, engine)
     assert (back.routed, back.decided, back.returned, back.refused) == (0, len(expected), len(expected), 0)
     assert {row.state for row in routings(engine).values()} == {"returned"}
 
     # The one-stop system is the source of truth: the next extract brings the moves in.
-    assert balanced(dossier_sync.sync("d2", settings, engine))
+    assert balanced(sync("d2", settings, engine))
     with engine.connect() as conn:
         held = {row.dossier_id: row for row in conn.execute(select(dossier).where(dossier.c.dossier_id.in_(expected)))}
         history = {
@@ -111,28 +111,32 @@ def test_round_trip_routes_to_the_applicants_commune_once_and_returns_the_result
     engine.dispose()
 
 
-def test_applicants_unknown_to_the_hub_wait(mock_server: Callable[..., Any], tmp_path: Path) -> None:
-    server = start(mock_server)
+def test_applicants_unknown_to_the_hub_wait(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start(mock_server, monkeypatch)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path)
     engine = open_store(url)
-    assert balanced(dossier_sync.sync("d1", settings, engine))  # no population sync: no communes known
-    summary = dossier_sync.route("r1", settings, engine)
+    assert balanced(sync("d1", settings, engine))  # no population sync: no communes known
+    summary = route("r1", settings, engine)
     assert (summary.routed, summary.waiting) == (0, len(waiting_at(server, advance(server, 0))))
     assert summary.waiting > 0 and routings(engine) == {}
     population_sync.sync("p1", settings, engine)
-    later = dossier_sync.route("r2", settings, engine)
+    later = route("r2", settings, engine)
     assert (later.routed, later.waiting) == (summary.waiting, 0)
     engine.dispose()
 
 
-def test_a_refusal_is_counted_not_fatal(mock_server: Callable[..., Any], tmp_path: Path) -> None:
-    server = start(mock_server)
+def test_a_refusal_is_counted_not_fatal(
+    mock_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start(mock_server, monkeypatch)
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     settings = settings_for(server, url, tmp_path)
     engine = open_store(url)
     population_sync.sync("p1", settings, engine)
-    dossier_sync.sync("d1", settings, engine)
+    sync("d1", settings, engine)
     expected = waiting_at(server, advance(server, 0))
     taken = sorted(expected)[0]  # another desk routes this one first
     truth = server.one_stop.dataset.routing
@@ -141,7 +145,7 @@ def test_a_refusal_is_counted_not_fatal(mock_server: Callable[..., Any], tmp_pat
         json={"MaHoSo": taken, "MaDonViGui": "TINH"},
         headers={"X-API-Key": "demo-only-key", "Idempotency-Key": "someone-else"},
     ).raise_for_status()
-    summary = dossier_sync.route("r1", settings, engine)
+    summary = route("r1", settings, engine)
     assert (summary.routed, summary.refused) == (len(expected) - 1, 1)
     assert taken not in routings(engine)
     engine.dispose()

@@ -67,3 +67,55 @@ def test_database_errors_do_not_echo_personal_values(database_url: str) -> None:
 def test_unsupported_database_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unsupported database"):
         make_engine("mysql://x@localhost/db")
+
+
+def test_the_population_streams_cursor_runs_and_quarantine_follow_its_declared_name(database_url: str) -> None:
+    """0008: a store the hand-written flow wrote continues from its cursor under the declared stream's name."""
+    from alembic import command
+
+    from hub.store.migrate import upgrade
+    from hub.store.tables import quarantine, sync_run, sync_state
+
+    command.upgrade(alembic_config(database_url), "0007")
+    engine = make_engine(database_url)
+    now = datetime(2026, 12, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(sync_state),
+            {"stream": "population.citizens", "cursor": "2026-11-30T00:00:00", "run_id": "r1", "updated_at": now},
+        )
+        conn.execute(
+            insert(sync_run),
+            {
+                "run_id": "r1",
+                "stream": "population.citizens",
+                "status": "published",
+                "started_at": now,
+                "pages": 1,
+                "read": 1,
+                "published": 1,
+                "quarantined": 0,
+                "unchanged": 0,
+            },
+        )
+        conn.execute(
+            insert(quarantine),
+            {
+                "stream": "population.citizens",
+                "run_id": "r1",
+                "rules": "gender.valid",
+                "payload": "<CongDan/>",
+                "payload_hash": "0" * 64,
+                "quarantined_at": now,
+                "last_seen_run_id": "r1",
+                "status": "open",
+            },
+        )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        for table in (sync_state, sync_run, quarantine):
+            assert set(conn.execute(select(table.c.stream)).scalars()) == {"national_population.citizens"}
+    command.downgrade(alembic_config(database_url), "0007")
+    with engine.connect() as conn:
+        assert conn.execute(select(sync_state.c.stream)).scalar_one() == "population.citizens"
+    engine.dispose()

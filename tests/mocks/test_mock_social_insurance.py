@@ -353,7 +353,13 @@ def test_rules_for_another_system_leave_this_one_alone(client: httpx.Client) -> 
 
 def test_demo_credentials_name_the_connections_of_the_declared_systems() -> None:
     credentials = MockSettings(household_business_username="bo", household_business_password="pw").demo_credentials()
-    assert set(credentials) == {"national_population", "civil_status", "social_insurance", "household_business"}
+    assert set(credentials) == {
+        "national_population",
+        "civil_status",
+        "one_stop",
+        "social_insurance",
+        "household_business",
+    }
     login, secret = credentials["social_insurance"]
     assert (login, secret.get_secret_value()) == ("api", DEMO_API_KEY)
     login, secret = credentials["household_business"]

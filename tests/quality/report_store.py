@@ -11,7 +11,7 @@ from declared_connections import declared_connections
 from mock_settings import settings_for
 from sqlalchemy import Engine
 
-from hub.pipeline import declared, dossier_sync
+from hub.pipeline import declared
 from hub.settings import Settings
 from hub.store.engine import open_store
 from hub.systems.loader import load_systems, streams
@@ -32,9 +32,7 @@ def synced_store(server: Any, database_url: str, home: Path, *, runs: int = 2) -
         for n in range(1, runs + 1):
             if n > 1:  # the mock's change feed moves on: the next runs read what changed meanwhile
                 httpx.post(f"{server.base_url}/population/_admin/clock", json={"advance_days": 20}).raise_for_status()
-            for stream in streams(load_systems()):  # the population first: the rest link to its citizens
+            for stream in streams(load_systems()):  # in lgsp run's order; the dossiers' route and deliver too
                 declared.sync(f"{stream.dag_id}:t{n}", settings, engine, stream=stream.qualified)
-            dossier_sync.sync(f"dossier_sync:t{n}", settings, engine)
-            dossier_sync.route(f"dossier_sync:t{n}", settings, engine)
-            dossier_sync.deliver(f"dossier_sync:t{n}", settings, engine)
+                declared.followups(f"{stream.dag_id}:t{n}", settings, engine, stream=stream.qualified)
     return engine, settings

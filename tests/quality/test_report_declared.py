@@ -88,7 +88,7 @@ def test_every_declared_stream_is_a_flow_with_its_schedule_title_and_guidance() 
             item.system.owner,
         )
     assert scope.flows["land_sync"] == ("land.parcels", "land_parcel") and scope.schedules["land_sync"] == "@weekly"
-    assert scope.datasets[:3] == ["dossier", "citizen", "civil_event"] and scope.datasets[-1] == "land_parcel"
+    assert scope.datasets[:3] == ["citizen", "civil_event", "dossier"] and scope.datasets[-1] == "land_parcel"
 
 
 def test_every_compiled_rule_has_generated_guidance_in_both_languages_in_suite_order() -> None:

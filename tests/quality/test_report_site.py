@@ -140,14 +140,11 @@ def test_the_overview_shows_every_flow_with_the_stores_counts(site: Site) -> Non
     dom = site.dom("")  # index.html, served by the hub API
     rows = {row[0]: row for row in _cells(dom, "flows")}
     declared = {stream.dag_id: stream.qualified for stream in declared_streams()}
-    assert set(rows) == {"dossier_sync", "agency_push", *declared}
-    assert {"national_population_sync", "civil_status_sync"} <= set(declared)
+    assert set(rows) == {"agency_push", *declared}
+    assert {"national_population_sync", "civil_status_sync", "one_stop_sync"} <= set(declared)
     assert [rows[flow][1] for flow in declared] == [stream.stream.schedule for stream in declared_streams()]
     with site.engine.connect() as conn:
-        for flow, stream in (
-            ("dossier_sync", "one_stop.dossiers"),
-            *declared.items(),
-        ):
+        for flow, stream in (*declared.items(),):
             last = (
                 conn.execute(
                     select(sync_run).where(sync_run.c.stream == stream).order_by(sync_run.c.started_at.desc()).limit(1)

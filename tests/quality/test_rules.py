@@ -812,6 +812,88 @@ def test_named_empty_within_and_own_dataset_rules_judge_as_declared(engine: Engi
         assert tuple(verdict[name] for name in names) == want, row
 
 
+# --- known also:, one_of values_from:, unique_in_run over several fields, check ----------------------
+
+DOSSIERS = {
+    "dossier_id": "MaHoSo",
+    "updated": {"from": "NgayCapNhat", "type": "datetime"},
+    "procedure": "MaThuTuc",
+    "unit": {"from": "MaDonVi", "type": "commune"},
+    "history": "LichSu",
+}
+DOSSIER_RULES: list[Any] = [
+    {"known": {"field": "unit", "also": ["TINH"]}},
+    {
+        "one_of": {
+            "field": "procedure",
+            "values_from": {"file": "schemas/procedures/catalogue.yaml", "at": "procedures", "key": "code"},
+        }
+    },
+    {"unique_in_run": {"fields": ["dossier_id", "updated"]}},
+    {"check": {"field": "history", "name": "consistent", "run": "schemas.one_stop:history_consistent"}},
+]
+
+
+def test_known_also_values_from_unique_together_and_check_judge_as_declared(engine: Engine) -> None:
+    from schemas.procedures import load_catalogue
+
+    commune = current_communes()[0]["commune_code"]
+    procedure = next(iter(load_catalogue()))
+    marked = '[["!inconsistent",null],["TiepNhan","2026-01-01T01:00:00"]]'
+    rows = [
+        # (row, verdicts of unit.known, procedure.one_of, dossier_id.unique_in_run, history.consistent)
+        (
+            {
+                "dossier_id": "A",
+                "updated": "2026-01-01T01:00:00",
+                "unit": "TINH",
+                "procedure": procedure,
+                "history": '[["TiepNhan","2026-01-01T01:00:00"]]',
+            },
+            (0, 0, 0, 0),
+        ),
+        (
+            {
+                "dossier_id": "A",
+                "updated": "2026-01-02T01:00:00",
+                "unit": commune,
+                "procedure": procedure,
+                "history": "[]",
+            },
+            (0, 0, 0, 0),
+        ),  # A again, later: history, not a conflict
+        (
+            {
+                "dossier_id": "B",
+                "updated": "2026-01-01T01:00:00",
+                "unit": "tinh",
+                "procedure": "TT-ZZ-99",
+                "history": marked,
+            },
+            (1, 1, 1, 1),
+        ),
+        (
+            {
+                "dossier_id": "B",
+                "updated": "2026-01-01T01:00:00",
+                "unit": "99999",
+                "procedure": procedure,
+                "history": None,
+            },
+            (1, 0, 1, None),
+        ),  # B twice at one time, different content: both fail
+        (
+            {"dossier_id": "C", "updated": None, "unit": None, "procedure": None, "history": ""},
+            (None, None, None, None),
+        ),
+    ]
+    staged = [row for row, _ in rows]
+    found = judged(engine, declared(DOSSIERS, DOSSIER_RULES), staged)
+    names = ("unit.known", "procedure.one_of", "dossier_id.unique_in_run", "history.consistent")
+    for verdict, (row, want) in zip(found, rows, strict=True):
+        assert tuple(verdict[name] for name in names) == want, row
+
+
 def test_a_named_rule_is_one_verdict_and_says_every_field() -> None:
     suite = compile_suite(
         declared(KIN, KIN_RULES, "kin"),
@@ -842,3 +924,63 @@ def test_within_needs_a_commune_of_todays_units_and_a_province_field() -> None:
     assert any("known applies to province fields; 'code' is text" in message for _, message in problems(system))
     with pytest.raises(ValueError, match="name"):
         Stream.model_validate({**stream.model_dump(by_alias=True), "rules": [{"empty": "code", "name": "NoDots"}]})
+
+
+def test_known_also_values_from_unique_together_and_check_say_what_they_check() -> None:
+    stream = declared(DOSSIERS, DOSSIER_RULES)
+    said = {
+        rule.name: rule.description
+        for rule in compile_suite(stream, staging=staging_for(stream), datasets=DATASETS).rules
+    }
+    assert said["unit.known"].startswith("unit is 'TINH' or one of today's communes")
+    assert "values schemas/procedures/catalogue.yaml at procedures, their code lists" in said["procedure.one_of"]
+    assert said["dossier_id.unique_in_run"].startswith(
+        "no other row of the run has the same dossier_id and updated with different content"
+    )
+    assert said["history.consistent"].startswith("the status history is in time order")
+    from hub.orchestration.declared import rule_lines
+
+    assert (
+        [name for name, _ in rule_lines(stream)][1:]
+        == [  # the key's not_empty first: the pipeline adds it
+            rule.name for rule in compile_suite(stream, staging=staging_for(stream), datasets=DATASETS).rules[1:]
+        ]
+    )
+
+
+def test_known_also_values_from_unique_together_and_check_refuse_what_they_cannot_judge() -> None:
+    stream = declared(
+        DOSSIERS,
+        [
+            {"known": {"field": "unit", "also": ["100%"]}},
+            {"one_of": {"field": "procedure", "values_from": {"file": "schemas/nowhere.yaml"}}},
+            {
+                "one_of": {
+                    "field": "procedure",
+                    "values_from": {"file": "schemas/procedures/catalogue.yaml", "at": "nope"},
+                }
+            },
+            {
+                "one_of": {
+                    "field": "procedure",
+                    "values_from": {"file": "schemas/procedures/catalogue.yaml", "at": "procedures"},
+                }
+            },
+            {"check": {"field": "history", "name": "consistent", "run": "schemas.nowhere:check"}},
+            {"check": {"field": "history", "name": "odd", "run": "schemas.one_stop:may_follow"}},
+            {"unique_in_run": {"fields": ["dossier_id", "nowhere"]}},
+        ],
+    )
+    found = dict(rule_problems(stream, DATASETS))
+    for index, says in {
+        0: "portable verdict",
+        1: "not a readable YAML or JSON file",
+        2: "has no list at nope",
+        3: "name its member with key",
+        4: "does not import",
+        5: "must take the staged column",
+        6: "'nowhere' is not one of the stream's fields",
+    }.items():
+        assert says in found[index], (index, found)
+    with pytest.raises(ValueError, match="exactly one of values"):
+        declared(DOSSIERS, [{"one_of": {"field": "procedure"}}])
