@@ -55,7 +55,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def mock_server() -> Iterator[Callable[..., Any]]:
+def mock_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """Start the simulated national systems on a free loopback port: ``mock_server(citizens=600)``."""
     from declared_connections import declared_connections
 
@@ -63,18 +63,17 @@ def mock_server() -> Iterator[Callable[..., Any]]:
     from mocks.settings import MockSettings
 
     started: list[Any] = []
-    environment = pytest.MonkeyPatch()
 
     def start(**options: Any) -> Any:
         server = MockServer(MockSettings(**{"citizens": 600, "seed": 7, **options}))
         server.__enter__()
         started.append(server)
-        # The declared systems' Airflow connections point at the newest mock, as `lgsp run`'s do.
+        # The declared systems' Airflow connections point at the newest mock, as `lgsp run`'s do. The test's own
+        # monkeypatch holds them: one undo, after the test's, so that no later test inherits them.
         for name, uri in declared_connections(server).items():
-            environment.setenv(name, uri)
+            monkeypatch.setenv(name, uri)
         return server
 
     yield start
-    environment.undo()
     for server in started:
         server.__exit__(None, None, None)

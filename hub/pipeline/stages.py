@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, select
 
@@ -45,7 +44,7 @@ class MergeCounts:
 class StreamSpec:
     """Everything that differs between two inbound streams."""
 
-    stream: str  # the cursor's and quarantine's name, e.g. "population.citizens"
+    stream: str  # the cursor's and quarantine's name: "<system>.<stream>" of its declaration
     system: str  # the source system, as provenance names it
     staging: Table
     suite: Suite
@@ -214,67 +213,6 @@ def _recording(failure: BaseException) -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - the stage's own failure is what the caller must see
         log.warning("could not record the failure (%s) of the run: %s", type(failure).__name__, type(exc).__name__)
-
-
-def sync(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """All three stages in a row, for the CLI and tests."""
-    engine = engine or open_store(settings.resolved_database_url())
-    extract(spec, run_id, settings, engine)
-    audit(spec, run_id, settings, engine)
-    return publish(spec, run_id, settings, engine)
-
-
-class Stage(Protocol):
-    """A stage bound to one stream: call it with a run id and the settings."""
-
-    def __call__(self, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-        """Run the stage for ``run_id``."""
-
-
-class ExtractStage(Protocol):
-    """The extract stage bound to one stream: a stage that may also be told where to start reading."""
-
-    def __call__(
-        self, run_id: str, settings: Settings, engine: Engine | None = None, since: datetime | None = None
-    ) -> runs.RunSummary:
-        """Stage what changed since the cursor, or since ``since``, for ``run_id``."""
-
-
-@dataclass(frozen=True)
-class BoundStages:
-    """The four stage functions of one stream, as its pipeline module exports them."""
-
-    extract: ExtractStage
-    audit: Stage
-    publish: Stage
-    sync: Stage
-
-
-def bind(spec: StreamSpec) -> BoundStages:
-    """The stages of ``spec``'s stream as functions of (run id, settings[, engine])."""
-
-    def extract_stream(
-        run_id: str, settings: Settings, engine: Engine | None = None, since: datetime | None = None
-    ) -> runs.RunSummary:
-        return extract(spec, run_id, settings, engine, since)
-
-    def audit_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-        return audit(spec, run_id, settings, engine)
-
-    def publish_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-        return publish(spec, run_id, settings, engine)
-
-    def sync_stream(run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-        return sync(spec, run_id, settings, engine)
-
-    for function, verb in (
-        (extract_stream, "Stage what changed"),
-        (audit_stream, "Audit the run"),
-        (publish_stream, "Publish the run"),
-        (sync_stream, "Extract, audit, publish"),
-    ):
-        function.__doc__ = f"{verb} for the {spec.stream} stream."
-    return BoundStages(extract_stream, audit_stream, publish_stream, sync_stream)
 
 
 def _pull(spec: StreamSpec, run_id: str, outcome: str, detail: str, count: int = 0) -> ledger.Exchange:

@@ -410,6 +410,14 @@ def test_a_declared_target_answers_to_its_hyphenated_name(systems: Path) -> None
     assert invoke("sync", "no-such-system", "--help").exit_code != 0
 
 
+def test_reads_names_a_dataset_something_declares(systems: Path) -> None:
+    edit(systems / "one_stop.yaml", "reads: [citizen]", "reads: [citizens]")
+    result = invoke("systems", "check")
+    assert result.exit_code == 1
+    line = line_of(systems / "one_stop.yaml", "reads:")
+    assert f"one_stop.yaml:{line}: reads names dataset 'citizens', which nothing declares" in result.stdout
+
+
 def test_a_declared_alias_keeps_an_older_command_and_may_not_name_another_system(systems: Path) -> None:
     # `lgsp sync population` was the hand-written flow's command: the declaration keeps it as an alias.
     result = invoke("sync", "population", "--help")
