@@ -1,5 +1,7 @@
 """A real Airflow on this machine: api-server, scheduler, dag-processor and triggerer, each its own process.
 
+With ``executor="celery"`` also Redis and N Celery workers (`hub.local.airflow.celery_cluster`).
+
 ``lgsp run`` runs every DAG in-process (``dag.test()``, `hub.local.airflow.in_process`); this runs
 Airflow the way a deployment does, so the scheduler, the LocalExecutor, the execution API
 the tasks report to, the REST API and the UI are the real ones::
