@@ -63,7 +63,12 @@ def serve_demo(
             "LGSP_DATABASE_URL": database_url,
             "LGSP_TASK_RETRY_DELAY_SECONDS": "3",  # loopback mocks recover in seconds, not minutes
         }
-        with _stop_signals() as stop, ExitStack() as mocks_stack, ThreadPoolExecutor(1) as background:
+        with (
+            _stop_signals() as stop,
+            ExitStack() as mocks_stack,
+            ExitStack() as postgres,  # not mocks_stack: the mocks enter that one from another thread
+            ThreadPoolExecutor(1) as background,
+        ):
             # The mocks generate their data while Airflow migrates and starts; they are stopped last.
             starting = background.submit(
                 mocks_stack.enter_context,
@@ -71,7 +76,7 @@ def serve_demo(
             )
             if executor == "celery" and metadata_db is None:
                 say("starting a PostgreSQL for Airflow's metadata (Celery does not run on SQLite) ...")
-                metadata_db = mocks_stack.enter_context(_own_postgres())
+                metadata_db = postgres.enter_context(_own_postgres())
             with airflow_cluster(
                 settings.home,
                 env_extra=extra,
