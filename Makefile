@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run airflow test lint typecheck pytest bench schema clean
+.PHONY: install run airflow airflow-celery test lint typecheck pytest bench schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(STAMP)
 # The mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) on loopback until Ctrl-C.
 airflow: $(STAMP)
 	$(BIN)/lgsp airflow
+
+# The same on CeleryExecutor: Redis (Debian's redis-server), PostgreSQL (initdb/pg_ctl) and WORKERS Celery workers.
+WORKERS ?= 2
+airflow-celery: $(STAMP)
+	$(BIN)/lgsp airflow --executor celery --workers $(WORKERS)
 
 test: lint typecheck pytest
 

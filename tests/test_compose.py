@@ -11,9 +11,9 @@ Three kinds of check:
   `airflow ...` is parsed by this venv's Airflow CLI (one subprocess for all of them) and
   each `lgsp ...` by our own CLI, options included. The two services that are not ours run
   differently here: postgres is SQLite under LGSP_HOME, or a PostgreSQL that
-  `initdb`/`pg_ctl` start (tests/pg.py, as `make test` does); redis is not needed at all,
-  since locally the LocalExecutor runs the tasks from the scheduler and needs no broker
-  (so `celery worker` is the scheduler here, and flower has nothing to watch).
+  `initdb`/`pg_ctl` start (hub/local/postgres.py, as `make test` does); redis is Debian's
+  redis-server, which `lgsp airflow --executor celery` starts. Every Airflow service's
+  command is the one that launcher runs (hub/local/airflow/cluster.py, celery_cluster.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 import yaml
+
+from hub.local.airflow.celery_cluster import WORKER_ARGUMENTS, worker_arguments
+from hub.local.airflow.cluster import PROCESSES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -228,7 +231,8 @@ def test_the_worker_scales() -> None:
         assert "container_name" not in service, f"{name}: a container_name makes --scale impossible"
     worker = services["airflow-worker"]
     assert "ports" not in worker and "hostname" not in worker, "replicas would share a host port or a name"
-    assert _argv(worker["command"]) == ["celery", "worker"]
+    assert _argv(worker["command"]) == list(WORKER_ARGUMENTS)
+    assert any(arg.endswith("@%h") for arg in _argv(worker["command"])), "each replica needs a node name of its own"
     assert _env(worker).get("DUMB_INIT_SETSID") == "0"  # the warm shutdown Celery needs (upstream)
 
 
@@ -528,18 +532,11 @@ _AIRFLOW_CHECK = textwrap.dedent("""
         "scheduler_health_port": conf.getint("scheduler", "scheduler_health_check_server_port"),
     }))
 """)
-# Options only the Celery provider declares; the image ships that provider, this venv does not.
-CELERY_PROVIDER_OPTIONS = {"celery.result_backend"}
 
 
 def _airflow_request() -> dict[str, Any]:
-    """Every `airflow` command the file runs (but Celery's, see below), every AIRFLOW__ setting, the auth manager."""
-    local = {
-        tuple(argv[1:])
-        for argvs in _all_invocations().values()
-        for argv in argvs
-        if argv[0] == "airflow" and argv[1:2] != ["celery"]
-    }  # see test_celery_commands_have_a_local_counterpart
+    """Every `airflow` command the file runs (Celery's too), every AIRFLOW__ setting, the auth manager."""
+    local = {tuple(argv[1:]) for argvs in _all_invocations().values() for argv in argvs if argv[0] == "airflow"}
     options, imports = set(), set()
     for service in _compose()["services"].values():
         for name, value in _env(service).items():
@@ -560,7 +557,7 @@ def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         {
             "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",  # as in the file: its CLI has the `celery` commands
             "GX_ANALYTICS_ENABLED": "false",
         }
     )
@@ -591,13 +588,19 @@ def airflow_check(_airflow_process: tuple[subprocess.Popen[str], Any]) -> dict[s
 
 
 def test_every_airflow_command_exists_here(airflow_check: dict[str, Any]) -> None:
-    for expected in (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"], ["db", "migrate"]):
+    for expected in (
+        ["api-server"],
+        ["dag-processor"],
+        ["db", "migrate"],
+        ["celery", "flower"],
+        list(WORKER_ARGUMENTS),
+    ):
         assert expected in airflow_check["checked"]
     assert airflow_check["argv_errors"] == {}
 
 
 def test_every_airflow_setting_is_one_airflow_knows(airflow_check: dict[str, Any]) -> None:
-    assert sorted(set(airflow_check["unknown_options"]) - CELERY_PROVIDER_OPTIONS) == []
+    assert sorted(airflow_check["unknown_options"]) == []
     assert airflow_check["import_errors"] == {}  # the auth manager
     services = _compose()["services"]
     apiserver = services["airflow-apiserver"]
@@ -607,12 +610,22 @@ def test_every_airflow_setting_is_one_airflow_knows(airflow_check: dict[str, Any
 
 
 def test_celery_commands_have_a_local_counterpart() -> None:
-    """Celery exists only in the image: here the LocalExecutor runs the tasks from the scheduler."""
+    """`lgsp airflow --executor celery` runs the workers here; flower is Compose's alone."""
     services = _compose()["services"]
     celery = {name for name, argvs in _all_invocations().items() for argv in argvs if argv[1:2] == ["celery"]}
     assert celery == {"airflow-worker", "flower"}
-    assert _argv(services["airflow-scheduler"]["command"]) == ["scheduler"]  # what runs the tasks here
     assert services["flower"].get("profiles") == ["flower"]  # a monitor for the broker, off by default
+
+
+def test_every_airflow_service_runs_the_launchers_command() -> None:
+    """`lgsp airflow` and Compose start Airflow with the same arguments: one deployment, two ways to run it."""
+    services = _compose()["services"]
+    launched = {
+        f"airflow-{name}".replace("api-server", "apiserver"): arguments for name, (arguments, *_) in PROCESSES.items()
+    }
+    launched["airflow-worker"] = WORKER_ARGUMENTS
+    assert {name: tuple(_argv(services[name]["command"])) for name in launched} == launched
+    assert worker_arguments(1) == WORKER_ARGUMENTS and worker_arguments(2) != WORKER_ARGUMENTS
 
 
 def _lgsp_help(argv: list[str]) -> tuple[int, str]:

@@ -140,6 +140,14 @@ def airflow_command(
     citizens: Annotated[int, typer.Option(help="Residents the population mock simulates.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
     defect_rate: Annotated[float, typer.Option(help="Share of defective records the mock injects.")] = 0.02,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local: the scheduler runs the tasks. celery: Redis and --workers Celery workers run them, "
+            "on PostgreSQL (--metadata-db, or one started for the run).",
+        ),
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="Celery workers (with --executor celery).", min=1, max=32)] = 2,
 ) -> None:
     """Run the mocks and a real Airflow (api-server, scheduler, dag-processor, triggerer) until Ctrl-C."""
     from lgsp.serving import check_port
@@ -149,6 +157,9 @@ def airflow_command(
     check_options("lgsp airflow", MockSettings, options, also=[port_problem(port)])
     with failures("lgsp airflow"):
         check_port(host, port)  # before the minutes Airflow takes to start, not after
+        from hub.local.airflow.cluster import check_executor
+
+        check_executor(executor, workers, metadata_db)
     from hub.local.airflow.demo import serve_demo
 
     with failures("lgsp airflow", code=1):  # it could not start, or a process died: as before, exit 1
@@ -160,6 +171,8 @@ def airflow_command(
             citizens=citizens,
             seed=seed,
             defect_rate=defect_rate,
+            executor=executor,
+            workers=workers,
             say=say,
             on_ready=lambda cluster: typer.echo(f"READY {cluster.base_url}"),
         )

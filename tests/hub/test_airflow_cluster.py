@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import socket
 import stat
@@ -14,9 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hub.local.airflow.cluster import airflow_cluster
+from hub.local.airflow.celery_cluster import WORKER_ARGUMENTS, node_name, start_redis, worker_arguments
+from hub.local.airflow.cluster import airflow_cluster, check_executor
 from hub.local.airflow.environment import PASSWORDS_FILE, SECRETS_FILE, cluster_environment
 from hub.local.airflow.supervisor import ProcessDied, Supervisor
+from hub.local.mock_process import free_port
 from lgsp.errors import ConfigError
 
 SLEEP = "import time; time.sleep(60)"
@@ -182,3 +186,79 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="another --port"), airflow_cluster(tmp_path, port=port):
             pass
     assert not (tmp_path / "airflow" / "logs").exists()  # nothing was started
+
+
+def test_kill_ends_one_child_and_its_escaped_task_as_a_lost_machine_would(tmp_path: Path) -> None:
+    # A Celery worker's task runs in a process group of its own: a group SIGKILL alone would leave it running.
+    escaped_pid = tmp_path / "escaped.pid"
+    worker = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {SLEEP!r}], start_new_session=True)\n"
+        f"open({str(escaped_pid)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    with Supervisor(tmp_path / "logs") as supervisor:
+        victim = supervisor.start("worker1", _python(worker))
+        survivor = supervisor.start("worker2", _python(SLEEP))
+        escaped = int(_wait_for_file(escaped_pid))
+        supervisor.kill("worker1")
+        assert _gone(victim) and _gone(escaped) and not _gone(survivor)
+        supervisor.check()  # a death asked for is no ProcessDied
+        with pytest.raises(KeyError):
+            supervisor.kill("worker1")  # its pid may be reused: never signalled again
+    assert _gone(survivor)
+
+
+def test_a_child_gets_its_own_variables_beside_the_shared_ones(tmp_path: Path) -> None:
+    code = "import os; print(os.environ['SHARED'], os.environ.get('OWN', '-'), flush=True)"
+    with Supervisor(tmp_path / "logs", {**os.environ, "SHARED": "s"}) as supervisor:
+        supervisor.start("one", _python(code), env_extra={"OWN": "worker1@host"})
+        supervisor.start("two", _python(code))
+        for name, expected in (("one", "s worker1@host"), ("two", "s -")):
+            deadline = time.monotonic() + 10
+            while expected not in supervisor.logs[name].read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert expected in supervisor.logs[name].read_text(), name
+
+
+def test_the_workers_are_named_nodes_on_the_default_queue() -> None:
+    assert worker_arguments(1) == WORKER_ARGUMENTS
+    assert worker_arguments(2) == ("celery", "worker", "--celery-hostname", "worker2@%h", "--skip-serve-logs")
+    assert "--queues" not in WORKER_ARGUMENTS  # Airflow's default queue, which every task goes to
+    assert node_name(2) == f"worker2@{socket.gethostname()}"
+
+
+@pytest.mark.parametrize(
+    ("executor", "workers", "metadata_db", "message"),
+    [
+        ("kubernetes", 2, None, "must be one of local, celery"),
+        ("celery", 0, "postgresql+psycopg://u@/db", "at least one worker"),
+        ("celery", 2, "sqlite:////tmp/airflow.db", "runs on PostgreSQL"),
+    ],
+)
+def test_a_cluster_airflow_would_refuse_is_refused_at_once(
+    executor: str, workers: int, metadata_db: str | None, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_executor(executor, workers, metadata_db)
+    assert check_executor("celery", 2, None) is True  # lgsp airflow starts a PostgreSQL of its own
+    assert check_executor("local", 0, "sqlite:////tmp/airflow.db") is False
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server (apt-get install redis-server)")
+def test_redis_listens_on_loopback_behind_its_password_and_stops_with_the_rest(tmp_path: Path) -> None:
+    import redis
+
+    port = free_port()
+    with Supervisor(tmp_path / "logs") as supervisor:
+        url = start_redis(supervisor, tmp_path / "redis", port)
+        password = (tmp_path / "redis" / "password").read_text().strip()
+        assert url == f"redis://:{password}@127.0.0.1:{port}/0" and len(password) >= 32
+        assert stat.S_IMODE((tmp_path / "redis" / "redis.conf").stat().st_mode) == 0o600
+        assert password not in " ".join(psutil.Process(supervisor.pids[0]).cmdline())  # not shown by ps
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        assert redis.Redis.from_url(url).ping()
+    assert _gone(supervisor.pids[0])
+    with Supervisor(tmp_path / "again") as again:  # a restart keeps the home's password
+        assert start_redis(again, tmp_path / "redis", free_port()).startswith(f"redis://:{password}@")

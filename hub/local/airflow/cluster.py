@@ -1,5 +1,7 @@
 """A real Airflow on this machine: api-server, scheduler, dag-processor and triggerer, each its own process.
 
+With ``executor="celery"`` also Redis and N Celery workers (`hub.local.airflow.celery_cluster`).
+
 ``lgsp run`` runs every DAG in-process (``dag.test()``, `hub.local.airflow.in_process`); this runs
 Airflow the way a deployment does, so the scheduler, the LocalExecutor, the execution API
 the tasks report to, the REST API and the UI are the real ones::
@@ -27,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from hub.local.airflow import celery_cluster
 from hub.local.airflow.environment import USERNAME, cluster_environment
 from hub.local.airflow.in_process import migrate_metadata_db
 from hub.local.airflow.rest import Cluster
@@ -57,12 +60,17 @@ def airflow_cluster(
     port: int = 8080,
     host: str = "127.0.0.1",
     metadata_db: str | None = None,
+    executor: str = "local",
+    workers: int = 2,
     ready_timeout: float = 180.0,
     grace: float = 20.0,
 ) -> Iterator[Cluster]:
     """Migrate the metadata DB, run the four Airflow processes until the block ends, yield them healthy.
 
     The pools of ``hub.orchestration.schedules.POOLS`` are created (or resized) before the scheduler starts.
+
+    ``executor="celery"`` (PostgreSQL only) also runs Redis first and ``workers`` Celery
+    workers last (`hub.local.airflow.celery_cluster`), yielded once each answers a ping.
 
     ``port`` 0 picks a free one. The processes stop however the block ends, and if starting
     fails: within ``grace`` seconds, then SIGKILL (`Supervisor.stop`).
@@ -74,15 +82,23 @@ def airflow_cluster(
     """
     from hub.local.mock_process import free_port
 
+    celery = check_executor(executor, workers, metadata_db)
+    if celery and metadata_db is None:
+        raise ConfigError("the Celery cluster runs on PostgreSQL: pass its URL as metadata_db")
     port = port or free_port()
     _check_free(host, port)
     env, password = cluster_environment(home, host=host, port=port, metadata_db=metadata_db, env_extra=env_extra)
-    migrate_metadata_db(env)  # every component refuses to start on an unmigrated database
     supervisor = Supervisor(Path(env["AIRFLOW_HOME"]) / "logs", env)
     cluster = Cluster(
         base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"), username=USERNAME, password=password, supervisor=supervisor
     )
     try:
+        if celery:
+            broker = celery_cluster.start_redis(supervisor, Path(env["AIRFLOW_HOME"]) / "redis", free_port())
+            env.update(celery_cluster.celery_environment(broker, workers))
+            env.update(env_extra or {})  # the caller's word is last, as in cluster_environment
+            supervisor.env = dict(env)
+        migrate_metadata_db(env)  # every component refuses to start on an unmigrated database
         for name, (arguments, stop_signal, stop_order) in PROCESSES.items():
             if name == "scheduler":
                 # Tasks report to the api-server's execution API, and a task in a missing pool is never
@@ -91,11 +107,38 @@ def airflow_cluster(
                 for pool, (slots, description) in schedules.pools().items():  # the hub's and the declared
                     cluster.set_pool(pool, slots, description)
             supervisor.start(name, [sys.executable, "-m", "airflow", *arguments], stop_signal, stop_order)
+        if celery:
+            # SIGTERM is Celery's warm shutdown: the running tasks finish, no new one starts.
+            for name, arguments, own in celery_cluster.worker_processes(workers):
+                supervisor.start(name, [sys.executable, "-m", "airflow", *arguments], signal.SIGTERM, 0, own)
         cluster.wait_healthy(ready_timeout)
+        if celery:
+            nodes = [celery_cluster.node_name(index) for index in range(1, workers + 1)]
+            celery_cluster.wait_for_workers(supervisor, env["AIRFLOW__CELERY__BROKER_URL"], nodes, ready_timeout)
         yield cluster
     finally:
         cluster.client.close()
         supervisor.stop(grace)
+
+
+EXECUTORS = ("local", "celery")
+
+
+def check_executor(executor: str, workers: int, metadata_db: str | None = None) -> bool:
+    """True for Celery; refuse what Airflow would refuse minutes later (Celery on SQLite, no worker).
+
+    Raises:
+        ConfigError: an unknown executor, fewer than one worker, or Celery on a metadata DB that is not PostgreSQL.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    if executor != "celery":
+        return False
+    if workers < 1:
+        raise ConfigError("the Celery cluster needs at least one worker")
+    if metadata_db is not None and not metadata_db.startswith(("postgresql", "postgres:")):
+        raise ConfigError("the Celery cluster runs on PostgreSQL: --metadata-db postgresql+psycopg://USER:PW@HOST/DB")
+    return True
 
 
 def _check_free(host: str, port: int) -> None:

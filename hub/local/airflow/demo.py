@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
-from hub.local.airflow.cluster import PROCESSES, airflow_cluster
+from hub.local.airflow.cluster import airflow_cluster
 from hub.local.airflow.environment import PASSWORD_VARIABLE, PASSWORDS_FILE
 from hub.local.airflow.rest import Cluster
 from hub.local.airflow.supervisor import ProcessDied
 from hub.settings import Settings
+from lgsp.errors import ConfigError
 
 
 def serve_demo(
@@ -26,6 +27,8 @@ def serve_demo(
     citizens: int = 20_000,
     seed: int = 42,
     defect_rate: float = 0.02,
+    executor: str = "local",
+    workers: int = 2,
     say: Callable[[str], None] = print,
     on_ready: Callable[[Cluster], None] | None = None,
 ) -> None:
@@ -33,6 +36,10 @@ def serve_demo(
 
     Every DAG is unpaused once parsed, so the scheduler starts each flow on its schedule
     (the clock flows at once, for the interval that has just ended).
+
+    ``executor="celery"`` adds Redis and ``workers`` Celery workers; without ``metadata_db``
+    Airflow's metadata then lives in a PostgreSQL of its own (`hub.local.postgres`, in a
+    temp dir, gone when it stops): Celery does not run on SQLite.
 
     Raises:
         ProcessDied: a process (or the mocks) exited; the others were stopped.
@@ -56,14 +63,28 @@ def serve_demo(
             "LGSP_DATABASE_URL": database_url,
             "LGSP_TASK_RETRY_DELAY_SECONDS": "3",  # loopback mocks recover in seconds, not minutes
         }
-        with _stop_signals() as stop, ExitStack() as mocks_stack, ThreadPoolExecutor(1) as background:
+        with (
+            _stop_signals() as stop,
+            ExitStack() as mocks_stack,
+            ExitStack() as postgres,  # not mocks_stack: the mocks enter that one from another thread
+            ThreadPoolExecutor(1) as background,
+        ):
             # The mocks generate their data while Airflow migrates and starts; they are stopped last.
             starting = background.submit(
                 mocks_stack.enter_context,
                 mocks_running(citizens=citizens, seed=seed, defect_rate=defect_rate, port=mocks_port),
             )
+            if executor == "celery" and metadata_db is None:
+                say("starting a PostgreSQL for Airflow's metadata (Celery does not run on SQLite) ...")
+                metadata_db = postgres.enter_context(_own_postgres())
             with airflow_cluster(
-                settings.home, env_extra=extra, port=port, host=host, metadata_db=metadata_db
+                settings.home,
+                env_extra=extra,
+                port=port,
+                host=host,
+                metadata_db=metadata_db,
+                executor=executor,
+                workers=workers,
             ) as cluster:
                 mocks = starting.result()
                 cluster.wait_for_dags(SCHEDULES, timeout=180)  # every flow has a schedule
@@ -77,6 +98,25 @@ def serve_demo(
         say("stopped: every process it started has ended")
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _own_postgres() -> Iterator[str]:
+    """A PostgreSQL in a temp dir for as long as the cluster runs.
+
+    Raises:
+        ConfigError: PostgreSQL's server is not installed.
+    """
+    from hub.local.postgres import find_postgres_bindir, throwaway_postgres
+
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        raise ConfigError(
+            "the Celery cluster needs PostgreSQL: install it (Debian: apt-get install postgresql) "
+            "or pass --metadata-db postgresql+psycopg://USER:PW@HOST/DB"
+        )
+    with throwaway_postgres(bindir) as url:
+        yield url
 
 
 @contextmanager
@@ -121,5 +161,6 @@ def _announce(cluster: Cluster, say: Callable[[str], None], seconds: float, mock
     say(f"Airflow UI:  {cluster.base_url}   login {cluster.username} / {cluster.password} ({origin})")
     say(f"REST API:    {cluster.base_url}/api/v2 (token: POST {cluster.base_url}/auth/token)")
     say(f"mocks:       {mocks_url}")
-    say(f"logs:        {log_dir}/{{{','.join(PROCESSES)}}}.log; task logs under {log_dir}/dag_id=*")
+    names = sorted(cluster.logs)  # the four services, and Redis and the workers on Celery
+    say(f"logs:        {log_dir}/{{{','.join(names)}}}.log; task logs under {log_dir}/dag_id=*")
     say("Ctrl-C stops everything")

@@ -88,12 +88,18 @@ class Supervisor:
         return [child.process.pid for child in self._children]
 
     def start(
-        self, name: str, argv: Sequence[str], stop_signal: signal.Signals = signal.SIGTERM, stop_order: int = 0
+        self,
+        name: str,
+        argv: Sequence[str],
+        stop_signal: signal.Signals = signal.SIGTERM,
+        stop_order: int = 0,
+        env_extra: Mapping[str, str] | None = None,
     ) -> int:
         """Start ``argv`` as ``name``, in a session of its own (our terminal's signals do not reach it); its pid.
 
         When stopping, ``stop_signal`` goes to its process group first; children stop in
-        ascending ``stop_order``, those of equal order together.
+        ascending ``stop_order``, those of equal order together. ``env_extra`` is added to
+        the supervisor's environment for this child alone (a Celery worker's own name).
         """
         log = self.log_dir / f"{name}.log"
         with log.open("ab") as out:
@@ -104,7 +110,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env={**self.env, **(env_extra or {})},
                 start_new_session=True,
             )
         self._children.append(_Child(name, process, log, stop_signal, stop_order))
@@ -118,8 +124,21 @@ class Supervisor:
         """
         for child in self._children:
             returncode = child.process.poll()
-            if returncode is not None:
+            if returncode is not None and not child.stopped:
                 raise ProcessDied(child.name, returncode, child.log)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name``'s process group and every descendant at once, as a machine lost would end it.
+
+        The others run on; `check` no longer counts ``name`` (its death was asked for).
+
+        Raises:
+            KeyError: no child is called ``name``.
+        """
+        children = [child for child in self._children if child.name == name and not child.stopped]
+        if not children:
+            raise KeyError(name)
+        _kill(children, [proc for child in children for proc in _descendants(child.process.pid)])
 
     def watch(self, stop: threading.Event, *, also: Callable[[], None] | None = None, poll: float = 0.5) -> None:
         """Block until ``stop`` is set; ``also`` is called each round for more checks.
