@@ -19,7 +19,8 @@ item are FatalSourceError.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -64,10 +65,12 @@ class AgencyClient:
         self._client = client
         self._path = inbox_path
 
-    def push_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]], batch_id: str) -> dict[str, AgencyAnswer]:
-        """Deliver ``items`` ((idempotency key, payload) each) in one request; the answer per key.
+    def push_batch(self, items: Sequence[tuple[str, str]], batch_id: str) -> dict[str, AgencyAnswer]:
+        """Deliver ``items`` ((idempotency key, the push as JSON text) each) in one request; the answer per key.
 
-        409 and 422 of an item come back as its answer, not errors.
+        Each push's JSON text goes into the body as it is (the caller has parsed and checked it):
+        a batch of stored pushes is not decoded and encoded again. 409 and 422 of an item come
+        back as its answer, not errors.
 
         Raises:
             ValueError: a key is not 1-255 visible ASCII characters, or appears twice (it could never be sent).
@@ -78,11 +81,13 @@ class AgencyClient:
         keys = [key for key, _ in items]
         if not all(valid_idempotency_key(key) for key in keys) or len(set(keys)) != len(keys):
             raise ValueError("each push of a batch needs its own 1-255 visible ASCII character id")
-        response = self._client.post_json(
+        body = '{"items":[' + ",".join(f'{{"id":{json.dumps(key)},"payload":{text}}}' for key, text in items) + "]}"
+        response = self._client.request(
+            "POST",
             self._path,
-            {"items": [{"id": key, "payload": dict(payload)} for key, payload in items]},
             operation=_OPERATION,
-            headers={"webhook-id": batch_id},
+            content=body.encode(),
+            headers={"webhook-id": batch_id, "Content-Type": "application/json"},
         )
         answers = self._answers(response.json)
         if answers is None or answers.keys() != set(keys):

@@ -68,6 +68,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -521,7 +522,8 @@ class _PushRun(_Run):
         if not claimed:
             return len(bodies) < len(rows)
         self.tally["sent"] += len(claimed)
-        items = [(row.idempotency_key, bodies[row.message_id]) for row in claimed]
+        # The stored JSON text goes out as it is: prepare parsed and checked it.
+        items = [(row.idempotency_key, row.payload) for row in claimed]
         sent_as = batch_id([key for key, _ in items])
         try:
             answers = self.channel.send_batch(items, sent_as)
@@ -543,7 +545,7 @@ class _PushRun(_Run):
                 system=exc.system,
                 operation=exc.operation,
             ) from exc
-        self._settle_batch(claimed, answers, sent_as)
+        self._settle_batch(claimed, answers, sent_as, bodies)
         return True
 
     def _claim_all(self, rows: list[Row[Any]]) -> set[int]:
@@ -568,7 +570,9 @@ class _PushRun(_Run):
                 claimed.update(conn.execute(claim).scalars())
         return claimed
 
-    def _settle_batch(self, rows: list[Row[Any]], answers: Mapping[str, Answer], sent_as: str) -> None:
+    def _settle_batch(
+        self, rows: list[Row[Any]], answers: Mapping[str, Answer], sent_as: str, bodies: Mapping[int, dict[str, Any]]
+    ) -> None:
         """Each item on its own answer, in one transaction; one ledger entry per outcome (and grant) of the batch."""
         now = self.clock()
         acked = [row for row in rows if answers[row.idempotency_key].acknowledged]
@@ -592,7 +596,7 @@ class _PushRun(_Run):
                         for row in acked
                     ],
                 )
-                self.channel.settled_many(conn, acked, ACKNOWLEDGED, sent_as)
+                self.channel.settled_many(conn, acked, ACKNOWLEDGED, sent_as, bodies)
             if refused:
                 conn.execute(
                     _SETTLE_DEAD,
@@ -601,7 +605,7 @@ class _PushRun(_Run):
                         for row in refused
                     ],
                 )
-                self.channel.settled_many(conn, refused, DEAD, sent_as, errors)
+                self.channel.settled_many(conn, refused, DEAD, sent_as, bodies, errors)
 
 
 # Settling a claimed batch: only a message still as our claim left it (sent, our attempt) moves.
@@ -702,10 +706,11 @@ class _AgencyChannel:
         return payload
 
     def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
-        return self.send_batch([(row.idempotency_key, body)], batch_id([row.idempotency_key]))[row.idempotency_key]
+        sent = json.dumps(body)
+        return self.send_batch([(row.idempotency_key, sent)], batch_id([row.idempotency_key]))[row.idempotency_key]
 
-    def send_batch(self, items: Sequence[tuple[str, dict[str, Any]]], sent_as: str) -> Mapping[str, Answer]:
-        """Send (idempotency key, body) items in one request; the answer per key."""
+    def send_batch(self, items: Sequence[tuple[str, str]], sent_as: str) -> Mapping[str, Answer]:
+        """Send (idempotency key, the push as JSON text) items in one request; the answer per key."""
         return self.client.push_batch(items, sent_as)
 
     def refusal(self, answer: Answer) -> str:
@@ -717,12 +722,13 @@ class _AgencyChannel:
         rows: Sequence[Row[Any]],
         state: str,
         sent_as: str,
+        bodies: Mapping[int, dict[str, Any]],
         errors: Mapping[int, str] | None = None,
     ) -> None:
-        """Record a batch's pushes that reached ``state``: one ledger entry per dataset, purpose and fields."""
+        """Record a batch's pushes (``bodies``: as prepared) that reached ``state``: one entry per grant and fields."""
         groups: dict[tuple[str, str, tuple[str, ...]], list[Row[Any]]] = {}
         for row in rows:
-            payload = _push_payload(row.payload, row.aggregate_id) or {}
+            payload = bodies[row.message_id]
             fields = tuple(sorted(payload.get("fields") or ()))
             groups.setdefault((payload.get("dataset", ""), payload.get("purpose", ""), fields), []).append(row)
         for (dataset, purpose, fields), members in groups.items():
@@ -807,8 +813,9 @@ def _portal_body(payload: str, dossier_id: str) -> dict[str, Any] | None:
 def _push_payload(payload: str, record_key: str) -> dict[str, Any] | None:
     """The push as queued, or None if it is not one of this record (dataset, purpose, key, fields)."""
     try:
-        body = json.loads(payload)
-    except ValueError:
+        # msgspec (Airflow brings it) decodes ~2x faster than json: this is the largest cost left per push.
+        body = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
         return None
     if not isinstance(body, dict) or body.get("key") != record_key or not isinstance(body.get("fields"), dict):
         return None
