@@ -59,6 +59,12 @@ from hub.orchestration.flows import (
 from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
 
 
+_DELIVER_DOC = (
+    "Send one lane's due pushes to each agency (`hub.sharing.delivery.deliver_pushes`), in signed batches; "
+    "returns counts per agency. One mapped instance per lane."
+)
+
+
 @dag(
     dag_id="agency_push",
     schedule=on_assets_or_cron(SCHEDULES["agency_push"], TRIGGERED_BY["agency_push"]),
@@ -80,7 +86,13 @@ def agency_push() -> None:
         lanes = load_settings().push_lanes
         return [{"lane": lane, "lanes": lanes} for lane in range(lanes)]
 
-    @task(multiple_outputs=False, pool=checked_pool("agency_push"), execution_timeout=task_timeout("deliver"))
+    @task(
+        multiple_outputs=False,
+        pool=checked_pool("agency_push"),
+        execution_timeout=task_timeout("deliver"),
+        # A mapped task does not take its docstring as doc_md: the UI would show nothing.
+        doc_md=_DELIVER_DOC,
+    )
     def deliver_pushes(lane: int, lanes: int) -> dict[str, Any]:
         """Send the lane's due pushes to each agency (`hub.sharing.delivery.deliver_pushes`); counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException

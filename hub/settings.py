@@ -160,7 +160,7 @@ def portal_endpoint(settings: Settings) -> Endpoint:
 
 
 def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str | None) -> Endpoint | None:
-    """Where an agency's pushes go and the HMAC secret that signs them; None while nothing configures them.
+    """Where an agency's pushes go and the secret(s) signing them (Standard Webhooks); None while unconfigured.
 
     The Airflow connection ``agency_push_<code>`` (the code lowercased, ``-`` as ``_``; e.g.
     ``AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox``) gives both
@@ -180,7 +180,7 @@ def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str
     secret = conn.get("password") or ""
     if not url or not secret:
         raise ConfigError(
-            f"the {conn_id} connection needs a URL (or push_url in agencies.yaml) and the HMAC secret as its "
+            f"the {conn_id} connection needs a URL (or push_url in agencies.yaml) and the push secret as its "
             f"password: AIRFLOW_CONN_{conn_id.upper()}=http://:SECRET@HOST:PORT/path/to/inbox"
         )
     host = urlsplit(url).hostname or ""

@@ -259,7 +259,7 @@ def deliver_pushes(
             if endpoint is None:
                 log.warning(
                     "agency %s: %d push(es) wait: no push endpoint; set the Airflow connection "
-                    "agency_push_%s (URL, the HMAC secret as password)",
+                    "agency_push_%s (URL, the push secret as password)",
                     code,
                     waiting,
                     code.lower().replace("-", "_"),

@@ -1,4 +1,4 @@
-"""The agency_push DAG: light to import, delivery mapped over lanes, and a real run through Airflow to the mock receivers."""
+"""The agency_push DAG: light to import, delivery mapped over lanes, a real run through Airflow to the mocks."""
 
 from __future__ import annotations
 
