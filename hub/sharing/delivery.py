@@ -69,7 +69,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, select, update
+from sqlalchemy import Connection, Engine, Integer, Row, String, bindparam, column, exists, func, select, update, values
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors import agency as agency_wire
@@ -570,6 +570,23 @@ class _PushRun(_Run):
                 claimed.update(conn.execute(claim).scalars())
         return claimed
 
+    @staticmethod
+    def _acknowledge(conn: Connection, rows: list[Row[Any]], answers: Mapping[str, Answer], now: datetime) -> None:
+        """Store each acknowledged push's ack, if it is still as our claim left it (sent, our attempt)."""
+        found = [(row.message_id, row.attempts + 1, answers[row.idempotency_key].ack_id) for row in rows]
+        if conn.dialect.name != "postgresql":  # SQLite takes an executemany at in-process speed
+            conn.execute(_SETTLE_ACK, [{"m_id": i, "m_attempts": n, "m_ack": ack, "m_at": now} for i, n, ack in found])
+            return
+        # One UPDATE ... FROM (VALUES ...): PostgreSQL's executemany is a round trip per row (a fifth of delivery).
+        acks = values(
+            column("m_id", Integer), column("m_attempts", Integer), column("m_ack", String), name="acks"
+        ).data(found)
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.message_id == acks.c.m_id, outbox.c.state == SENT, outbox.c.attempts == acks.c.m_attempts)
+            .values(state=ACKNOWLEDGED, ack_id=acks.c.m_ack, acknowledged_at=now)
+        )
+
     def _settle_batch(
         self, rows: list[Row[Any]], answers: Mapping[str, Answer], sent_as: str, bodies: Mapping[int, dict[str, Any]]
     ) -> None:
@@ -584,18 +601,7 @@ class _PushRun(_Run):
         self.tally["dead"] += len(refused)
         with self.engine.begin() as conn:
             if acked:
-                conn.execute(
-                    _SETTLE_ACK,
-                    [
-                        {
-                            "m_id": row.message_id,
-                            "m_attempts": row.attempts + 1,
-                            "m_ack": answers[row.idempotency_key].ack_id,
-                            "m_at": now,
-                        }
-                        for row in acked
-                    ],
-                )
+                self._acknowledge(conn, acked, answers, now)
                 self.channel.settled_many(conn, acked, ACKNOWLEDGED, sent_as, bodies)
             if refused:
                 conn.execute(
