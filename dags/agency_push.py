@@ -58,7 +58,6 @@ from hub.orchestration.flows import (
 )
 from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
 
-
 _DELIVER_DOC = (
     "Send one lane's due pushes to each agency (`hub.sharing.delivery.deliver_pushes`), in signed batches; "
     "returns counts per agency. One mapped instance per lane."
