@@ -112,6 +112,7 @@ class _Call:
     params: QueryParams | None = None
     json: Any = None
     form: Mapping[str, str] | None = None
+    content: bytes | None = None  # a body already encoded (its Content-Type in headers)
     headers: Mapping[str, str] | None = None
     expected: frozenset[int] = _NOTHING
     json_required: bool = False
@@ -266,6 +267,7 @@ class RestClient:
         expected: frozenset[int] = _NOTHING,
         request_id: str | None = None,
         json_required: bool = False,
+        content: bytes | None = None,
     ) -> RestResponse:
         """Send one call with retries; ``operation`` names it in errors and logs (never the path).
 
@@ -283,6 +285,7 @@ class RestClient:
             params=_present(params),
             json=json,
             form=form,
+            content=content,
             headers=headers,
             expected=frozenset(expected),
             json_required=json_required,
@@ -335,6 +338,7 @@ class RestClient:
             params=call.params,
             json=call.json,
             data=call.form,
+            content=call.content,
             headers={**(call.headers or {}), "X-Request-ID": call.request_id},
         )
         if self._auth is not None:

@@ -1,14 +1,16 @@
-"""Agency push: changes of shared records, from the hub's outbox to each subscribing agency, signed.
+"""Agency push: changes of shared records, from the hub's outbox to each subscribing agency, in signed batches.
 
 **What it moves**: the `push.<AGENCY>` messages that the population and civil-status
 syncs queue when they publish changed citizens (one per citizen per subscribing agency,
 only the fields its agreement grants, each with source, date and whether it is
 verified). XCom carries the counts per agency only.
 
-**From where to where**: the hub's outbox -> each agency's receiver, `POST` signed with
-HMAC-SHA256 (scheme in `hub/sharing/signing.py`), in order per citizen, each push
-acknowledged once (`Idempotency-Key`) and recorded in the audit ledger. Endpoint and
-secret: the Airflow connection `agency_push_<code>`
+**From where to where**: the hub's outbox -> each agency's receiver, batches of up to
+`LGSP_PUSH_BATCH_SIZE` (500) pushes per `POST`, signed per Standard Webhooks
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`; `hub/sharing/signing.py`), answered
+per item, in order per citizen, each push acknowledged once (its id) and recorded in the
+audit ledger. Endpoint and secret (two, space-separated, while rotating): the Airflow
+connection `agency_push_<code>`
 (`AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox`); an agency
 without one keeps its pushes pending.
 
@@ -17,10 +19,12 @@ civil-status run published), so a death reaches the subscribers minutes after th
 register recorded it; and every 15 minutes whatever happens upstream (`hub/orchestration/schedules.py`),
 so pushes that backed off are retried and the report's freshness has a clock to go by.
 
-**Pool**: `deliver_pushes` runs in the pool `agency_push` (one slot: one deliverer at a
-time, in order per citizen). Create it once per deployment: `airflow pools set
-agency_push 1 "..."` (`hub.orchestration.schedules.POOLS`); without it the scheduler never runs the
-task.
+**Lanes and pool**: `plan_lanes` reads `LGSP_PUSH_LANES` (2); `deliver_pushes` is mapped
+over that many lanes (Airflow mapped tasks, spread over the workers of a cluster), lane
+*i* serving the citizens whose key hashes to *i*, so each citizen's changes keep their
+order. Every lane runs in the pool `agency_push`, which needs one slot per lane. Create it
+once per deployment: `airflow pools set agency_push 2 "..."` (`hub.orchestration.schedules.POOLS`);
+without it the scheduler never runs the task.
 
 ### When it fails
 
@@ -54,6 +58,11 @@ from hub.orchestration.flows import (
 )
 from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
 
+_DELIVER_DOC = (
+    "Send one lane's due pushes to each agency (`hub.sharing.delivery.deliver_pushes`), in signed batches; "
+    "returns counts per agency. One mapped instance per lane."
+)
+
 
 @dag(
     dag_id="agency_push",
@@ -63,14 +72,28 @@ from hub.orchestration.schedules import SCHEDULES, TRIGGERED_BY
     max_active_runs=1,
     default_args=default_args(),
     tags=["outbound", "push", "agencies", "rest"],
-    doc_md=__doc__ + "\n### Time limits\n" + time_limits_doc({"deliver_pushes": "deliver"}),
+    doc_md=__doc__ + "\n### Time limits\n" + time_limits_doc({"plan_lanes": "deliver", "deliver_pushes": "deliver"}),
 )
 def agency_push() -> None:
-    """Deliver the pushes that are due, agency by agency."""
+    """Deliver the pushes that are due, lane by lane (mapped tasks), agency by agency."""
 
-    @task(multiple_outputs=False, pool=checked_pool("agency_push"), execution_timeout=task_timeout("deliver"))
-    def deliver_pushes() -> dict[str, Any]:
-        """Send every due push to its agency (`hub.sharing.delivery.deliver_pushes`); returns counts per agency."""
+    @task(execution_timeout=task_timeout("deliver"))
+    def plan_lanes() -> list[dict[str, int]]:
+        """One entry per delivery lane (`LGSP_PUSH_LANES`): the lanes' count travels with each, so all agree."""
+        from hub.settings import load_settings
+
+        lanes = load_settings().push_lanes
+        return [{"lane": lane, "lanes": lanes} for lane in range(lanes)]
+
+    @task(
+        multiple_outputs=False,
+        pool=checked_pool("agency_push"),
+        execution_timeout=task_timeout("deliver"),
+        # A mapped task does not take its docstring as doc_md: the UI would show nothing.
+        doc_md=_DELIVER_DOC,
+    )
+    def deliver_pushes(lane: int, lanes: int) -> dict[str, Any]:
+        """Send the lane's due pushes to each agency (`hub.sharing.delivery.deliver_pushes`); counts per agency."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from hub.settings import load_settings
@@ -81,14 +104,15 @@ def agency_push() -> None:
         settings = load_settings()
         engine = open_store(settings.resolved_database_url())
         try:
-            summaries = deliver(engine, settings)
+            summaries = deliver(engine, settings, lane=lane, lanes=lanes)
         except (ConfigError, FatalSourceError) as exc:  # retrying cannot fix a wrong secret or connection
             raise AirflowFailException(f"agency pushes stopped and will not be retried: {exc}") from exc
         finally:
             engine.dispose()
         return {code: summary.as_dict() for code, summary in summaries.items()}
 
-    deliver_pushes()
+    # Mapped at run time over the lanes the plan returns: each lane is one task instance.
+    deliver_pushes.expand_kwargs(plan_lanes())
 
 
 agency_push_dag = agency_push()

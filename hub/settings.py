@@ -24,6 +24,9 @@ DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key", "demo-only-push-secret
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+DEFAULT_PUSH_LANES = 2  # also the agency_push pool's slots (hub.orchestration.schedules.HUB_POOLS)
+
+
 class Settings(BaseSettings):
     """Everything the hub reads from its environment."""
 
@@ -45,6 +48,11 @@ class Settings(BaseSettings):
     demo: bool = False
     sharing_config: Path | None = None  # the folder of agencies.yaml and agreements.yaml; default config/sharing
     api_token_seconds: int = 300  # lifetime of an agency's access token
+    # Pushes per request to an agency (its receiver answers per item); and how many lanes (Airflow mapped
+    # tasks, each a share of the citizens by a hash of their key) deliver at once. The pool agency_push
+    # needs as many slots as lanes.
+    push_batch_size: int = Field(default=500, ge=1, le=5000)
+    push_lanes: int = Field(default=DEFAULT_PUSH_LANES, ge=1, le=64)
 
     def resolved_database_url(self) -> str:
         """The store's URL: LGSP_DATABASE_URL, else SQLite under LGSP_HOME."""
@@ -152,7 +160,7 @@ def portal_endpoint(settings: Settings) -> Endpoint:
 
 
 def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str | None) -> Endpoint | None:
-    """Where an agency's pushes go and the HMAC secret that signs them; None while nothing configures them.
+    """Where an agency's pushes go and the secret(s) signing them (Standard Webhooks); None while unconfigured.
 
     The Airflow connection ``agency_push_<code>`` (the code lowercased, ``-`` as ``_``; e.g.
     ``AIRFLOW_CONN_AGENCY_PUSH_BHXH=http://:SECRET@HOST:PORT/agency/v1/BHXH/inbox``) gives both
@@ -172,7 +180,7 @@ def agency_push_endpoint(settings: Settings, agency_code: str, declared_url: str
     secret = conn.get("password") or ""
     if not url or not secret:
         raise ConfigError(
-            f"the {conn_id} connection needs a URL (or push_url in agencies.yaml) and the HMAC secret as its "
+            f"the {conn_id} connection needs a URL (or push_url in agencies.yaml) and the push secret as its "
             f"password: AIRFLOW_CONN_{conn_id.upper()}=http://:SECRET@HOST:PORT/path/to/inbox"
         )
     host = urlsplit(url).hostname or ""

@@ -56,9 +56,11 @@ class MockSettings(BaseSettings):
     token_ttl_seconds: int = Field(default=60, ge=1, le=86_400)
     civil_status_events: int | None = Field(default=None, ge=1, le=5_000_000)
     civil_status_disagreement_rate: float = Field(default=0.002, ge=0.0, le=0.1)
-    # Agencies' push receivers (REST, /agency/v1/{code}/inbox): the HMAC secret each one checks the hub's
-    # signatures with; agency_push_secrets gives an agency its own (LGSP_MOCK_AGENCY_PUSH_SECRETS='{"BHXH": "..."}').
+    # Agencies' push receivers (REST, /agency/v1/{code}/inbox): the Standard Webhooks secret each one checks the
+    # hub's signatures with (two, space-separated, during a rotation: either passes); agency_push_secrets gives an
+    # agency its own (LGSP_MOCK_AGENCY_PUSH_SECRETS='{"BHXH": "..."}').
     agency_push_secret: SecretStr = SecretStr(DEMO_PUSH_SECRET)
+    agency_max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # a batch of pushes; larger gets 413
     agency_push_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     # Social insurance register (REST, /social-insurance/v1): X-Api-Key (demo value), coverages (None: citizens // 4,
     # as many as the population's adults allow), share carrying one known defect.

@@ -129,7 +129,7 @@ def push_command(
 ) -> None:
     """Push the due changes to every subscribing agency now, as the agency_push DAG does; prints counts per agency.
 
-    Each agency's endpoint and HMAC secret come from its Airflow connection
+    Each agency's endpoint and push secret come from its Airflow connection
     (AIRFLOW_CONN_AGENCY_PUSH_<CODE>); an agency without one is skipped, its pushes wait.
     """
     from hub.sharing.delivery import deliver_pushes

@@ -82,9 +82,10 @@ HUB_POOLS: dict[str, tuple[int, str]] = {
         "so each dossier's statuses arrive in order and within the portal's rate limit",
     ),
     "agency_push": (
-        1,
-        "Signed pushes of shared records to the agencies' receivers (agency_push.deliver_pushes): one "
-        "deliverer at a time, so each citizen's changes arrive in order and no agency is flooded",
+        2,  # one slot per delivery lane: hub.settings.DEFAULT_PUSH_LANES (set it to LGSP_PUSH_LANES if you change that)
+        "Signed batches of pushes to the agencies' receivers (agency_push.deliver_pushes, one mapped task per "
+        "lane): one slot per lane (LGSP_PUSH_LANES); a citizen always goes by the same lane, so its changes "
+        "arrive in order",
     ),
 }
 

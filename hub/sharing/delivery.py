@@ -6,9 +6,10 @@ how it is sent and what is recorded once it settles.
 The payload of a ``portal.dossier_status`` message is the portal's body
 (``TrangThai, ThoiDiem, MaThuTuc, MaDonViXuLy, KenhNop``), optionally with ``MaHoSo``,
 which travels in the path instead and must then equal the aggregate (the dossier
-code); the message's idempotency key travels as ``Idempotency-Key``. A ``push.<AGENCY>``
-message (``hub.sharing.push``) is posted whole to the agency's inbox, signed
-(``hub.sharing.signing``).
+code); the message's idempotency key travels as ``Idempotency-Key``. ``push.<AGENCY>``
+messages (``hub.sharing.push``) are posted to the agency's inbox in batches (one request,
+each push an item with its idempotency key as id, signed per Standard Webhooks:
+``hub.sharing.signing``), and the agency answers per item.
 
 Rules:
 - Order per aggregate (a dossier, a citizen): only its lowest-sequence message that
@@ -38,6 +39,14 @@ Rules:
   key makes harmless. Schedule one run at a time all the same.
 
 Pushes, in addition (``deliver_pushes``):
+- Batches of up to ``LGSP_PUSH_BATCH_SIZE`` heads, so at most one change per citizen in a
+  batch: a citizen's next change goes in a later batch, once this one is acknowledged or
+  dead. The batch is claimed in one statement and settled in one transaction; each item
+  settles on its own answer (a 409/422 item goes dead alone), one ledger entry per batch and
+  outcome (and dataset, purpose, fields) lists the records it covers. A failure of the whole
+  request (transient or fatal) is every item's, as it was one message's.
+- Lanes: ``lanes`` deliverers may run at once (Airflow mapped tasks); lane ``i`` serves the
+  citizens whose key hashes to ``i`` (``lane_of``), so a citizen is always served by one lane.
 - One run per agency; a fatal failure (a 401: our secret is wrong) stops that agency
   only, and is raised once every other agency has had its turn.
 - An agency with no push endpoint configured keeps its messages pending (one log
@@ -53,12 +62,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Row, exists, func, select, update
+import msgspec
+from sqlalchemy import Connection, Engine, Integer, Row, String, bindparam, column, exists, func, select, update, values
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors import agency as agency_wire
@@ -72,7 +83,7 @@ from hub.settings import Endpoint, Settings, agency_push_endpoint, portal_endpoi
 from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, SENT
 from hub.sharing.policy import Grant, require_grant
 from hub.sharing.push import TOPIC_PREFIX
-from hub.sharing.signing import PushSigner
+from hub.sharing.signing import WebhookSigner, batch_id
 from hub.store.tables import agency, outbox
 from lgsp.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
 
@@ -172,16 +183,16 @@ def connect_portal(settings: Settings) -> PortalClient:
 
 
 def connect_agency(settings: Settings, agency_code: str, endpoint: Endpoint) -> agency_wire.AgencyClient:
-    """A client for one agency's inbox: every attempt signed with its secret; timeout and retries from settings.
+    """A client for one agency's inbox: every attempt signed with its secret(s); timeout and retries from settings.
 
     Raises:
-        ConfigError: the inbox URL is not http(s), or the secret is empty.
+        ConfigError: the inbox URL is not http(s), or the secret is empty or not usable.
     """
     origin, path = agency_wire.split_inbox_url(endpoint.url)
     client = RestClient(
         f"{agency_wire.SYSTEM} {agency_code}",
         origin,
-        auth=PushSigner(endpoint.password),
+        auth=WebhookSigner(endpoint.password),
         timeout=settings.operation_timeout,
         max_attempts=settings.max_attempts,
         backoff=settings.backoff_seconds,
@@ -221,19 +232,24 @@ def deliver_pushes(
     now: datetime | None = None,
     limit: int | None = None,
     max_attempts: int = 8,
+    lane: int = 0,
+    lanes: int = 1,
 ) -> dict[str, DeliverySummary]:
-    """Send every agency's due pushes (``push.*`` topics), at most ``limit`` calls per agency; by agency code.
+    """Send every agency's due pushes (``push.*`` topics) of lane ``lane`` of ``lanes``, in batches; by agency code.
 
-    Agencies without a configured endpoint are left out of the result (their pushes wait).
+    ``limit`` caps the pushes sent per agency. Agencies without a configured endpoint are left
+    out of the result (their pushes wait).
 
     Raises:
         ConfigError: an agency's endpoint is misconfigured (e.g. the demo secret off loopback); raised
             after the other agencies were served, its pushes stay pending.
         FatalSourceError: an agency refuses our signature (401) or answers another fatal error; raised
             after the other agencies were served, its pushes stay pending.
-        ValueError: ``limit`` is negative or ``max_attempts`` below 1.
+        ValueError: ``limit`` is negative, ``max_attempts`` below 1, or ``lane`` not in ``range(lanes)``.
     """
     clock = _clock(limit, max_attempts, now)
+    if not 0 <= lane < lanes:
+        raise ValueError(f"lane must be in 0..{lanes - 1} (lanes: {lanes})")
     key = hub_key(settings, LEDGER_KEY)
     summaries: dict[str, DeliverySummary] = {}
     failures: list[tuple[str, LgspError]] = []
@@ -243,7 +259,7 @@ def deliver_pushes(
             if endpoint is None:
                 log.warning(
                     "agency %s: %d push(es) wait: no push endpoint; set the Airflow connection "
-                    "agency_push_%s (URL, the HMAC secret as password)",
+                    "agency_push_%s (URL, the push secret as password)",
                     code,
                     waiting,
                     code.lower().replace("-", "_"),
@@ -251,15 +267,21 @@ def deliver_pushes(
                 continue
             with connect_agency(settings, code, endpoint) as client:
                 channel = _AgencyChannel(engine, client, code, key, clock)
-                summaries[code] = _Run(engine, channel, TOPIC_PREFIX + code, max_attempts, clock).deliver(limit)
+                run = _PushRun(engine, channel, TOPIC_PREFIX + code, max_attempts, clock)
+                summaries[code] = run.in_lane(lane, lanes, settings.push_batch_size).deliver(limit)
         except (ConfigError, FatalSourceError) as exc:  # this agency's fault: the others still get theirs
             log.error("agency %s: pushes stopped: %s", code, exc)
             failures.append((code, exc))
             continue
-        log.info("pushes to %s: %s", code, summaries[code].as_dict())
+        log.info("pushes to %s (lane %d of %d): %s", code, lane, lanes, summaries[code].as_dict())
     if failures:
         _raise_for(failures)
     return summaries
+
+
+def lane_of(aggregate_id: str, lanes: int) -> int:
+    """The lane that serves an aggregate (a citizen): a stable hash of its key (CRC-32, the same in every process)."""
+    return zlib.crc32(aggregate_id.encode()) % lanes
 
 
 def _clock(limit: int | None, max_attempts: int, now: datetime | None) -> Callable[[], datetime]:
@@ -418,6 +440,194 @@ class _Run:
         return True
 
 
+class _PushRun(_Run):
+    """Pushes to one agency: heads of one lane, sent in batches, each item settled on its own answer."""
+
+    channel: _AgencyChannel
+
+    def in_lane(self, lane: int, lanes: int, batch_size: int) -> _PushRun:
+        """Serve lane ``lane`` of ``lanes``, ``batch_size`` pushes per request."""
+        self.lane, self.lanes, self.batch_size = lane, lanes, batch_size
+        return self
+
+    def deliver(self, limit: int | None) -> DeliverySummary:
+        """Pass over the lane's heads in message order, a batch at a time, until a pass sends nothing."""
+        progressed = True
+        while progressed and self.tally["sent"] != limit:
+            progressed, after = False, 0
+            while self.tally["sent"] != limit and (page := self._lane_heads(after)):
+                after, rows = page
+                for batch in self._batches(rows, limit):
+                    progressed = self._batch(batch) or progressed
+        return DeliverySummary(**self.tally, blocked=self._lane_blocked())
+
+    def _lane_heads(self, after: int) -> tuple[int, list[Row[Any]]] | None:
+        """The next page of heads after ``after``: (the page's last id, this lane's heads with their payloads).
+
+        Ids and keys first, payloads only for this lane's: a lane does not read the others' pushes.
+        """
+        page = self.batch_size * self.lanes
+        query = (
+            select(outbox.c.message_id, outbox.c.aggregate_id)
+            .where(self._due(), outbox.c.message_id > after, ~_HELD_BACK)
+            .order_by(outbox.c.message_id)
+            .limit(page)
+        )
+        with self.engine.connect() as conn:
+            heads = conn.execute(query).all()
+            if not heads:
+                return None
+            mine = [row.message_id for row in heads if lane_of(row.aggregate_id, self.lanes) == self.lane]
+            rows: list[Row[Any]] = list(
+                conn.execute(
+                    select(
+                        outbox.c.message_id,
+                        outbox.c.aggregate_id,
+                        outbox.c.payload,
+                        outbox.c.idempotency_key,
+                        outbox.c.state,
+                        outbox.c.attempts,
+                    )
+                    .where(outbox.c.message_id.in_(mine))
+                    .order_by(outbox.c.message_id)
+                )
+            )
+        return heads[-1].message_id, rows
+
+    def _batches(self, rows: list[Row[Any]], limit: int | None) -> Iterator[list[Row[Any]]]:
+        for start in range(0, len(rows), self.batch_size):
+            room = self.batch_size if limit is None else min(self.batch_size, limit - self.tally["sent"])
+            if room <= 0:
+                return
+            yield rows[start : start + room]
+            if room < self.batch_size:
+                return
+
+    def _lane_blocked(self) -> int:
+        query = select(outbox.c.aggregate_id).where(self._due(), _HELD_BACK)
+        with self.engine.connect() as conn:
+            return sum(lane_of(key, self.lanes) == self.lane for key in conn.execute(query).scalars())
+
+    def _batch(self, rows: list[Row[Any]]) -> bool:
+        """Deliver one batch of heads; False if nothing in it was ours to send."""
+        bodies: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            body = self.channel.prepare(row)
+            if isinstance(body, str):
+                self._settle(row, DEAD, last_error=body)
+            else:
+                bodies[row.message_id] = body
+        won = self._claim_all([row for row in rows if row.message_id in bodies])
+        claimed = [row for row in rows if row.message_id in won]
+        if not claimed:
+            return len(bodies) < len(rows)
+        self.tally["sent"] += len(claimed)
+        # The stored JSON text goes out as it is: prepare parsed and checked it.
+        items = [(row.idempotency_key, row.payload) for row in claimed]
+        sent_as = batch_id([key for key, _ in items])
+        try:
+            answers = self.channel.send_batch(items, sent_as)
+        except TransientSourceError as exc:
+            for row in claimed:
+                self._retry_later(row, exc)
+            return True
+        except FatalSourceError as exc:
+            with self.engine.begin() as conn:
+                for row in claimed:
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.message_id == row.message_id, outbox.c.state == SENT)
+                        .values(state=PENDING, attempts=row.attempts, last_error=str(exc))
+                    )
+            raise FatalSourceError(
+                f"{self.channel.peer} delivery stopped at a batch of {len(claimed)} push(es) from outbox message "
+                f"{claimed[0].message_id} (left pending, as are the rest): {exc}",
+                system=exc.system,
+                operation=exc.operation,
+            ) from exc
+        self._settle_batch(claimed, answers, sent_as, bodies)
+        return True
+
+    def _claim_all(self, rows: list[Row[Any]]) -> set[int]:
+        """Mark the batch sent in one commit; the ids still as read (state, attempts) and still their citizen's head."""
+        versions: dict[tuple[str, int], list[int]] = {}
+        for row in rows:
+            versions.setdefault((row.state, row.attempts), []).append(row.message_id)
+        claimed: set[int] = set()
+        with self.engine.begin() as conn:
+            for (state, attempts), ids in versions.items():
+                claim = (
+                    update(outbox)
+                    .where(
+                        outbox.c.message_id.in_(ids),
+                        outbox.c.state == state,
+                        outbox.c.attempts == attempts,
+                        ~_HELD_BACK,
+                    )
+                    .values(state=SENT, attempts=attempts + 1, sent_at=self.clock())
+                    .returning(outbox.c.message_id)
+                )
+                claimed.update(conn.execute(claim).scalars())
+        return claimed
+
+    @staticmethod
+    def _acknowledge(conn: Connection, rows: list[Row[Any]], answers: Mapping[str, Answer], now: datetime) -> None:
+        """Store each acknowledged push's ack, if it is still as our claim left it (sent, our attempt)."""
+        found = [(row.message_id, row.attempts + 1, answers[row.idempotency_key].ack_id) for row in rows]
+        if conn.dialect.name != "postgresql":  # SQLite takes an executemany at in-process speed
+            conn.execute(_SETTLE_ACK, [{"m_id": i, "m_attempts": n, "m_ack": ack, "m_at": now} for i, n, ack in found])
+            return
+        # One UPDATE ... FROM (VALUES ...): PostgreSQL's executemany is a round trip per row (a fifth of delivery).
+        acks = values(
+            column("m_id", Integer), column("m_attempts", Integer), column("m_ack", String), name="acks"
+        ).data(found)
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.message_id == acks.c.m_id, outbox.c.state == SENT, outbox.c.attempts == acks.c.m_attempts)
+            .values(state=ACKNOWLEDGED, ack_id=acks.c.m_ack, acknowledged_at=now)
+        )
+
+    def _settle_batch(
+        self, rows: list[Row[Any]], answers: Mapping[str, Answer], sent_as: str, bodies: Mapping[int, dict[str, Any]]
+    ) -> None:
+        """Each item on its own answer, in one transaction; one ledger entry per outcome (and grant) of the batch."""
+        now = self.clock()
+        acked = [row for row in rows if answers[row.idempotency_key].acknowledged]
+        refused = [row for row in rows if not answers[row.idempotency_key].acknowledged]
+        errors = {row.message_id: self.channel.refusal(answers[row.idempotency_key]) for row in refused}
+        for row in refused:
+            log.warning("outbox message %d is dead: %s", row.message_id, errors[row.message_id])
+        self.tally["acknowledged"] += len(acked)
+        self.tally["dead"] += len(refused)
+        with self.engine.begin() as conn:
+            if acked:
+                self._acknowledge(conn, acked, answers, now)
+                self.channel.settled_many(conn, acked, ACKNOWLEDGED, sent_as, bodies)
+            if refused:
+                conn.execute(
+                    _SETTLE_DEAD,
+                    [
+                        {"m_id": row.message_id, "m_attempts": row.attempts + 1, "m_error": errors[row.message_id]}
+                        for row in refused
+                    ],
+                )
+                self.channel.settled_many(conn, refused, DEAD, sent_as, bodies, errors)
+
+
+# Settling a claimed batch: only a message still as our claim left it (sent, our attempt) moves.
+_SETTLED_CLAIM = (
+    outbox.c.message_id == bindparam("m_id"),
+    outbox.c.state == SENT,
+    outbox.c.attempts == bindparam("m_attempts"),
+)
+_SETTLE_ACK = (
+    update(outbox)
+    .where(*_SETTLED_CLAIM)
+    .values(state=ACKNOWLEDGED, ack_id=bindparam("m_ack"), acknowledged_at=bindparam("m_at"))
+)
+_SETTLE_DEAD = update(outbox).where(*_SETTLED_CLAIM).values(state=DEAD, last_error=bindparam("m_error"))
+
+
 class _PortalChannel:
     """Dossier statuses to the portal: PUT per dossier, every settled update in the ledger."""
 
@@ -502,10 +712,56 @@ class _AgencyChannel:
         return payload
 
     def send(self, row: Row[Any], body: dict[str, Any]) -> Answer:
-        return self.client.push(body, row.idempotency_key)
+        sent = json.dumps(body)
+        return self.send_batch([(row.idempotency_key, sent)], batch_id([row.idempotency_key]))[row.idempotency_key]
+
+    def send_batch(self, items: Sequence[tuple[str, str]], sent_as: str) -> Mapping[str, Answer]:
+        """Send (idempotency key, the push as JSON text) items in one request; the answer per key."""
+        return self.client.push_batch(items, sent_as)
 
     def refusal(self, answer: Answer) -> str:
         return _refusal(answer, _AGENCY_REFUSALS)
+
+    def settled_many(
+        self,
+        conn: Connection,
+        rows: Sequence[Row[Any]],
+        state: str,
+        sent_as: str,
+        bodies: Mapping[int, dict[str, Any]],
+        errors: Mapping[int, str] | None = None,
+    ) -> None:
+        """Record a batch's pushes (``bodies``: as prepared) that reached ``state``: one entry per grant and fields."""
+        groups: dict[tuple[str, str, tuple[str, ...]], list[Row[Any]]] = {}
+        for row in rows:
+            payload = bodies[row.message_id]
+            fields = tuple(sorted(payload.get("fields") or ()))
+            groups.setdefault((payload.get("dataset", ""), payload.get("purpose", ""), fields), []).append(row)
+        for (dataset, purpose, fields), members in groups.items():
+            grant = self._grants.get((dataset, purpose))
+            reasons = sorted({(errors or {}).get(row.message_id, "") for row in members} - {""})
+            detail = f"batch {sent_as}: {len(members)} outbox message(s) {state}" + (
+                f"; {'; '.join(reasons)}" if reasons else ""
+            )
+            # Last statements of the transaction: the ledger's lock is held only until the commit.
+            ledger.append(
+                conn,
+                ledger.Exchange(
+                    action="push",
+                    client="lgsp",
+                    outcome=state,
+                    correlation_id=sent_as,
+                    agency_code=self.agency_code,
+                    purpose=purpose or None,
+                    legal_basis=grant.legal_basis if isinstance(grant, Grant) else None,
+                    dataset=dataset or None,
+                    fields=list(fields),
+                    record_keys=[row.aggregate_id for row in members],
+                    detail=detail,
+                ),
+                key=self.ledger_key,
+                now=self.clock(),
+            )
 
     def settled(self, conn: Connection, row: Row[Any], state: str, values: Mapping[str, Any]) -> None:
         payload = _push_payload(row.payload, row.aggregate_id) or {}
@@ -563,8 +819,9 @@ def _portal_body(payload: str, dossier_id: str) -> dict[str, Any] | None:
 def _push_payload(payload: str, record_key: str) -> dict[str, Any] | None:
     """The push as queued, or None if it is not one of this record (dataset, purpose, key, fields)."""
     try:
-        body = json.loads(payload)
-    except ValueError:
+        # msgspec (Airflow brings it) decodes ~2x faster than json: this is the largest cost left per push.
+        body = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
         return None
     if not isinstance(body, dict) or body.get("key") != record_key or not isinstance(body.get("fields"), dict):
         return None

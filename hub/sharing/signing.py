@@ -1,121 +1,99 @@
-"""How a push is signed (scheme ``v1``), so that an agency knows it came from the hub, unaltered and recent.
+"""How a batch of pushes is signed: Standard Webhooks (https://www.standardwebhooks.com), with the
+``standardwebhooks`` package, so an agency verifies it with any of the spec's libraries.
 
-The hub POSTs each push to the agency's inbox URL as a JSON body with three headers:
+The hub POSTs a batch of pushes to the agency's inbox URL as one JSON body,
+``{"items": [{"id": <the push's idempotency key>, "payload": {...}}, ...]}``, with:
 
-    Idempotency-Key    the push's id: the same on every retry and replay of that push
-    X-Lgsp-Timestamp   when this attempt was signed: whole seconds since the Unix epoch (UTC)
-    X-Lgsp-Signature   v1=<64 lowercase hex digits>
+    webhook-id          the batch's id, a digest of its items' ids: the same on every retry of that batch
+    webhook-timestamp   when this attempt was signed: whole seconds since the Unix epoch (UTC)
+    webhook-signature   ``v1,<base64 HMAC-SHA256>`` of ``f"{id}.{timestamp}."`` + the body bytes,
+                        one value per secret in force, space-separated
 
-The signature is HMAC-SHA256, under the secret the agency and the hub share, of the
-UTF-8 bytes of ``f"{timestamp}.{idempotency_key}."`` followed by the request body
-exactly as it arrived (bytes, before any JSON parsing or re-serialising). Binding the
-key and the time to the body means a captured push cannot be re-sent under another
-key or, after five minutes, at all.
+The receiver refuses with 401 when a header is missing, the timestamp is more than five
+minutes off its clock, or no value matches under any secret it holds (``Webhook.verify``
+does all three). Then it answers per item, so one refused push goes dead alone:
+``{"results": [{"id": ..., "status": 202|200|409|422, "ack": ..., "type": ...}]}``
+(202 new, 200 a replay of an id already acknowledged, with the first ack; 409/422 a
+refusal of that item, with a problem type). A 401 stops pushes to that agency until an
+operator fixes the secret; 429 and 5xx are retried later.
 
-An agency's receiver, in this order:
-
-1. refuses with 401 when ``X-Lgsp-Timestamp``, ``X-Lgsp-Signature`` or ``Idempotency-Key``
-   is missing;
-2. refuses with 401 when the timestamp is not a whole number or lies more than 300 s
-   from its own clock, either way (keep the server's clock on NTP);
-3. computes the HMAC over timestamp, ".", key, "." and the raw body, and compares it
-   with every ``v1=`` value of the signature header in constant time
-   (``hmac.compare_digest``; never ``==``); refuses with 401 if none matches. The
-   header may carry several comma-separated values (kept for secret rotation) and
-   values of schemes it does not know, which it ignores;
-4. only now parses the body, and treats the key as the push's identity: a key it has
-   acknowledged before gets the same acknowledgement again (the hub retries after a
-   timeout) and changes nothing; the same key with a different body gets 422.
-
-It answers 200/202 with ``{"MaXacNhan": "<acknowledgement id>"}`` (1-128 of
-``[A-Za-z0-9._:-]``). A 401 makes the hub stop pushing to that agency until an
-operator fixes the secret; 409 and 422 dead-letter that one push; 429 and 5xx are
-retried later. ``verify`` below is a reference implementation of steps 1-3.
-
-The secret is the password of the Airflow connection ``agency_push_<code>``; both
-sides keep it out of logs. ``demo-only-push-secret`` is the mocks' published default
-and is refused for any host that is not loopback unless ``LGSP_DEMO=true``.
+Secrets: the password of the Airflow connection ``agency_push_<code>``. A ``whsec_``
+secret is base64 as the spec writes it; any other string is used as its UTF-8 bytes.
+During a rotation the password holds two secrets separated by a space (the new one,
+then the old; ``%20`` in a connection URI): every batch is signed under both, so the
+agency may switch whenever it likes, then the old one is dropped. Both sides keep
+secrets out of logs. ``demo-only-push-secret`` is the mocks' published default and is
+refused for any host that is not loopback unless ``LGSP_DEMO=true``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import httpx
 from pydantic import SecretStr
+from standardwebhooks.webhooks import Webhook
 
 from lgsp.errors import ConfigError
 
-SCHEME = "v1"
-TIMESTAMP_HEADER = "X-Lgsp-Timestamp"
-SIGNATURE_HEADER = "X-Lgsp-Signature"
-KEY_HEADER = "Idempotency-Key"
-TOLERANCE_SECONDS = 300
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 
 
-def signature(secret: bytes, timestamp: int, idempotency_key: str, body: bytes) -> str:
-    """The ``v1=<hex>`` value for one attempt of one push."""
-    signed = f"{timestamp}.{idempotency_key}.".encode() + body
-    return f"{SCHEME}={hmac.new(secret, signed, hashlib.sha256).hexdigest()}"
+def webhook(secret: str) -> Webhook:
+    """The spec's signer/verifier for one secret: ``whsec_<base64>`` decoded, anything else as UTF-8 bytes."""
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
 
 
-def verify(
-    secret: bytes,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    now: float | None = None,
-    tolerance: int = TOLERANCE_SECONDS,
-) -> bool:
-    """Whether ``headers`` (case-insensitive names) carry a fresh, valid v1 signature of ``body``."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    stamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
-    key = lowered.get(KEY_HEADER.lower())
-    given = lowered.get(SIGNATURE_HEADER.lower())
-    if key is None or given is None or not stamp.isdigit() or len(stamp) > 12:
-        return False
-    if abs((time.time() if now is None else now) - int(stamp)) > tolerance:
-        return False
-    expected = signature(secret, int(stamp), key, body).encode()
-    candidates = [part.strip().encode() for part in given.split(",")]
-    # Every candidate is compared, so the time taken does not tell which one (or whether any) matched.
-    return sum(hmac.compare_digest(expected, candidate) for candidate in candidates) > 0
+def secrets_of(password: SecretStr) -> list[str]:
+    """The secrets a connection's password holds: one, or two (new, old) separated by whitespace during rotation."""
+    return password.get_secret_value().split()
 
 
-class PushSigner:
-    """Signs every attempt of a push as a RestClient ``Auth``: fresh timestamp, signature over the bytes sent."""
+def batch_id(item_ids: Sequence[str]) -> str:
+    """A batch's ``webhook-id``: a digest of its items' ids, so a retry of the same batch carries the same id."""
+    return "batch-" + hashlib.sha256("\n".join(item_ids).encode()).hexdigest()[:40]
+
+
+class WebhookSigner:
+    """Signs every attempt of a batch as a RestClient ``Auth``: fresh timestamp, one value per secret."""
 
     def __init__(self, secret: SecretStr, clock: Callable[[], float] = time.time) -> None:
-        """Sign with ``secret``; ``clock`` gives seconds since the epoch (tests move it).
+        """Sign with every secret ``secret`` holds; ``clock`` gives seconds since the epoch (tests move it).
 
         Raises:
-            ConfigError: the secret is empty.
+            ConfigError: no secret, or a ``whsec_`` secret that is not base64.
         """
-        if not secret.get_secret_value():
+        try:
+            self._hooks = [webhook(value) for value in secrets_of(secret)]
+        except Exception as exc:  # the package raises bare binascii/Empty errors: say which setting is wrong
+            raise ConfigError(
+                "an agency's push secret is not usable (a whsec_ secret must be base64); fix the password of its "
+                "agency_push_ connection"
+            ) from exc
+        if not self._hooks:
             raise ConfigError(
                 "the agency's push secret is empty; set it as the password of its agency_push_ connection"
             )
-        self._secret = secret
         self._clock = clock
 
     def apply(self, request: httpx.Request) -> None:
-        """Add the timestamp and signature headers (the request already carries its Idempotency-Key).
+        """Add the timestamp and signature headers (the request already carries its webhook-id).
 
         Raises:
-            ValueError: the request has no Idempotency-Key (every push must).
+            ValueError: the request has no webhook-id (the signature covers it).
         """
-        key = request.headers.get(KEY_HEADER)
-        if key is None:
-            raise ValueError("a push must carry an Idempotency-Key: the signature covers it")
-        stamp = int(self._clock())
-        # request.content is the body httpx will send, already encoded: the bytes the agency hashes.
-        request.headers[TIMESTAMP_HEADER] = str(stamp)
-        request.headers[SIGNATURE_HEADER] = signature(
-            self._secret.get_secret_value().encode(), stamp, key, request.content
-        )
+        msg_id = request.headers.get(ID_HEADER)
+        if msg_id is None:
+            raise ValueError("a push batch must carry a webhook-id: the signature covers it")
+        at = datetime.fromtimestamp(int(self._clock()), UTC)
+        # request.content is the body httpx will send, already encoded: the bytes the agency verifies.
+        request.headers[TIMESTAMP_HEADER] = str(int(at.timestamp()))
+        request.headers[SIGNATURE_HEADER] = " ".join(hook.sign(msg_id, at, request.content) for hook in self._hooks)
 
     def on_unauthorized(self) -> bool:
         """A refused signature means a wrong secret (or clock): re-signing cannot help, the 401 stands."""

@@ -1,26 +1,28 @@
-"""Agencies' push receivers as one ASGI app: each agency's inbox takes the hub's signed pushes.
+"""Agencies' push receivers as one ASGI app: each agency's inbox takes the hub's signed batches of pushes.
 
 Routes, relative to where the caller mounts the app (``/agency/v1``); ``{code}`` is any
 agency code (1-32 of capital letters, digits and hyphens); fault operation names in brackets:
-    POST   /{code}/inbox              signed push, Idempotency-Key     [receive.<code>]
+    POST   /{code}/inbox              a signed batch {"items": [{"id", "payload"}]}   [receive.<code>]
     GET    /{code}/_received?offset=&limit=   the verified pushes held (mock only)
     GET    /{code}/_admin/stats                counters (mock only)
-    PUT    /{code}/_admin/refusal {"status": 4xx}   answer every push with that status (mock only)
+    PUT    /{code}/_admin/refusal {"status": 409|422, "ids": [...]?}   refuse those items (all without ids)
     DELETE /{code}/_admin/refusal              accept again (mock only)
     DELETE /_admin/state                       forget everything (mock only)
 
-A push is answered in this order: fault injection, body size (413), signature
-(401 missing, stale or invalid; scheme in ``hub.sharing.signing``), the refusal an
-operator set, JSON (400) and shape (422: an object with dataset, key, fields), then
-the key: 202 new, 200 replay, 422 the key was used for another payload. Nothing is
-recorded before the signature is verified.
+A batch is answered in this order: fault injection, body size (413), signature per
+Standard Webhooks (401 missing, stale or invalid; ``mocks.agency.signature``), JSON (400)
+and shape (422: an object whose ``items`` are 1-MAX_ITEMS objects with a distinct string
+``id`` and a ``payload``). Then 200 with one result per item, in order:
+``{"results": [{"id", "status", "ack"} | {"id", "status", "type"}]}``: the refusal an
+operator set (its status), a payload that is not a push (422: an object with dataset,
+key, fields), then the id: 202 new, 200 replay (the first ack), 422 the id was used for
+another payload. Nothing is recorded before the signature is verified.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,24 +43,23 @@ PROBLEM_TYPES = "urn:lgsp:mock:agency:problem:"  # our own namespace, as every m
 SYSTEM = "agency"
 MAX_LISTING = 10_000
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
+MAX_ITEMS = 5000
 _SIGNATURE_DETAILS = {
-    "signature-missing": "X-Lgsp-Timestamp, X-Lgsp-Signature and Idempotency-Key are required",
-    "timestamp-stale": "X-Lgsp-Timestamp is not within five minutes of the receiver's clock",
-    "signature-invalid": "X-Lgsp-Signature does not match the body under the agency's secret",
+    "signature-missing": "webhook-id, webhook-timestamp and webhook-signature are required",
+    "timestamp-stale": "webhook-timestamp is not within five minutes of the receiver's clock",
+    "signature-invalid": "webhook-signature does not match the body under the agency's secret",
 }
 
 
 class _Endpoints:
     """The handlers, bound to the inboxes, the settings and the shared fault injector."""
 
-    def __init__(
-        self, inboxes: Inboxes, settings: MockSettings, faults: FaultInjector, clock: Callable[[], float]
-    ) -> None:
-        self.inboxes, self.settings, self.faults, self.clock = inboxes, settings, faults, clock
+    def __init__(self, inboxes: Inboxes, settings: MockSettings, faults: FaultInjector) -> None:
+        self.inboxes, self.settings, self.faults = inboxes, settings, faults
         self.json_faults = JsonFaults(PROBLEM_TYPES)
 
     async def receive(self, request: Request) -> Response:
-        """Take one push: maybe a fault first, then the checks the module docstring lists."""
+        """Take one batch: maybe a fault first, then the checks the module docstring lists."""
         try:
             code = _code(request)
         except Problem as problem:
@@ -70,25 +71,36 @@ class _Endpoints:
 
     async def _answer(self, request: Request, code: str) -> Response:
         try:
-            status, ack = await self._accept(request, code)
+            items = await self._verified(request, code)
         except Problem as problem:
-            kind = {401: "rejected_401"}.get(problem.status, "refused" if problem.slug == "refused" else "rejected_4xx")
-            self.inboxes.count(code, kind)
+            self.inboxes.count(code, "rejected_401" if problem.status == 401 else "rejected_4xx")
             return problem.response(PROBLEM_TYPES)
-        return JSONResponse({"MaXacNhan": ack}, status)
+        self.inboxes.count(code, "batches")
+        return JSONResponse({"results": [self._result(code, item_id, payload) for item_id, payload in items]})
 
-    async def _accept(self, request: Request, code: str) -> tuple[int, str]:
-        body = await read_capped(request, self.settings.max_request_bytes)
+    async def _verified(self, request: Request, code: str) -> list[tuple[str, Any]]:
+        body = await read_capped(request, self.settings.agency_max_batch_bytes)
         if body is None:
             raise Problem(413, "too-large", "Request body too large")
-        secret = self.settings.agency_push_secrets.get(code, self.settings.agency_push_secret)
-        refused = refusal(secret.get_secret_value().encode(), request.headers, body, self.clock())
+        secrets = self.settings.agency_push_secrets.get(code, self.settings.agency_push_secret)
+        refused = refusal(secrets.get_secret_value(), request.headers, body)
         if refused is not None:
             raise Problem(401, refused, _SIGNATURE_DETAILS[refused])
-        status = self.inboxes.refusal(code)
-        if status is not None:
-            raise Problem(status, "refused", "The agency refuses pushes for now")
-        return self.inboxes.accept(code, request.headers["idempotency-key"], _payload(body))
+        return _items(body)
+
+    def _result(self, code: str, item_id: str, payload: Any) -> dict[str, Any]:
+        """One item's answer: a refusal, an invalid push, or the inbox's acknowledgement."""
+        status = self.inboxes.refusal(code, item_id)
+        try:
+            if status is not None:
+                self.inboxes.count(code, "refused")
+                raise Problem(status, "refused", "The agency refuses this push")
+            ack_status, ack = self.inboxes.accept(code, item_id, _payload(payload))
+        except Problem as problem:
+            if problem.slug != "refused":
+                self.inboxes.count(code, "rejected_4xx")
+            return {"id": item_id, "status": problem.status, "type": PROBLEM_TYPES + problem.slug}
+        return {"id": item_id, "status": ack_status, "ack": ack}
 
     async def received(self, request: Request) -> Response:
         """The verified pushes an agency holds, in arrival order, ``limit`` (1..10,000) from ``offset``."""
@@ -105,19 +117,22 @@ class _Endpoints:
         return JSONResponse(self.inboxes.stats(_code(request)))
 
     async def refusal(self, request: Request) -> Response:
-        """PUT: refuse every push with ``{"status": 4xx}``; DELETE: accept again."""
+        """PUT: refuse pushes with ``{"status": 4xx}`` (only the items ``ids`` lists, if given); DELETE: accept."""
         code = _code(request)
         if request.method == "DELETE":
             self.inboxes.refuse(code, None)
             return JSONResponse({"refusal": None})
         try:
-            status = json.loads(await request.body()).get("status")
+            asked = json.loads(await request.body())
+            status, ids = asked.get("status"), asked.get("ids")
         except (ValueError, AttributeError):
-            status = None
-        if not isinstance(status, int) or not 400 <= status < 500 or status in (401, 429):
-            # 401 and 429 have their own meaning (signature, rate): a refusal is any other 4xx.
-            raise Problem(422, "invalid-body", "status must be a 4xx other than 401 and 429")
-        self.inboxes.refuse(code, status)
+            status, ids = None, None
+        if status not in (409, 422):
+            # The answers an item may carry: 401 and 429 are the whole request's (signature, rate).
+            raise Problem(422, "invalid-body", "status must be 409 or 422")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(item, str) for item in ids)):
+            raise Problem(422, "invalid-body", "ids must be a list of item ids")
+        self.inboxes.refuse(code, status, None if ids is None else frozenset(ids))
         return JSONResponse({"refusal": status})
 
     async def reset(self, request: Request) -> Response:
@@ -142,11 +157,30 @@ def _whole(request: Request, name: str, default: int, minimum: int) -> int:
     return int(text)
 
 
-def _payload(body: bytes) -> dict[str, Any]:
+def _items(body: bytes) -> list[tuple[str, Any]]:
+    """The batch's (id, payload) items, in order.
+
+    Raises:
+        Problem: 400 not JSON; 422 not a batch of 1-MAX_ITEMS items with distinct ids.
+    """
     try:
-        payload = json.loads(body)
+        batch = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed-json", "The body is not JSON") from exc
+    items = batch.get("items") if isinstance(batch, dict) else None
+    if (
+        not isinstance(items, list)
+        or not 1 <= len(items) <= MAX_ITEMS
+        or not all(isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] for item in items)
+        or len({item["id"] for item in items}) != len(items)
+    ):
+        raise Problem(
+            422, "invalid-body", f"A batch is an object whose items (1-{MAX_ITEMS}) each have an id and a payload"
+        )
+    return [(item["id"], item.get("payload")) for item in items]
+
+
+def _payload(payload: Any) -> dict[str, Any]:
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("fields"), dict)
@@ -170,12 +204,10 @@ def _problems(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
     return run
 
 
-def build_agency_app(
-    settings: MockSettings, faults: FaultInjector, clock: Callable[[], float] = time.time
-) -> Starlette:
+def build_agency_app(settings: MockSettings, faults: FaultInjector) -> Starlette:
     """Every agency's receiver, empty; mount it at ``/agency/v1``. ``app.state.agencies`` is the `Inboxes`."""
     inboxes = Inboxes()
-    endpoints = _Endpoints(inboxes, settings, faults, clock)
+    endpoints = _Endpoints(inboxes, settings, faults)
     app = Starlette(
         routes=[
             Route("/{code}/inbox", endpoints.receive, methods=["POST"]),

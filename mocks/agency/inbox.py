@@ -2,7 +2,7 @@
 
 Keys are per agency: the same key and the same payload again get the first
 MaXacNhan (200); the same key with another payload, 422. An operator (a test) can make
-an agency refuse every push with one status, until told to stop.
+an agency refuse every push, or the pushes of the ids it names, with one status, until told to stop.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from mocks.one_stop.rest import Problem
 
-STATS = ("accepted", "replays", "rejected_401", "rejected_4xx", "refused")
+STATS = ("batches", "accepted", "replays", "rejected_401", "rejected_4xx", "refused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Inboxes:
         """Start empty."""
         self._received: dict[str, list[Received]] = {}
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # (agency, key) -> (payload print, MaXacNhan)
-        self._refusals: dict[str, int] = {}
+        self._refusals: dict[str, tuple[int, frozenset[str] | None]] = {}  # agency -> (status, ids; None: all)
         self._counts: Counter[tuple[str, str]] = Counter()
         self._issued: Counter[str] = Counter()  # never reset, so a MaXacNhan is never reused
         self._lock = threading.Lock()
@@ -72,21 +72,22 @@ class Inboxes:
             self._counts[(agency, "accepted")] += 1
             return 202, ack
 
-    def refusal(self, agency: str) -> int | None:
-        """The status the agency answers every push with, if told to refuse."""
+    def refusal(self, agency: str, key: str) -> int | None:
+        """The status the agency answers the push ``key`` with, if told to refuse it."""
         with self._lock:
-            return self._refusals.get(agency)
+            status, keys = self._refusals.get(agency, (None, None))
+        return status if keys is None or key in keys else None
 
-    def refuse(self, agency: str, status: int | None) -> None:
-        """Answer every push with ``status`` from now on (None: accept again)."""
+    def refuse(self, agency: str, status: int | None, keys: frozenset[str] | None = None) -> None:
+        """Answer the pushes ``keys`` (None: every push) with ``status`` from now on (status None: accept again)."""
         with self._lock:
             if status is None:
                 self._refusals.pop(agency, None)
             else:
-                self._refusals[agency] = status
+                self._refusals[agency] = (status, keys)
 
     def count(self, agency: str, kind: str) -> None:
-        """Count a push answered with an error (401, another 4xx, a refusal)."""
+        """Count a batch, or a request or push answered with an error (401, another 4xx, a refusal)."""
         with self._lock:
             self._counts[(agency, kind)] += 1
 

@@ -1,33 +1,35 @@
-"""The receiver's side of the push signature, written from the scheme as agencies read it.
+"""The receiver's side of the push signature: Standard Webhooks, verified with the ``standardwebhooks`` package.
 
 Deliberately not shared with the hub's signer (``hub.sharing.signing``): an agency
-implements the documented scheme on its own, and so does this mock, so a test that
-passes here shows the documentation and the signer agree.
+verifies with the spec's own library and nothing of ours, and so does this mock, so a
+test that passes here shows the hub signs as the spec says.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 
-TOLERANCE_SECONDS = 300  # five minutes either way
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
-def refusal(secret: bytes, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
-    """None if the push is signed with ``secret``, recently; else the problem slug of the 401 to answer."""
-    stamp = headers.get("x-lgsp-timestamp")
-    given = headers.get("x-lgsp-signature")
-    key = headers.get("idempotency-key")
-    if stamp is None or given is None or key is None:
+def _webhook(secret: str) -> Webhook:
+    # The spec writes secrets as whsec_<base64>; a plain string (the demo's) is used as its UTF-8 bytes.
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+
+
+def refusal(secrets: str, headers: Mapping[str, str], body: bytes) -> str | None:
+    """None if the batch is signed, recently, under one of ``secrets`` (space-separated: a rotation); else the slug."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if not all(lowered.get(name) for name in ("webhook-id", "webhook-timestamp", "webhook-signature")):
         return "signature-missing"
-    if not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > TOLERANCE_SECONDS:
-        return "timestamp-stale"
-    signed = stamp.encode() + b"." + key.encode("latin-1") + b"." + body
-    expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
-    matched = False
-    for part in given.split(","):
-        scheme, _, value = part.strip().partition("=")
-        # Every v1 value is compared in full, whatever came before: the timing says nothing.
-        matched = (scheme == "v1" and hmac.compare_digest(expected, value.encode("latin-1"))) or matched
-    return None if matched else "signature-invalid"
+    slug = "signature-invalid"
+    for secret in secrets.split():
+        try:
+            _webhook(secret).verify(body, lowered, json_parse=False)
+        except WebhookVerificationError as exc:
+            # The package says which check failed only in its message: a stale (or future) stamp, or no match.
+            if "timestamp" in str(exc).lower() or "headers" in str(exc).lower():
+                return "timestamp-stale"
+            continue
+        return None
+    return slug

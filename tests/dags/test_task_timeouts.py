@@ -29,6 +29,7 @@ from hub.systems.loader import load_systems, streams
 
 # (dag, task) -> the kind of task whose limit it must have; every task of every DAG is here.
 KINDS = {
+    ("agency_push", "plan_lanes"): "deliver",
     ("agency_push", "deliver_pushes"): "deliver",
     ("quality_report", "build_site"): "report",
     # every declared stream's DAG: extract, audit, publish, then its followups (e.g. the dossiers' route, deliver)
@@ -132,7 +133,11 @@ def test_a_bad_limit_is_refused_naming_the_variable(tmp_path: Path) -> None:
     assert set(described["errors"]) == {DECLARED_FILE}
     for message in described["errors"].values():
         assert "LGSP_TASK_TIMEOUT_AUDIT_MINUTES='half an hour'" in message and "minutes above 0" in message
-    assert set(described["limits"]) == {"agency_push.deliver_pushes", "quality_report.build_site"}
+    assert set(described["limits"]) == {
+        "agency_push.plan_lanes",
+        "agency_push.deliver_pushes",
+        "quality_report.build_site",
+    }
     for value, outcome in described["refused"].items():
         assert outcome.startswith(f"LGSP_TASK_TIMEOUT_AUDIT_MINUTES={value!r} is out of range"), value
 

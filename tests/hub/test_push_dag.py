@@ -1,4 +1,4 @@
-"""The agency_push DAG: light to import, one task, and a real run through Airflow to the mock receivers."""
+"""The agency_push DAG: light to import, delivery mapped over lanes, a real run through Airflow to the mocks."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def probe(code: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_the_dag_file_imports_nothing_heavy_and_has_one_task_every_15_minutes() -> None:
+def test_the_dag_file_imports_nothing_heavy_and_maps_delivery_over_lanes_every_15_minutes() -> None:
     heavy = probe(
         "import sys, runpy; runpy.run_path(sys.argv[1]);"
         "print('HEAVY:' + ','.join(m for m in ('great_expectations', 'zeep', 'lxml', 'hub.sharing', 'hub.store',"
@@ -34,9 +34,12 @@ def test_the_dag_file_imports_nothing_heavy_and_has_one_task_every_15_minutes() 
     shape = probe(
         "import sys, runpy; d = runpy.run_path(sys.argv[1])['agency_push_dag']; t = d.task_dict['deliver_pushes'];"
         "print(d.dag_id, d.max_active_runs, sorted(d.task_dict), t.owner, t.retries, 'When it fails' in d.doc_md,"
-        " repr(d.timetable))"
+        " type(t).__name__, t.pool, sorted(t.upstream_task_ids), repr(d.timetable))"
     )
-    assert shape.startswith("agency_push 1 ['deliver_pushes'] lgsp 3 True") and "*/15 * * * *" in shape
+    assert shape.startswith(
+        "agency_push 1 ['deliver_pushes', 'plan_lanes'] lgsp 3 True DecoratedMappedOperator agency_push ['plan_lanes']"
+    )
+    assert "*/15 * * * *" in shape
 
 
 def test_a_real_run_delivers_the_queued_pushes(mock_server: Callable[..., Any], tmp_path: Path) -> None:
@@ -50,14 +53,16 @@ def test_a_real_run_delivers_the_queued_pushes(mock_server: Callable[..., Any], 
         f"AIRFLOW_CONN_AGENCY_PUSH_{code.replace('-', '_')}": f"http://:demo-only-push-secret@{origin}/agency/v1/{code}/inbox"
         for code in SUBSCRIBERS
     }
-    env = airflow_environment(tmp_path, {"LGSP_DATABASE_URL": url, **connections})
+    env = airflow_environment(tmp_path, {"LGSP_DATABASE_URL": url, "LGSP_PUSH_LANES": "3", **connections})
     migrate_metadata_db(env)
 
     outcome = run_dag("agency_push", env)
 
-    assert (outcome.state, outcome.task_states) == ("success", {"deliver_pushes": "success"})
+    assert (outcome.state, outcome.task_states) == ("success", {"plan_lanes": "success", "deliver_pushes": "success"})
     with engine.connect() as conn:
         states = dict(conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).tuples().all())
     assert states == {"acknowledged": 2 * total}
     assert {code: server.agencies.stats(code)["held"] for code in SUBSCRIBERS} == dict.fromkeys(SUBSCRIBERS, total)
+    # Three lanes, three mapped task instances: each sent its share of the citizens as one batch per agency.
+    assert {code: server.agencies.stats(code)["batches"] for code in SUBSCRIBERS} == dict.fromkeys(SUBSCRIBERS, 3)
     engine.dispose()

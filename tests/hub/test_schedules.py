@@ -81,3 +81,10 @@ def test_declared_pools_join_the_hubs_and_a_clash_is_named() -> None:
     ]
     clash = schedules.declared_pool_problems({"a": {"agency_push": 1}})
     assert clash and clash[0][0] == "a" and "hub's own" in clash[0][1]
+
+
+def test_the_push_pool_has_a_slot_per_default_lane() -> None:
+    from hub.settings import DEFAULT_PUSH_LANES, load_settings
+
+    # Fewer slots than lanes would run the mapped lanes one after another: no parallel delivery.
+    assert schedules.HUB_POOLS["agency_push"][0] == DEFAULT_PUSH_LANES == load_settings().push_lanes
