@@ -27,7 +27,6 @@ scope); a value present but not well formed for its type fails.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -39,7 +38,7 @@ import yaml
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from lgsp.declaration import KnownArgs, RangeArgs, Stream, UniqueArgs, ValuesFrom, rule_kind
+from lgsp.declaration import KnownArgs, RangeArgs, Stream, UniqueArgs, ValuesFrom, python_function, rule_kind
 from lgsp.errors import ConfigError
 from quality.patterns import PatternError, pattern_problem, pattern_sql, shown
 from quality.verdicts import (
@@ -255,13 +254,11 @@ def _unique_together(fields: list[str], staging: str) -> tuple[str, str, Verdict
 def _check(args: Any) -> tuple[str, str, Verdict]:
     """A domain check: the named function's description and passing condition over ``s.<field>``."""
     field, reference = args.field, args.run
-    module_name, _, function_name = reference.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
+    function = python_function(reference)
+    if function is None:
         raise RuleError(
-            f"check names {reference!r}, which does not import; write package.module:function of an installed module"
-        ) from None
+            f"check names {reference!r}, which is no function of an installed module; write package.module:function"
+        )
     try:
         description, passes = function(f"s.{field}")
     except (TypeError, ValueError):

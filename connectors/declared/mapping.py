@@ -24,7 +24,6 @@ value that does not read as its type rejects the record with ``<WireName> is not
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -35,7 +34,7 @@ from typing import Any
 from lxml import etree
 
 from connectors.digest import content_hash_of
-from lgsp.declaration import Stream
+from lgsp.declaration import Stream, python_function
 from lgsp.errors import ConfigError, RejectedRecord
 
 CONTRACT_RULE = "contract.valid"
@@ -201,16 +200,10 @@ def domain_reader(reference: str) -> Reader:
     Raises:
         ConfigError: it does not import, or is not callable.
     """
-    module_name, _, function_name = reference.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
-        raise ConfigError(
-            f"read: {reference!r} does not import; write package.module:function of an installed module"
-        ) from None
-    if not callable(function):
-        raise ConfigError(f"read: {reference!r} is not a function")
-    return function  # type: ignore[no-any-return]
+    function = python_function(reference)
+    if function is None:
+        raise ConfigError(f"read: {reference!r} is no function of an installed module; write package.module:function")
+    return function
 
 
 class RecordMapper:

@@ -11,7 +11,6 @@ declaration (a named domain function) or hub.pipeline.generic_merge.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from hub.store.declared import dataset_table, ensure_declared_tables, staging_ta
 from hub.store.engine import open_store
 from hub.store.tables import metadata as hub_metadata
 from hub.systems.loader import HUB_DATASETS, Declared, DeclaredStream, load_systems, streams
+from lgsp.declaration import python_function
 from lgsp.errors import ConfigError
 from quality.rules import compile_suite
 from quality.verdicts import Rule, Suite, verdict
@@ -160,16 +160,12 @@ def followup_function(stream: str, reference: str) -> Followup:
     Raises:
         ConfigError: it does not import, or is not callable.
     """
-    module_name, _, function_name = reference.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
+    function = python_function(reference)
+    if function is None:
         raise ConfigError(
-            f"stream {stream} names followup {reference!r}, which does not import; "
-            "write it as package.module:function of an installed module"
-        ) from None
-    if not callable(function):
-        raise ConfigError(f"stream {stream}: followup {reference!r} is not a function")
+            f"stream {stream} names followup {reference!r}, which is no function of an installed module; "
+            "write it as package.module:function"
+        )
     return cast(Followup, function)
 
 
@@ -249,16 +245,12 @@ def _merge(stream: DeclaredStream) -> Merge:
     reference = stream.stream.merge
     if reference is None:
         return partial(merge_declared, stream=stream)
-    module_name, _, function_name = reference.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
+    function = python_function(reference)
+    if function is None:
         raise ConfigError(
-            f"stream {stream.qualified} names merge {reference!r}, which does not import; "
-            "write it as package.module:function of an installed module, or remove it for the generic merge"
-        ) from None
-    if not callable(function):
-        raise ConfigError(f"stream {stream.qualified}: merge {reference!r} is not a function")
+            f"stream {stream.qualified} names merge {reference!r}, which is no function of an installed module; "
+            "write it as package.module:function, or remove it for the generic merge"
+        )
     return cast(Merge, function)
 
 

@@ -19,7 +19,7 @@ for REST (``data`` or ``result.items``; ``.`` for a body that is itself the list
 child element names for SOAP (``HoKinhDoanh``, or ``KetQua/HoKinhDoanh``).
 """
 
-from lgsp.declaration.base import FIELD_TYPES, IDENTIFIER, PYTHON_REF, FieldType, Identifier, Titles
+from lgsp.declaration.base import FIELD_TYPES, IDENTIFIER, PYTHON_REF, FieldType, Identifier, Titles, python_function
 from lgsp.declaration.rules import (
     RULE_KINDS,
     KnownArgs,
@@ -75,6 +75,7 @@ __all__ = [
     "declaration_schema",
     "own_fields",
     "problems",
+    "python_function",
     "rule_fields",
     "rule_kind",
     "templates_in",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import importlib
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +14,20 @@ PYTHON_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # "package.module:function"
 
 FieldType = Literal["text", "integer", "decimal", "date", "datetime", "boolean", "personal_id", "province", "commune"]
 FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
+
+
+def python_function(reference: str) -> Callable[..., Any] | None:
+    """The function a declaration's ``package.module:function`` names; None when it does not import or is no function.
+
+    What a declaration hands to domain Python (a merge, a reader, a check, a followup) is found here, once;
+    each caller says in its own words what to write instead.
+    """
+    module_name, _, function_name = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError):
+        return None
+    return function if callable(function) else None
 
 
 class Model(BaseModel):

@@ -111,10 +111,13 @@ def test_followups_run_in_order_with_the_run_id_settings_and_engine(probe: Path,
 
 
 def test_a_followup_that_does_not_import_is_named(probe: Path) -> None:
-    with pytest.raises(ConfigError, match="names followup 'test_declared_followups:nowhere', which does not import"):
+    with pytest.raises(
+        ConfigError,
+        match="names followup 'test_declared_followups:nowhere', which is no function of an installed module",
+    ):
         declared.followup_function("probe.items", "test_declared_followups:nowhere")
-    with pytest.raises(ConfigError, match="is not a function"):
-        declared.followup_function("probe.items", "test_declared_followups:CALLS")
+    with pytest.raises(ConfigError, match="'test_declared_followups:CALLS', which is no function"):
+        declared.followup_function("probe.items", "test_declared_followups:CALLS")  # a list, not callable
 
 
 def test_followup_tasks_must_be_unique_and_not_a_stage() -> None:
@@ -170,7 +173,7 @@ def test_a_domain_reader_reads_the_wire_value_after_the_plain_fields() -> None:
     for wrong in ({"Ma": "A1", "Phan": "x"}, {"Ma": "A1"}):  # the reader is asked about an absent value too
         rejected = mapper.from_json(wrong)
         assert str(rejected.rejection) == "contract.valid: Phan is not readable as declared"
-    with pytest.raises(ConfigError, match="does not import"):
+    with pytest.raises(ConfigError, match="is no function of an installed module"):
         RecordMapper(
             Stream.model_validate({**STREAM, "fields": {**STREAM["fields"], "parts": {"from": "P", "read": "x.y:z"}}})
         )

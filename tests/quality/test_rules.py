@@ -977,7 +977,7 @@ def test_known_also_values_from_unique_together_and_check_refuse_what_they_canno
         1: "not a readable YAML or JSON file",
         2: "has no list at nope",
         3: "name its member with key",
-        4: "does not import",
+        4: "is no function of an installed module",
         5: "must take the staged column",
         6: "'nowhere' is not one of the stream's fields",
     }.items():
