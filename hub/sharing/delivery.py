@@ -118,6 +118,15 @@ _AGENCY_REFUSALS = {
     409: "the agency refuses the change as conflicting with what it holds",
     422: "the agency calls the payload invalid, or the key was used for another push",
 }
+# What a deliverer reads of a message it may send: the same for the portal and the agencies' lanes.
+_SENT_COLUMNS = (
+    outbox.c.message_id,
+    outbox.c.aggregate_id,
+    outbox.c.payload,
+    outbox.c.idempotency_key,
+    outbox.c.state,
+    outbox.c.attempts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,14 +364,7 @@ class _Run:
 
     def _heads(self, after: int) -> list[Row[Any]]:
         query = (
-            select(
-                outbox.c.message_id,
-                outbox.c.aggregate_id,
-                outbox.c.payload,
-                outbox.c.idempotency_key,
-                outbox.c.state,
-                outbox.c.attempts,
-            )
+            select(*_SENT_COLUMNS)
             .where(self._due(), outbox.c.message_id > after, ~_HELD_BACK)
             .order_by(outbox.c.message_id)
             .limit(BATCH_SIZE)
@@ -479,18 +481,7 @@ class _PushRun(_Run):
                 return None
             mine = [row.message_id for row in heads if lane_of(row.aggregate_id, self.lanes) == self.lane]
             rows: list[Row[Any]] = list(
-                conn.execute(
-                    select(
-                        outbox.c.message_id,
-                        outbox.c.aggregate_id,
-                        outbox.c.payload,
-                        outbox.c.idempotency_key,
-                        outbox.c.state,
-                        outbox.c.attempts,
-                    )
-                    .where(outbox.c.message_id.in_(mine))
-                    .order_by(outbox.c.message_id)
-                )
+                conn.execute(select(*_SENT_COLUMNS).where(outbox.c.message_id.in_(mine)).order_by(outbox.c.message_id))
             )
         return heads[-1].message_id, rows
 

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from pg import fresh_database
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
@@ -27,32 +26,13 @@ from hub.local.airflow.celery_cluster import node_name
 from hub.local.airflow.cluster import airflow_cluster
 from hub.local.airflow.rest import Cluster
 from hub.local.demo_connections import demo_connections
-from hub.settings import load_settings
 from hub.sharing.push import TOPIC_PREFIX
-from hub.sharing.registry import load_configured
-from hub.store.engine import open_store
 from hub.store.tables import outbox, sync_run
 
 pytestmark = pytest.mark.slow
 
 SYNCS = ("national_population_sync", "civil_status_sync", "one_stop_sync")
 WORKERS = {1: node_name(1), 2: node_name(2)}
-
-
-@pytest.fixture
-def store_url(pg_url: str) -> Iterator[str]:
-    """The hub's store: a second fresh database beside Airflow's (``fresh_pg_url``)."""
-    with fresh_database(pg_url, prefix="store") as url:
-        yield url
-
-
-@pytest.fixture
-def store(store_url: str, tmp_path: Path) -> Iterator[Engine]:
-    """The store migrated, with config/sharing in force."""
-    engine = open_store(store_url)
-    load_configured(engine, load_settings(home=tmp_path))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

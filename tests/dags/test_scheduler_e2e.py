@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pg import fresh_database
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
@@ -25,10 +24,7 @@ from hub.local.airflow.cluster import airflow_cluster
 from hub.local.airflow.rest import Cluster
 from hub.local.demo_connections import demo_connections
 from hub.orchestration.schedules import POOLS
-from hub.settings import load_settings
 from hub.sharing.push import TOPIC_PREFIX
-from hub.sharing.registry import load_configured
-from hub.store.engine import open_store
 from hub.store.tables import citizen, civil_event, dossier, outbox, sync_run
 
 pytestmark = pytest.mark.slow
@@ -36,22 +32,6 @@ pytestmark = pytest.mark.slow
 # The order `lgsp run` keeps as well: civil-status events and dossiers build on the citizens.
 FLOWS = ("national_population_sync", "civil_status_sync", "one_stop_sync", "agency_push")
 STREAMS = {"national_population_sync", "civil_status_sync", "one_stop_sync"}  # the flows that write a sync_run row
-
-
-@pytest.fixture
-def store_url(pg_url: str) -> Iterator[str]:
-    """A second fresh database on the session's PostgreSQL (``fresh_pg_url`` is Airflow's): the hub's store."""
-    with fresh_database(pg_url, prefix="store") as url:
-        yield url
-
-
-@pytest.fixture
-def store(store_url: str, tmp_path: Path) -> Iterator[Engine]:
-    """The store migrated, with config/sharing in force (agencies, agreements, subscriptions)."""
-    engine = open_store(store_url)
-    load_configured(engine, load_settings(home=tmp_path))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
