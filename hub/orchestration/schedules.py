@@ -128,6 +128,14 @@ class _HubPools(Mapping[str, tuple[int, str]]):
 HUB_POOLS: Mapping[str, tuple[int, str]] = _HubPools()
 
 
+def airflow_pool_file(push_lanes: int | str | None = None) -> str:
+    """`pools` as the JSON ``airflow pools import`` reads (it creates each pool, or resizes it)."""
+    import json
+
+    found = pools(push_lanes)
+    return json.dumps({pool: {"slots": slots, "description": text} for pool, (slots, text) in found.items()}, indent=2)
+
+
 def asset_name(dataset: str) -> str:
     """The Airflow asset of a dataset, as the UI shows it: ``lgsp.<dataset>``."""
     return f"lgsp.{dataset}"
@@ -324,3 +332,7 @@ def missed_runs(schedule: str, last_finished: datetime | None, now: datetime) ->
         if due > 10_000:  # a flow dead for months: the exact count no longer matters
             break
     return max(due - 1, 0)
+
+
+if __name__ == "__main__":  # docker-compose.yml's airflow-init: python -m hub.orchestration.schedules > pools.json
+    print(airflow_pool_file())

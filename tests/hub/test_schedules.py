@@ -100,3 +100,19 @@ def test_the_push_pool_has_a_slot_per_lane_the_setting_asks_for(monkeypatch: pyt
     # A pool's name (what a DAG file checks while parsed) does not read the settings.
     assert "agency_push" in schedules.HUB_POOLS and schedules.HUB_POOLS["national_portal"][0] == 1
     assert list(schedules.HUB_POOLS) == ["national_portal", "agency_push"]
+
+
+def test_the_pool_file_is_what_airflow_pools_import_reads() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # docker-compose.yml's airflow-init runs this, then `airflow pools import` of its output.
+    env = {**os.environ, "LGSP_PUSH_LANES": "3"}
+    printed = subprocess.run(
+        [sys.executable, "-m", "hub.orchestration.schedules"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    found = json.loads(printed)
+    assert found["agency_push"]["slots"] == 3 and found["national_portal"]["slots"] == 1
+    assert {pool: (entry["slots"], entry["description"]) for pool, entry in found.items()} == schedules.pools("3")
