@@ -22,9 +22,10 @@ so pushes that backed off are retried and the report's freshness has a clock to 
 **Lanes and pool**: `plan_lanes` reads `LGSP_PUSH_LANES` (2); `deliver_pushes` is mapped
 over that many lanes (Airflow mapped tasks, spread over the workers of a cluster), lane
 *i* serving the citizens whose key hashes to *i*, so each citizen's changes keep their
-order. Every lane runs in the pool `agency_push`, which needs one slot per lane. Create it
-once per deployment: `airflow pools set agency_push 2 "..."` (`hub.orchestration.schedules.POOLS`);
-without it the scheduler never runs the task.
+order. Every lane runs in the pool `agency_push`, which needs one slot per lane: `lgsp airflow`
+creates it, sized from `LGSP_PUSH_LANES`, at each start (`hub.orchestration.schedules.POOLS`);
+elsewhere `airflow pools set agency_push <LGSP_PUSH_LANES> "..."`, again whenever the lanes
+change. Without it the scheduler never runs the task.
 
 ### When it fails
 

@@ -24,7 +24,8 @@ DEMO_SECRETS = frozenset({DEMO_PASSWORD, "demo-only-key", "demo-only-push-secret
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-DEFAULT_PUSH_LANES = 2  # also the agency_push pool's slots (hub.orchestration.schedules.HUB_POOLS)
+DEFAULT_PUSH_LANES = 2  # the agency_push pool gets a slot per lane (hub.orchestration.schedules.hub_pools)
+MAX_PUSH_LANES = 64
 
 
 class Settings(BaseSettings):
@@ -50,9 +51,9 @@ class Settings(BaseSettings):
     api_token_seconds: int = 300  # lifetime of an agency's access token
     # Pushes per request to an agency (its receiver answers per item); and how many lanes (Airflow mapped
     # tasks, each a share of the citizens by a hash of their key) deliver at once. The pool agency_push
-    # needs as many slots as lanes.
+    # gets as many slots as lanes, from this setting (hub.orchestration.schedules.hub_pools).
     push_batch_size: int = Field(default=500, ge=1, le=5000)
-    push_lanes: int = Field(default=DEFAULT_PUSH_LANES, ge=1, le=64)
+    push_lanes: int = Field(default=DEFAULT_PUSH_LANES, ge=1, le=MAX_PUSH_LANES)
 
     def resolved_database_url(self) -> str:
         """The store's URL: LGSP_DATABASE_URL, else SQLite under LGSP_HOME."""

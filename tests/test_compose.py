@@ -364,6 +364,9 @@ def test_the_init_service_prepares_both_databases_and_the_registry() -> None:
     for step in ("airflow db migrate", "lgsp upgrade-db", "lgsp agencies load"):
         assert step in commands, f"airflow-init does not run `{step}`"
     assert commands.index("airflow db migrate") < commands.index("lgsp agencies load")
+    # The pools, from the table `lgsp airflow` sets them from (the file hub.orchestration.schedules writes).
+    assert commands.index("airflow db migrate") < commands.index("airflow pools import /tmp/lgsp-pools.json")
+    assert "python -m hub.orchestration.schedules > /tmp/lgsp-pools.json" in init["command"][-1]
     assert str(init.get("user")) == "0:0" and "chown" in init["command"][-1]  # root only to hand the volumes over
 
 

@@ -18,10 +18,11 @@ Two ways a flow starts:
 
 ``POOLS`` are the external systems whose rate the platform must respect across every
 DAG that calls them: the hub's own, and each declaration's ``pools``. A task in a pool
-that does not exist is never scheduled, so a deployment creates them once
-(``hub.local.airflow.cluster`` does, from this table)::
+that does not exist is never scheduled, so a deployment creates them, and sizes them again
+when ``LGSP_PUSH_LANES`` changes (``hub.local.airflow.cluster`` does, from this table, at each start)::
 
     airflow pools set national_portal 1 "Status pushes to the National Public Service Portal ..."
+    airflow pools set agency_push 4 "Signed batches of pushes ..."   # LGSP_PUSH_LANES=4
 
 ``dag.test()`` (``lgsp run``) runs tasks without looking at pools.
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -74,20 +75,65 @@ HUB_TRIGGERED_BY: dict[str, tuple[str, ...]] = {
 }
 PUSH_FLOW, REPORT_FLOW = "agency_push", "quality_report"
 
-# pool -> (slots, description); the tasks that use each name it in their DAG file
-HUB_POOLS: dict[str, tuple[int, str]] = {
+# The hub's own pools, pool -> (slots, description); the tasks that use each name it in their DAG file.
+# The push pool's slots are not written here: `hub_pools` gives it one per delivery lane.
+PUSH_POOL = "agency_push"
+_FIXED_POOLS: dict[str, tuple[int, str]] = {
     "national_portal": (
         1,
         "Status pushes to the National Public Service Portal (the dossiers' deliver task): one caller at a time, "
         "so each dossier's statuses arrive in order and within the portal's rate limit",
     ),
-    "agency_push": (
-        2,  # one slot per delivery lane: hub.settings.DEFAULT_PUSH_LANES (set it to LGSP_PUSH_LANES if you change that)
-        "Signed batches of pushes to the agencies' receivers (agency_push.deliver_pushes, one mapped task per "
-        "lane): one slot per lane (LGSP_PUSH_LANES); a citizen always goes by the same lane, so its changes "
-        "arrive in order",
-    ),
 }
+_PUSH_POOL_DESCRIPTION = (
+    "Signed batches of pushes to the agencies' receivers (agency_push.deliver_pushes, one mapped task per "
+    "lane): one slot per lane (LGSP_PUSH_LANES); a citizen always goes by the same lane, so its changes "
+    "arrive in order"
+)
+
+
+def hub_pools(push_lanes: int | str | None = None) -> dict[str, tuple[int, str]]:
+    """The hub's own pools, pool -> (slots, description).
+
+    The push pool has a slot per delivery lane: ``push_lanes`` (e.g. ``LGSP_PUSH_LANES`` of the
+    environment a cluster gives its workers), else the setting as ``plan_lanes`` reads it. Fewer
+    slots than lanes would queue lanes behind each other; more would let a run exceed its lanes.
+
+    Raises:
+        ConfigError: the lanes' count is not a whole number from 1 to 64 (or another LGSP_* setting is wrong).
+    """
+    from hub.settings import load_settings  # pydantic: only when a pool's size is asked for
+
+    lanes = load_settings(push_lanes=push_lanes).push_lanes
+    return {**_FIXED_POOLS, PUSH_POOL: (lanes, _PUSH_POOL_DESCRIPTION)}
+
+
+class _HubPools(Mapping[str, tuple[int, str]]):
+    """`hub_pools` as a mapping whose names cost nothing: DAG files check a pool's name while parsed, and
+    only reading the push pool's size reads the settings."""
+
+    def __getitem__(self, pool: str) -> tuple[int, str]:
+        return hub_pools()[pool] if pool == PUSH_POOL else _FIXED_POOLS[pool]
+
+    def __contains__(self, pool: object) -> bool:  # Mapping's would read the item, and so the settings
+        return pool in _FIXED_POOLS or pool == PUSH_POOL
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((*_FIXED_POOLS, PUSH_POOL))
+
+    def __len__(self) -> int:
+        return len(_FIXED_POOLS) + 1
+
+
+HUB_POOLS: Mapping[str, tuple[int, str]] = _HubPools()
+
+
+def airflow_pool_file(push_lanes: int | str | None = None) -> str:
+    """`pools` as the JSON ``airflow pools import`` reads (it creates each pool, or resizes it)."""
+    import json
+
+    found = pools(push_lanes)
+    return json.dumps({pool: {"slots": slots, "description": text} for pool, (slots, text) in found.items()}, indent=2)
 
 
 def asset_name(dataset: str) -> str:
@@ -108,7 +154,7 @@ class Tables:
     assets: dict[str, str]
     publishes: dict[str, tuple[str, ...]]
     triggered_by: dict[str, tuple[str, ...]]
-    pools: dict[str, tuple[int, str]]
+    declared_pools: dict[str, tuple[int, str]]  # the hub's own are sized when read (`hub_pools`)
 
 
 def declared_streams() -> tuple[DeclaredStream, ...]:
@@ -145,9 +191,10 @@ def triggered_by() -> dict[str, tuple[str, ...]]:
     return tables().triggered_by
 
 
-def pools() -> dict[str, tuple[int, str]]:
-    """Pool -> (slots, description): the hub's own and every declaration's."""
-    return tables().pools
+def pools(push_lanes: int | str | None = None) -> dict[str, tuple[int, str]]:
+    """Pool -> (slots, description): the hub's own (`hub_pools`, ``push_lanes`` as there) and every declaration's."""
+    own = hub_pools(push_lanes)
+    return {**own, **{pool: sized for pool, sized in tables().declared_pools.items() if pool not in own}}
 
 
 _DERIVED = {
@@ -155,7 +202,6 @@ _DERIVED = {
     "ASSETS": "assets",
     "PUBLISHES": "publishes",
     "TRIGGERED_BY": "triggered_by",
-    "POOLS": "pools",
 }
 
 
@@ -164,6 +210,8 @@ def __getattr__(name: str) -> Any:
     # Only these names read the declarations: Python's import machinery asks for others (``__path__``).
     if name == "ASSET_TRIGGERED":
         return frozenset(tables().triggered_by)
+    if name == "POOLS":  # sized from the settings as they are now
+        return pools()
     if name not in _DERIVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(tables(), _DERIVED[name])
@@ -217,7 +265,7 @@ def combine(declared: tuple[DeclaredStream, ...]) -> Tables:
     assets = dict(HUB_ASSETS)
     publishes = dict(HUB_PUBLISHES)
     triggered: dict[str, list[str]] = {flow: list(names) for flow, names in HUB_TRIGGERED_BY.items()}
-    pools = dict(HUB_POOLS)
+    pools: dict[str, tuple[int, str]] = {}
     for item in declared:
         name = asset_name(item.stream.dataset)
         schedules.setdefault(item.dag_id, item.stream.schedule)
@@ -284,3 +332,7 @@ def missed_runs(schedule: str, last_finished: datetime | None, now: datetime) ->
         if due > 10_000:  # a flow dead for months: the exact count no longer matters
             break
     return max(due - 1, 0)
+
+
+if __name__ == "__main__":  # docker-compose.yml's airflow-init: python -m hub.orchestration.schedules > pools.json
+    print(airflow_pool_file())

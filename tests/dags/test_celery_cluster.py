@@ -1,10 +1,11 @@
 """The flows on a real Celery cluster: Redis, Airflow's services on PostgreSQL, two ``airflow celery worker``s.
 
 What only a cluster shows: the scheduler hands tasks to Celery through Redis, both workers
-take them (each task instance's ``hostname`` names its worker, ``worker<i>@<host>``),
-every push still reaches its agency exactly once and in order per citizen, and a worker
-killed with SIGKILL in the middle of a run loses nothing: Airflow notices its task
-stopped heartbeating, fails that try and queues the retry, which the other worker runs.
+take them (each task instance's ``hostname`` names its worker, ``worker<i>@<host>``), the
+delivery lanes of agency_push (mapped tasks) run on both, every push still reaches its
+agency exactly once and in order per citizen, and a worker killed with SIGKILL in the
+middle of a run loses nothing: Airflow notices its task stopped heartbeating, fails that
+try and queues the retry, which the other worker runs.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
-from hub.local.airflow.celery_cluster import node_name
+from hub.local.airflow.celery_cluster import WORKER_CONCURRENCY, node_name
 from hub.local.airflow.cluster import airflow_cluster
 from hub.local.airflow.rest import Cluster
 from hub.local.demo_connections import demo_connections
+from hub.orchestration.schedules import PUSH_POOL
 from hub.sharing.push import TOPIC_PREFIX
 from hub.store.tables import outbox, sync_run
 
@@ -33,13 +35,23 @@ pytestmark = pytest.mark.slow
 
 SYNCS = ("national_population_sync", "civil_status_sync", "one_stop_sync")
 WORKERS = {1: node_name(1), 2: node_name(2)}
+# The launcher's default: a lane per task slot of the cluster. A worker holds at most WORKER_CONCURRENCY
+# messages (prefetch multiplier 1, kombu's QoS stops reading Redis at that many), so the lanes, queued
+# together, cannot all land on one worker: not luck, the broker's own limit (celery_cluster's doc).
+LANES = len(WORKERS) * WORKER_CONCURRENCY
 
 
 @pytest.fixture
 def cluster(
-    mock_server: Callable[..., Any], store: Engine, store_url: str, fresh_pg_url: str, tmp_path: Path
+    mock_server: Callable[..., Any],
+    store: Engine,
+    store_url: str,
+    fresh_pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[Cluster, Any]]:
     """Redis, Airflow's services and two Celery workers against small mocks; every process gone afterwards."""
+    monkeypatch.delenv("LGSP_PUSH_LANES", raising=False)  # the launcher's default lanes, LANES
     if shutil.which("redis-server") is None:  # .ci/run installs it; CI without it is a broken image
         reason = "no redis-server (Debian: apt-get install redis-server): the Celery cluster needs its broker"
         pytest.fail(reason) if os.environ.get("CI", "").lower() == "true" else pytest.skip(reason)
@@ -83,8 +95,14 @@ def test_the_flows_run_on_two_celery_workers_and_survive_losing_one(
         _succeeds(airflow, dag_id, runs[dag_id])
         hosts |= {ti["hostname"] for ti in _task_instances(airflow, dag_id, runs[dag_id])}
     assert hosts == set(WORKERS.values()), f"the syncs' tasks ran on {hosts}"
-    _succeeds(airflow, "agency_push", airflow.trigger("agency_push"))
+    assert airflow.api("GET", f"/api/v2/pools/{PUSH_POOL}")["slots"] == LANES  # sized from the lanes at start
+    push_run = airflow.trigger("agency_push")
+    _succeeds(airflow, "agency_push", push_run)
     first = time.monotonic() - started
+    lanes = [ti for ti in _task_instances(airflow, "agency_push", push_run) if ti["map_index"] >= 0]
+    assert sorted(ti["map_index"] for ti in lanes) == list(range(LANES)), lanes
+    lane_hosts = {ti["hostname"] for ti in lanes}
+    assert lane_hosts == set(WORKERS.values()), f"the delivery lanes ran on {lane_hosts}"
     _assert_delivered_once_in_order(store, server)
 
     # A worker lost mid-run: SIGKILL to its process group and every task process under it.

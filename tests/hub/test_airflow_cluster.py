@@ -262,3 +262,15 @@ def test_redis_listens_on_loopback_behind_its_password_and_stops_with_the_rest(t
     assert _gone(supervisor.pids[0])
     with Supervisor(tmp_path / "again") as again:  # a restart keeps the home's password
         assert start_redis(again, tmp_path / "redis", free_port()).startswith(f"redis://:{password}@")
+
+
+def test_a_celery_cluster_runs_a_delivery_lane_per_task_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.local.airflow.celery_cluster import WORKER_CONCURRENCY, celery_environment
+
+    # One worker holds at most WORKER_CONCURRENCY lanes, so with a lane per slot they spread over all workers.
+    monkeypatch.delenv("LGSP_PUSH_LANES", raising=False)
+    env = celery_environment("redis://:pw@127.0.0.1:1/0", workers=3)
+    assert env["LGSP_PUSH_LANES"] == str(3 * WORKER_CONCURRENCY) == env["AIRFLOW__CORE__PARALLELISM"]
+    assert celery_environment("redis://:pw@127.0.0.1:1/0", workers=40)["LGSP_PUSH_LANES"] == "64"  # the bound
+    monkeypatch.setenv("LGSP_PUSH_LANES", "5")  # the operator's word wins
+    assert celery_environment("redis://:pw@127.0.0.1:1/0", workers=3)["LGSP_PUSH_LANES"] == "5"

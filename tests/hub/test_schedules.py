@@ -83,8 +83,36 @@ def test_declared_pools_join_the_hubs_and_a_clash_is_named() -> None:
     assert clash and clash[0][0] == "a" and "hub's own" in clash[0][1]
 
 
-def test_the_push_pool_has_a_slot_per_default_lane() -> None:
-    from hub.settings import DEFAULT_PUSH_LANES, load_settings
+def test_the_push_pool_has_a_slot_per_lane_the_setting_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.settings import DEFAULT_PUSH_LANES
+    from lgsp.errors import ConfigError
 
     # Fewer slots than lanes would run the mapped lanes one after another: no parallel delivery.
-    assert schedules.HUB_POOLS["agency_push"][0] == DEFAULT_PUSH_LANES == load_settings().push_lanes
+    monkeypatch.delenv("LGSP_PUSH_LANES", raising=False)
+    assert schedules.HUB_POOLS["agency_push"][0] == schedules.POOLS["agency_push"][0] == DEFAULT_PUSH_LANES
+    monkeypatch.setenv("LGSP_PUSH_LANES", "6")  # raised after import: read again, as plan_lanes reads it
+    assert schedules.HUB_POOLS["agency_push"][0] == schedules.POOLS["agency_push"][0] == 6
+    assert schedules.pools("9")["agency_push"][0] == 9  # a cluster's own environment wins
+    assert schedules.pools()["national_portal"][0] == 1
+    monkeypatch.setenv("LGSP_PUSH_LANES", "0")
+    with pytest.raises(ConfigError, match="push_lanes"):
+        schedules.pools()
+    # A pool's name (what a DAG file checks while parsed) does not read the settings.
+    assert "agency_push" in schedules.HUB_POOLS and schedules.HUB_POOLS["national_portal"][0] == 1
+    assert list(schedules.HUB_POOLS) == ["national_portal", "agency_push"]
+
+
+def test_the_pool_file_is_what_airflow_pools_import_reads() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # docker-compose.yml's airflow-init runs this, then `airflow pools import` of its output.
+    env = {**os.environ, "LGSP_PUSH_LANES": "3"}
+    printed = subprocess.run(
+        [sys.executable, "-m", "hub.orchestration.schedules"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    found = json.loads(printed)
+    assert found["agency_push"]["slots"] == 3 and found["national_portal"]["slots"] == 1
+    assert {pool: (entry["slots"], entry["description"]) for pool, entry in found.items()} == schedules.pools("3")

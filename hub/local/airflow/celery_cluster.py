@@ -14,6 +14,14 @@ worker lost mid-task lose nothing (see `celery_environment`):
 * so the recovery of a task that was *running* is Airflow's own: its supervisor stops
   heartbeating, the scheduler fails the try after ``task_instance_heartbeat_timeout`` and
   the retry (``LGSP_TASK_RETRIES``) is queued for whichever worker is alive.
+
+What spreads agency_push's delivery lanes (mapped tasks) over every worker: a worker holds at
+most ``--concurrency`` × prefetch multiplier (1) unacknowledged messages, and kombu's Redis
+transport stops reading the queue while it holds that many (``QoS.can_consume``). With as many
+lanes as the cluster has slots (``LGSP_PUSH_LANES`` defaults to workers × `WORKER_CONCURRENCY`,
+the push pool is sized from it, parallelism is the same product), the lanes queued at once
+cannot all fit on one worker: each lane's message waits in Redis for a worker with a free
+slot, and the idle one takes it at once.
 """
 
 from __future__ import annotations
@@ -161,7 +169,17 @@ def celery_environment(broker_url: str, workers: int) -> dict[str, str]:
         # A message Redis holds for a lost worker is not handed on for a day: a task queued to it
         # (prefetched, not started) goes back to the queue after this, not after Airflow's 10 minutes.
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+        # A lane per slot of the cluster, so the lanes spread over every worker (see the module's doc);
+        # the pool agency_push is sized from this (hub.orchestration.schedules.hub_pools). Yours wins.
+        "LGSP_PUSH_LANES": os.environ.get("LGSP_PUSH_LANES") or str(push_lanes(workers)),
     }
+
+
+def push_lanes(workers: int) -> int:
+    """The delivery lanes a cluster of ``workers`` runs unless told: one per task slot (within the setting's bound)."""
+    from hub.settings import MAX_PUSH_LANES
+
+    return min(max(workers, 1) * WORKER_CONCURRENCY, MAX_PUSH_LANES)
 
 
 def worker_processes(workers: int) -> Sequence[tuple[str, tuple[str, ...], dict[str, str]]]:

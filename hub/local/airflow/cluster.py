@@ -104,7 +104,8 @@ def airflow_cluster(
                 # Tasks report to the api-server's execution API, and a task in a missing pool is never
                 # scheduled; after a restart the scheduler resumes the runs it left at once.
                 cluster.wait_healthy(ready_timeout, components=("metadatabase",))
-                for pool, (slots, description) in schedules.pools().items():  # the hub's and the declared
+                # The hub's and the declared; the push pool a slot per lane the workers map (their LGSP_PUSH_LANES).
+                for pool, (slots, description) in schedules.pools(env.get("LGSP_PUSH_LANES")).items():
                     cluster.set_pool(pool, slots, description)
             supervisor.start(name, [sys.executable, "-m", "airflow", *arguments], stop_signal, stop_order)
         if celery:
