@@ -83,6 +83,9 @@ class Suite:
 
     def build(self) -> ExpectationSuite:
         """The GX suite: per rule, its verdict column must be 0 wherever it applies."""
+        from quality.gx import load
+
+        load()  # once per process, without what we never use
         import great_expectations as gx
 
         suite = gx.ExpectationSuite(name=self.name)
