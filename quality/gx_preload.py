@@ -1,4 +1,4 @@
-"""Importing this module imports Great Expectations (`quality.gx.load`): a worker's preload.
+"""Importing this module imports and warms Great Expectations (`quality.gx.preload`): a worker's preload.
 
 A worker process names it where it imports modules before it forks its tasks (see
 ``hub.local.airflow.preload``), so that every audit it forks finds GX imported. Nothing
@@ -7,6 +7,6 @@ else imports it: Airflow's DAG parser must never pay GX's import.
 
 from __future__ import annotations
 
-from quality.gx import load
+from quality.gx import preload
 
-load()
+preload()

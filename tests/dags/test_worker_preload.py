@@ -23,7 +23,7 @@ import multiprocessing, sys
 from airflow.utils.process_utils import set_component_mp_start_method
 
 set_component_mp_start_method("scheduler")
-probe = "import sys; sys.exit(0 if 'great_expectations' in sys.modules else 3)"
+probe = "import gc, sys; sys.exit(0 if 'great_expectations' in sys.modules and gc.get_freeze_count() else 3)"
 worker = multiprocessing.Process(target=exec, args=(probe,))
 worker.start()
 worker.join(300)

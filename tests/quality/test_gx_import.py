@@ -49,3 +49,14 @@ def test_the_audit_suite_builds_on_the_cheap_import() -> None:
 def test_a_missing_module_is_not_hidden_behind_a_stand_in() -> None:
     with pytest.raises(ModuleNotFoundError, match="not installed"):
         defer("lgsp_no_such_module_anywhere")
+
+
+def test_preload_leaves_gx_warm_frozen_and_no_scratch_behind(tmp_path: Path) -> None:
+    probe = (
+        "import gc, os, sys, tempfile, quality.gx as g; "
+        f"tempfile.tempdir = {str(tmp_path)!r}; "
+        "g.preload(); "
+        "print('great_expectations' in sys.modules, gc.get_freeze_count() > 100_000, "
+        "[n for n in g.DEFERRED if g.is_loaded(n)], os.listdir(tempfile.gettempdir()))"
+    )
+    assert _run(probe) == "True True [] []"
