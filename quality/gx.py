@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 DEFERRED: tuple[str, ...] = ("scipy.stats", "altair")
 
 _lock = threading.RLock()
+log = logging.getLogger(__name__)
 
 
 class Deferred(types.ModuleType):
@@ -102,7 +104,7 @@ def load() -> types.ModuleType:
 def preload() -> None:
     """What a worker runs once before it forks its tasks: GX imported, its validation path warm, the GC spared.
 
-    ``gc.freeze`` moves every object alive now (GX's modules, classes and registries: ~1.5 M
+X
     objects that live as long as the process) out of the collector's reach, so that a full
     collection in a task does not walk them again (~0.15 s each) and a forked task does
     not copy their pages by touching their GC headers.
@@ -110,6 +112,10 @@ def preload() -> None:
     load()
     from quality.warm import warm_up
 
-    warm_up()
+    try:
+        warm_up()
+    except Exception as exc:  # noqa: BLE001 - a worker that could not warm up still runs every other task
+        # The class only, as the audit's own errors do; the audit itself will fail with its cause.
+        log.warning("GX warm-up failed (%s): audits forked from this worker start cold", type(exc).__name__)
     gc.collect()
     gc.freeze()

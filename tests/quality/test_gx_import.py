@@ -60,3 +60,14 @@ def test_preload_leaves_gx_warm_frozen_and_no_scratch_behind(tmp_path: Path) -> 
         "[n for n in g.DEFERRED if g.is_loaded(n)], os.listdir(tempfile.gettempdir()))"
     )
     assert _run(probe) == "True True [] []"
+
+
+def test_a_failed_warm_up_is_a_warning_not_a_dead_worker() -> None:
+    # A forkserver or Celery worker whose preload raised would start no task at all.
+    probe = (
+        "import gc, logging, quality.warm, quality.gx as g; logging.basicConfig(); "
+        "quality.warm.warm_up = lambda: 1 / 0; g.preload(); print(gc.get_freeze_count() > 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
+    assert "GX warm-up failed (ZeroDivisionError)" in done.stderr
