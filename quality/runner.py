@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -41,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.store.tables import audit_finding, quality_result, validation_result
 from lgsp.errors import StoreError
+from quality.gx import load as load_gx
 from quality.verdicts import Suite
 
 if TYPE_CHECKING:
@@ -220,8 +220,7 @@ def _count_staged(engine: Engine, run_id: str, suite: Suite) -> int:
 
 def _run_suite(engine: Engine, run_id: str, as_of: date, suite: Suite) -> ExpectationSuiteValidationResult:
     """GX's own result for one run (keys and verdicts only: see the module docstring)."""
-    # Before the import: GX reads it when it loads. A register never phones home.
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    load_gx()  # once per process, without what we never use; a preloaded worker has it already
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.datasource.fluent.interfaces import GxDatasourceWarning

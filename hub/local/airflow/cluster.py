@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from hub.local.airflow import celery_cluster
+from hub.local.airflow import celery_cluster, preload
 from hub.local.airflow.environment import USERNAME, cluster_environment
 from hub.local.airflow.in_process import migrate_metadata_db
 from hub.local.airflow.rest import Cluster
@@ -88,6 +88,9 @@ def airflow_cluster(
     port = port or free_port()
     _check_free(host, port)
     env, password = cluster_environment(home, host=host, port=port, metadata_db=metadata_db, env_extra=env_extra)
+    # GX imported once per worker process, before it forks its tasks; the caller's word is still last.
+    env.update(preload.celery_environment() if celery else preload.local_executor_environment())
+    env.update(env_extra or {})
     supervisor = Supervisor(Path(env["AIRFLOW_HOME"]) / "logs", env)
     cluster = Cluster(
         base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"), username=USERNAME, password=password, supervisor=supervisor
