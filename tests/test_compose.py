@@ -237,6 +237,8 @@ def test_the_worker_scales() -> None:
 
 
 def test_airflow_runs_on_celery_with_postgres_and_redis() -> None:
+    from hub.local.airflow.preload import celery_environment
+
     services = _compose()["services"]
     airflow = {name: service for name, service in services.items() if name.startswith("airflow-") or name == "flower"}
     for name, service in airflow.items():
@@ -249,6 +251,8 @@ def test_airflow_runs_on_celery_with_postgres_and_redis() -> None:
         assert env["AIRFLOW_CONFIG"].startswith("/opt/airflow/config/"), name  # the keys airflow-init writes
         assert {"redis", "postgres"} <= set(service["depends_on"]), name
         assert "AIRFLOW__CORE__FERNET_KEY" not in env, f"{name}: would override airflow.cfg's generated key"
+        # The launcher's worker settings (the GX preload among them), so a worker here starts as one there.
+        assert celery_environment().items() <= env.items(), name
     for name in (
         "airflow-apiserver",
         "airflow-scheduler",
