@@ -88,6 +88,10 @@ class DeclaredStream:
         return f"{self.system.system}_{self.name}"
 
 
+# libyaml's safe loader parses ~5x faster than the pure-Python one, and every sync loads the declarations.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def systems_dir() -> Path:
     """Where the declarations are: ``LGSP_SYSTEMS_DIR`` or the project's ``config/systems``."""
     given = os.environ.get(SYSTEMS_DIR_VARIABLE, "").strip()
@@ -125,7 +129,7 @@ def load_file(path: Path) -> Declared:
     """
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, libyaml's when built
     except OSError as exc:
         raise DeclarationError([Problem(path, 1, f"cannot read the file ({type(exc).__name__})")]) from None
     except yaml.YAMLError as exc:
