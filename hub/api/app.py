@@ -40,13 +40,14 @@ from hub.api.examples import add_examples
 from hub.api.problems import add_problem_schemas, document_method_not_allowed, install_problem_handlers
 from hub.api.request_id import RequestIdMiddleware
 from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
-from hub.settings import Settings
+from hub.settings import Settings, load_settings
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
-from hub.store.engine import open_store
+from hub.store.engine import make_engine, open_store
 from hub.systems.catalogue import Catalogue
 from hub.systems.catalogue import catalogue as load_catalogue
 
 TITLE = "lgsp hub API"
+POOL_SIZE = 20  # connections kept per process: more than the requests a worker serves at once at 16 connections
 VERSION = "1.0.0"
 
 
@@ -112,6 +113,18 @@ def build_app(
     reports.mkdir(parents=True, exist_ok=True)
     app.mount("/reports", StaticFiles(directory=reports, html=True), name="reports")
     return app
+
+
+def worker_app() -> FastAPI:
+    """One API worker process's app (``lgsp api serve --workers N``), from the environment ``lgsp api serve``
+    was started in: the store already migrated and config/sharing already in force, by the parent."""
+    settings = load_settings()
+    return build_app(settings, api_engine(settings.resolved_database_url()), load_declared=False)
+
+
+def api_engine(database_url: str) -> Engine:
+    """The store as the API reads it: a pooled connection for each request that may be reading at once."""
+    return make_engine(database_url, pool_size=POOL_SIZE)
 
 
 def _openapi(app: FastAPI, known: Catalogue) -> dict[str, Any]:

@@ -6,10 +6,12 @@ operation does not take or that are repeated (422: a ``fields=`` or a second
 ``purpose=`` must not change what is shared, so it is refused rather than ignored),
 and hands the route a ``Call``. The route notes what it learns (purpose, the record
 asked for), checks role and scope with ``require``, and appends its ``ok`` entry in
-the transaction of its own reads and writes with ``append``. A refusal raised later
+the transaction of its own reads and writes with ``append``; a route that only reads reads in
+``reading`` and then puts its entry on record with ``record``, which hands it to the process's
+grouped writer (``hub.api.grouped_ledger``) and returns once it is committed. A refusal raised later
 (``AccessDenied``, or an ``ApiProblem`` with an ``audit`` outcome) is recorded by the
-problem handlers through ``record_refusal``, in a transaction of its own, since the
-request's transaction is rolled back.
+problem handlers through ``record_refusal``, grouped too, since the request's
+transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -147,6 +149,28 @@ class Call:
         with store_errors(self.action), self.context.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for a read-only request's reads; ``record`` puts its entry on the ledger afterwards."""
+        with store_errors(self.action), self.context.engine.connect() as conn:
+            yield conn
+
+    def record(
+        self,
+        *,
+        fields: Iterable[str] = (),
+        record_keys: Iterable[str] | None = None,
+        record_count: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Put this call's ``ok`` entry on the ledger, grouped with other requests' in one commit; returns once
+        it is committed, so nothing is served that is not on record.
+
+        Raises:
+            StoreError: the entry was not committed (the request must fail: a 503).
+        """
+        self.context.ledger.record(self._exchange("ok", detail, fields, record_keys, record_count), self.context.now())
+
     def append(
         self,
         conn: Connection,
@@ -166,15 +190,9 @@ class Call:
         )
 
     def record_refusal(self, outcome: str, detail: str) -> None:
-        """Append a refusal (``denied``, ``not_found``) in a transaction of its own."""
+        """Append a refusal (``denied``, ``not_found``), grouped as ``record`` does (the request's reads are gone)."""
         try:
-            with store_errors(f"{self.action} refusal"), self.context.begin() as conn:
-                ledger.append(
-                    conn,
-                    self._exchange(outcome, detail, (), None, None),
-                    key=self.context.ledger_key,
-                    now=self.context.now(),
-                )
+            self.context.ledger.record(self._exchange(outcome, detail, (), None, None), self.context.now())
         except StoreError as exc:  # the request is refused anyway; say the entry is missing
             log.error("could not record a %s refusal for request %s: %s", self.action, self.request_id, exc)
 

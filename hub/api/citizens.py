@@ -63,7 +63,7 @@ def read_citizen(
     """
     call.note(purpose=purpose, record_keys=[personal_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    with call.transaction() as conn:
+    with call.reading() as conn:
         grant = require_grant(conn, call.agency, CITIZEN, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
         row = conn.execute(select(citizen).where(citizen.c.personal_id == personal_id)).mappings().first()
@@ -71,7 +71,7 @@ def read_citizen(
             raise ApiProblem(404, "the platform holds no record of the citizen", audit="not_found")
         fields = sorted(grant.fields)
         shared = sourced_fields(dict(row), fields, open_conflicts(conn, [personal_id]))
-        call.append(conn, fields=fields, detail=f"agreements {','.join(grant.agreement_ids)}")
+    call.record(fields=fields, detail=f"agreements {','.join(grant.agreement_ids)}")
     return {
         "dataset": CITIZEN,
         "purpose": purpose,

@@ -82,7 +82,7 @@ def prefill_form(
     """
     call.note(record_keys=[body.citizen_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    with call.transaction() as conn:
+    with call.reading() as conn:
         consent = require_consent(
             conn,
             body.consent_id,
@@ -95,15 +95,14 @@ def prefill_form(
         grant = require_grant(conn, call.agency, CITIZEN, consent.purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
         form = fill(conn, body.procedure, body.citizen_id, grant)
-        # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
-        call.append(
-            conn,
-            fields=fields_read(form),
-            record_keys=[body.citizen_id, *form.relatives_read],
-            detail=f"procedure {body.procedure}; consent "
-            f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
-            f"agreements {','.join(grant.agreement_ids)}",
-        )
+    # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
+    call.record(
+        fields=fields_read(form),
+        record_keys=[body.citizen_id, *form.relatives_read],
+        detail=f"procedure {body.procedure}; consent "
+        f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
+        f"agreements {','.join(grant.agreement_ids)}",
+    )
     return {
         **form.as_dict(),
         "purpose": grant.purpose,
