@@ -1,14 +1,11 @@
 """Load the hub API with wrk on loopback: requests per second and p50/p99 per endpoint, against the cheapest route.
 
-    .venv/bin/python benchmarks/api_load.py                        # 200,000 citizens, 20 s per run, SQLite
+    .venv/bin/python benchmarks/api_load.py                        # 200,000 citizens, 3 rounds of 20 s, SQLite
     .venv/bin/python benchmarks/api_load.py --citizens 20000 --seconds 10 --connections 8
     .venv/bin/python benchmarks/api_load.py --store /tmp/api-bench  # keep (or reuse) the filled store
     .venv/bin/python benchmarks/api_load.py --postgres --workers 2  # a throwaway PostgreSQL, two API workers
+    .venv/bin/python benchmarks/api_load.py --database-url URL      # a PostgreSQL store (filled if empty)
     .venv/bin/python benchmarks/api_load.py --profile /tmp/api.json # py-spy records the server during the reads
-
-The reference is the same server's cheapest route, ``GET /openapi.json`` (no token, no
-store: the framework and the loopback alone), run before and after the endpoints; each
-endpoint's ratio is its rate over the mean of the two.
 
 The store is filled the real way (the population mock, one sync: ~1 minute for 200,000),
 the registry loaded, consents recorded through the API by the registrar client, then
@@ -17,16 +14,23 @@ wrk``) drives it with one thread, bounded in time. On 2 cores wrk and the server
 the machine, so the figures are a floor. Every request is a real one: a token, an
 agreement check, a store read and a ledger append (grouped with other requests' into
 one commit, the answer waiting for it); the ledger is verified afterwards.
+
+The reference is the same server's cheapest route, ``GET /openapi.json`` (no token, no
+store: the framework and the loopback alone). Rounds interleave it with the endpoints;
+each endpoint's ratio is its rate over the mean of the reference runs either side of
+it, and the figures printed are the medians over the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,8 +202,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--store", type=Path, help="a folder to keep the filled SQLite store in (reused if filled)")
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster instead of SQLite")
+    parser.add_argument("--database-url", help="a PostgreSQL store to use (filled unless it holds citizens)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (above 1: PostgreSQL)")
-    parser.add_argument("--profile", type=Path, help="py-spy records the server into this speedscope file")
+    parser.add_argument("--rounds", type=int, default=3, help="reference / endpoints rounds (medians reported)")
+    parser.add_argument("--profile", type=Path, help="py-spy records the server: PATH-<endpoint>.json, speedscope")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -207,7 +213,9 @@ def main() -> None:
     home = args.store or Path(tempfile.mkdtemp(prefix="lgsp-api-bench-"))
     home.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        if args.postgres:
+        if args.database_url:
+            url = args.database_url
+        elif args.postgres:
             from hub.local.postgres import find_postgres_bindir, throwaway_postgres
 
             bindir = find_postgres_bindir()
@@ -217,20 +225,31 @@ def main() -> None:
         else:
             url = f"sqlite:///{home / 'hub.sqlite'}"
         results = run(home, url, args)
-    print("endpoint | requests/s | ratio to the reference | p50 ms | p99 ms | requests | non-2xx")
+    print(
+        f"{results['store']}, {results['workers']} API worker(s), {results['cores']} cores, {results['citizens']:,} "
+        f"citizens, {results['connections']} connections; medians of {results['rounds']} rounds of "
+        f"{results['seconds']} s"
+    )
+    print("endpoint | requests/s | ratio to the reference | p50 ms | p99 ms | CPU ms/request | requests | non-2xx")
     for name in ("reference", "get_citizen", "post_prefill"):
         row = results[name]
         print(
-            f"{name} | {row['requests_per_second']:,} | {row.get('ratio', 1.0):.2f} | {row.get('p50_ms')} | "
-            f"{row.get('p99_ms')} | {row['requests']:,} | {row['non_2xx']}"
+            f"{name} | {row['requests_per_second']:,.0f} | {row.get('ratio', 1.0):.2f} | {row.get('p50_ms')} | "
+            f"{row.get('p99_ms')} | {row.get('cpu_ms_per_request')} | {row['requests']:,} | {row['non_2xx']}"
         )
+    print(
+        "plan per core (server and database CPU): "
+        + ", ".join(
+            f"{name} {results[name].get('requests_per_cpu_second')} req/s" for name in ("get_citizen", "post_prefill")
+        )
+    )
     print(json.dumps(results))
 
 
 def run(home: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Fill the store unless filled, serve, load the reference (before and after) and the endpoints."""
     fill_seconds = None
-    if url.startswith("postgresql") or not (home / "hub.sqlite").exists():
+    if not _filled(url):
         fill_seconds = round(fill_store(home, url, args.citizens, args.seed), 1)
     ids = sample_ids(url, 2000, args.seed)
     results: dict[str, Any] = {
@@ -241,6 +260,7 @@ def run(home: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
         "fill_seconds": fill_seconds,
         "connections": args.connections,
         "seconds": args.seconds,
+        "rounds": args.rounds,
     }
     with api_server(home, url, args.workers) as (base, pid), tempfile.TemporaryDirectory() as scripts:
         consents = record_consents(base, ids[:500])
@@ -256,21 +276,102 @@ def run(home: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
         ]
         reference = [{"method": "GET", "path": "/openapi.json"}]
 
+        roots = [pid, *_database_pids(url)]
+
         def load(name: str, requests: list[dict[str, str]], profile: Path | None = None) -> dict[str, Any]:
             script = lua_script(Path(scripts), name, bearer, requests)
+            used = cpu_seconds(roots)
             with py_spy(pid, profile, args.seconds):
-                return run_wrk(base, script, args.seconds, args.connections)
+                done = run_wrk(base, script, args.seconds, args.connections)
+            used = cpu_seconds(roots) - used
+            # CPU the server (and the database) spent, whatever else ran on the machine: what sizing needs.
+            done["cpu_ms_per_request"] = round(1000 * used / done["requests"], 2) if done["requests"] else None
+            done["requests_per_cpu_second"] = round(done["requests"] / used) if used else None
+            return done
 
-        before = load("reference", reference)
-        results["get_citizen"] = load("get_citizen", reads, args.profile)
-        results["post_prefill"] = load("post_prefill", prefills)
-        after = load("reference", reference)
-    floor = (before["requests_per_second"] + after["requests_per_second"]) / 2
-    results["reference"] = {**before, "requests_per_second": round(floor), "before": before, "after": after}
-    for name in ("get_citizen", "post_prefill"):
-        results[name]["ratio"] = round(results[name]["requests_per_second"] / floor, 3) if floor else 0.0
+        # Rounds interleave the reference and the endpoints, so that the load other programs put on the
+        # machine meanwhile weighs on both; each endpoint's ratio is to the references either side of it.
+        references = [load("reference", reference)]
+        rounds: dict[str, list[dict[str, Any]]] = {"get_citizen": [], "post_prefill": []}
+        for number in range(args.rounds):
+            for name, requests in (("get_citizen", reads), ("post_prefill", prefills)):
+                profile = args.profile.with_name(f"{args.profile.stem}-{name}.json") if args.profile else None
+                rounds[name].append(load(name, requests, profile if number == 0 else None))
+            references.append(load("reference", reference))
+    for number, (before, after) in enumerate(itertools.pairwise(references)):
+        floor = (before["requests_per_second"] + after["requests_per_second"]) / 2
+        for runs in rounds.values():
+            runs[number]["ratio"] = round(runs[number]["requests_per_second"] / floor, 3) if floor else 0.0
+    results["reference"] = {**_median(references), "runs": references}
+    for name, runs in rounds.items():
+        results[name] = {**_median(runs), "runs": runs}
     results["ledger"] = _verify_ledger(url)
     return results
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User and system CPU of the processes ``roots`` and all their descendants, so far (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = set(roots), set(roots)
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - tree
+        tree |= frontier
+    return sum(used.get(process, 0.0) for process in tree)
+
+
+def _database_pids(url: str) -> list[int]:
+    """The postmaster of a throwaway cluster (``hub.local.postgres``: its socket folder beside its data)."""
+    from sqlalchemy.engine import make_url
+
+    host = make_url(url).query.get("host")
+    if not isinstance(host, str):
+        return []
+    pid_file = Path(host).parent / "data" / "postmaster.pid"
+    try:
+        return [int(pid_file.read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs (a ratio's too), the requests and failures summed."""
+    figures = ("requests_per_second", "p50_ms", "p99_ms", "ratio", "cpu_ms_per_request", "requests_per_cpu_second")
+    middle = {
+        key: round(statistics.median(run[key] for run in runs), 2)
+        for key in figures
+        if all(run.get(key) is not None for run in runs)
+    }
+    return {**middle, "requests": sum(run["requests"] for run in runs), "non_2xx": sum(run["non_2xx"] for run in runs)}
+
+
+def _filled(url: str) -> bool:
+    """Whether the store at ``url`` already holds citizens (a kept store is reused, not synced again)."""
+    from sqlalchemy import func, inspect, select
+
+    from hub.store.engine import make_engine
+    from hub.store.tables import citizen
+
+    if url.startswith("sqlite") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table(citizen.name):
+            return False
+        with engine.connect() as conn:
+            return bool(conn.execute(select(func.count()).select_from(citizen)).scalar())
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -280,7 +381,9 @@ def py_spy(pid: int, out: Path | None, seconds: int) -> Any:
         yield
         return
     spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration", str(seconds)]
+    # --gil: only the thread holding the GIL, i.e. where the server's Python CPU goes, not its waits.
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"]
+    command += ["--duration", str(seconds)]
     recorder = subprocess.Popen(
         [*command, "--format", "speedscope", "--output", str(out)],
         stdout=subprocess.DEVNULL,

@@ -39,6 +39,7 @@ from hub.api.docs import install_docs
 from hub.api.examples import add_examples
 from hub.api.problems import add_problem_schemas, document_method_not_allowed, install_problem_handlers
 from hub.api.request_id import RequestIdMiddleware
+from hub.api.threads import HandlerThreads
 from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
 from hub.settings import Settings, load_settings
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
@@ -106,6 +107,7 @@ def build_app(
     install_docs(app)  # instead of FastAPI's /docs, whose Swagger UI comes from a CDN
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HandlerThreads)  # outermost: set before any handler runs
     app.openapi = lambda: _openapi(app, known)  # type: ignore[method-assign]
     # The report holds aggregates and masked keys only (quality.report), so it needs no token; it is
     # read from disk per request, so a rebuild (which swaps the folder) shows at once.

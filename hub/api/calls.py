@@ -17,7 +17,7 @@ transaction is rolled back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -84,7 +84,7 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
         claimed = tokens.verify(token.strip(), key=context.signing_key, now=context.now())
     except tokens.TokenError as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
-    with store_errors("authenticate"), context.engine.connect() as conn:
+    with store_errors("authenticate"), context.reading() as conn:
         row = conn.execute(select(api_client).where(api_client.c.client_id == claimed.client_id)).mappings().first()
     # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
     if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
@@ -152,7 +152,7 @@ class Call:
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A connection for a read-only request's reads; ``record`` puts its entry on the ledger afterwards."""
-        with store_errors(self.action), self.context.engine.connect() as conn:
+        with store_errors(self.action), self.context.reading() as conn:
             yield conn
 
     def record(
@@ -170,6 +170,20 @@ class Call:
             StoreError: the entry was not committed (the request must fail: a 503).
         """
         self.context.ledger.record(self._exchange("ok", detail, fields, record_keys, record_count), self.context.now())
+
+    async def recorded(
+        self,
+        *,
+        fields: Iterable[str] = (),
+        record_keys: Iterable[str] | None = None,
+        detail: str = "",
+    ) -> None:
+        """``record`` for an async route: the event loop waits for the commit, no thread is held.
+
+        Raises:
+            StoreError: the entry was not committed (the request must fail: a 503).
+        """
+        await self.context.ledger.recorded(self._exchange("ok", detail, fields, record_keys, None), self.context.now())
 
     def append(
         self,
@@ -220,14 +234,15 @@ class Call:
         )
 
 
-def call_for(action: str, dataset: str | None = None, *, query: Collection[str] = ()) -> Callable[..., Call]:
+def call_for(action: str, dataset: str | None = None, *, query: Collection[str] = ()) -> Callable[..., Awaitable[Call]]:
     """The dependency that authenticates a route's caller and starts its ``Call``.
 
     ``query``: the query parameters the operation takes; any other, or one given twice, is a 422.
     """
     accepted = frozenset(query)
 
-    def dependency(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Call:
+    # async: it does no I/O, so it runs in the event loop rather than costing a hop to a worker thread.
+    async def dependency(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Call:
         call = Call(context_of(request), principal, request_id_of(request), action, dataset)
         request.state.call = call
         _check_query(request, accepted)

@@ -56,6 +56,16 @@ class ApiContext:
         with self._writer, self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only. On PostgreSQL in autocommit: under READ COMMITTED each statement
+        reads its own snapshot anyway, and a transaction's BEGIN and ROLLBACK cost a round trip each; on
+        SQLite a read transaction, one snapshot for the whole block."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     @property
     def cursor_key(self) -> bytes:
         """The change-feed cursors' Fernet key, derived from the signing key (one secret to rotate)."""

@@ -1,7 +1,7 @@
 """The API's ledger appends, grouped: one writer thread per process commits many requests' entries at once.
 
-A read's entry is handed to ``GroupedLedger.record``, which blocks until the writer has
-committed it and returns its sequence number, or raises ``StoreError`` when the commit
+A read's entry is handed to ``GroupedLedger.record`` (an async route awaits ``recorded``),
+which returns its sequence number once the writer has committed it, or raises ``StoreError`` when the commit
 failed, so a read that is not on the ledger is never served. The writer takes whatever
 is waiting, appends it with ``ledger.append_many`` in one transaction and commits: under
 load the groups form by themselves (the entries that arrived during the last commit), and
@@ -18,6 +18,7 @@ workers gives each its own), and ``close`` drains what is waiting.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -52,6 +53,7 @@ class GroupedLedger:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = False  # the writer waits on ``_wake`` (read and written under it)
 
     def record(self, exchange: ledger.Exchange, now: datetime) -> int:
         """Append ``exchange`` at ``now``; returns its sequence number once committed.
@@ -59,6 +61,28 @@ class GroupedLedger:
         Raises:
             StoreError: the group's transaction failed (nothing of it was committed), the writer
                 is closed, or the commit did not come within the timeout.
+        """
+        try:
+            return self.submit(exchange, now).result(timeout=self._timeout)
+        except TimeoutError:
+            raise StoreError("the ledger entry was not committed in time") from None
+
+    async def recorded(self, exchange: ledger.Exchange, now: datetime) -> int:
+        """``record`` for an async route: the event loop, not a thread, waits for the commit.
+
+        Raises:
+            StoreError: as ``record``.
+        """
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.submit(exchange, now)), self._timeout)
+        except TimeoutError:
+            raise StoreError("the ledger entry was not committed in time") from None
+
+    def submit(self, exchange: ledger.Exchange, now: datetime) -> Future[int]:
+        """Hand ``exchange`` to the writer; the future holds its sequence number once committed, or the StoreError.
+
+        Raises:
+            StoreError: the writer is closed.
         """
         done: Future[int] = Future()
         with self._wake:
@@ -68,11 +92,9 @@ class GroupedLedger:
                 self._thread = threading.Thread(target=self._run, name="lgsp-ledger-writer", daemon=True)
                 self._thread.start()
             self._waiting.append((exchange, now, done))
-            self._wake.notify()
-        try:
-            return done.result(timeout=self._timeout)
-        except TimeoutError:
-            raise StoreError("the ledger entry was not committed in time") from None
+            if self._idle:  # a busy writer takes what waits when its commit is done: no wake-up to pay for
+                self._wake.notify()
+        return done
 
     def close(self) -> None:
         """Commit what is waiting, then stop the writer."""
@@ -87,7 +109,9 @@ class GroupedLedger:
         while True:
             with self._wake:
                 while not self._waiting and not self._closed:
+                    self._idle = True
                     self._wake.wait()
+                    self._idle = False
                 if not self._waiting:  # closed and drained
                     return
                 group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
