@@ -26,7 +26,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from hub import ledger
 from hub.api import tokens
@@ -60,6 +60,8 @@ oauth2_scheme = OAuth2(
     description="OAuth 2.0 client credentials: POST /v1/token, then send `Authorization: Bearer <token>`.",
 )
 log = logging.getLogger(__name__)
+# Built once: every request looks its client up, and building the statement cost as much as running it.
+_CLIENT = select(api_client).where(api_client.c.client_id == bindparam("client_id"))
 
 
 def _unauthorized(detail: str, error: str | None) -> ApiProblem:
@@ -85,7 +87,7 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
     except tokens.TokenError as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
     with store_errors("authenticate"), context.reading() as conn:
-        row = conn.execute(select(api_client).where(api_client.c.client_id == claimed.client_id)).mappings().first()
+        row = conn.execute(_CLIENT, {"client_id": claimed.client_id}).mappings().first()
     # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
     if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
         raise _unauthorized("the token's client is no longer registered; ask for a new token", "invalid_token")
