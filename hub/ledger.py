@@ -17,7 +17,8 @@ Appends are serialised by updating the one-row ``ledger_head`` first: the update
 the write lock (SQLite) or the row lock (PostgreSQL) before the previous hash is read,
 so two writers can never chain onto the same entry. Append inside the transaction that
 does the exchange's own writes, as its last statement: both commit or neither does, and
-the lock is held only to the commit.
+the lock is held only to the commit. ``append_many`` chains several entries under one
+advance of the head (the API's grouped writer, ``hub.api.grouped_ledger``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ EXPORT_COLUMNS = tuple(column.name for column in audit_ledger.columns)
 _ADVANCE_HEAD = (
     update(ledger_head)
     .where(ledger_head.c.head_id == _HEAD_ID)
-    .values(seq=ledger_head.c.seq + 1)
+    .values(seq=ledger_head.c.seq + bindparam("entries"))
     .returning(ledger_head.c.seq, ledger_head.c.entry_hash)
 )
 _INSERT_ENTRY = insert(audit_ledger)
@@ -98,18 +99,31 @@ def hash_key(key: bytes, record_key: str) -> str:
 
 def append(conn: Connection, exchange: Exchange, *, key: bytes, now: datetime | None = None) -> int:
     """Append ``exchange`` to the chain inside ``conn``'s transaction; returns its sequence number."""
-    at = _naive_utc(now or datetime.now(UTC))
-    head = conn.execute(_ADVANCE_HEAD).first()
+    return append_many(conn, [(exchange, now or datetime.now(UTC))], key=key)[0]
+
+
+def append_many(conn: Connection, entries: Sequence[tuple[Exchange, datetime]], *, key: bytes) -> list[int]:
+    """Append each (exchange, time) in order inside ``conn``'s transaction; returns their sequence numbers.
+
+    The head is advanced by all of them in one statement first, which takes the lock and
+    reads the previous hash, so the entries chain onto each other with no writer in between.
+    """
+    if not entries:
+        return []
+    head = conn.execute(_ADVANCE_HEAD, {"entries": len(entries)}).first()
     if head is None:  # a store made without the migration's seed row (tests' create_all)
-        conn.execute(insert(ledger_head).values(head_id=_HEAD_ID, seq=1, entry_hash=GENESIS))
-        seq, prev_hash = 1, GENESIS
+        conn.execute(insert(ledger_head).values(head_id=_HEAD_ID, seq=len(entries), entry_hash=GENESIS))
+        last_seq, prev_hash = len(entries), GENESIS
     else:
-        seq, prev_hash = int(head.seq), str(head.entry_hash)
-    row = _row(exchange, key, seq, at, prev_hash)
-    row["entry_hash"] = entry_hash(row)
-    conn.execute(_INSERT_ENTRY, row)
-    conn.execute(_SET_HEAD_HASH, {"new_hash": row["entry_hash"]})
-    return seq
+        last_seq, prev_hash = int(head.seq), str(head.entry_hash)
+    rows = []
+    for seq, (exchange, at) in enumerate(entries, start=last_seq - len(entries) + 1):
+        row = _row(exchange, key, seq, _naive_utc(at), prev_hash)
+        row["entry_hash"] = prev_hash = entry_hash(row)
+        rows.append(row)
+    conn.execute(_INSERT_ENTRY, rows)
+    conn.execute(_SET_HEAD_HASH, {"new_hash": prev_hash})
+    return [row["seq"] for row in rows]
 
 
 def record(engine: Engine, exchange: Exchange, *, key: bytes, now: datetime | None = None) -> int:

@@ -8,6 +8,8 @@ How a request flows::
         call_for(...)          bearer token (hub.api.tokens) -> Call; unknown/repeated query params -> 422
         call.require(...)      role and scope -> AccessDenied(wrong_role | scope_missing)
         call.transaction()     policy.require_grant, consent, reads/writes, call.append(ledger entry)
+        call.reading()         a read-only route's reads, then call.record(): its entry, grouped
+                               with other requests' into one commit (hub.api.grouped_ledger)
       problem handlers         ApiProblem / AccessDenied / validation -> application/problem+json;
                                refusals appended to the ledger (hub.api.problems)
 """

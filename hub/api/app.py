@@ -39,14 +39,16 @@ from hub.api.docs import install_docs
 from hub.api.examples import add_examples
 from hub.api.problems import add_problem_schemas, document_method_not_allowed, install_problem_handlers
 from hub.api.request_id import RequestIdMiddleware
+from hub.api.threads import HandlerThreads
 from hub.keys import API_SIGNING_KEY, LEDGER_KEY, hub_key
-from hub.settings import Settings
+from hub.settings import Settings, load_settings
 from hub.sharing.registry import DEFAULT_CONFIG, load_registry
-from hub.store.engine import open_store
+from hub.store.engine import make_engine, open_store
 from hub.systems.catalogue import Catalogue
 from hub.systems.catalogue import catalogue as load_catalogue
 
 TITLE = "lgsp hub API"
+POOL_SIZE = 20  # connections kept per process: more than the requests a worker serves at once at 16 connections
 VERSION = "1.0.0"
 
 
@@ -105,6 +107,7 @@ def build_app(
     install_docs(app)  # instead of FastAPI's /docs, whose Swagger UI comes from a CDN
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HandlerThreads)  # outermost: set before any handler runs
     app.openapi = lambda: _openapi(app, known)  # type: ignore[method-assign]
     # The report holds aggregates and masked keys only (quality.report), so it needs no token; it is
     # read from disk per request, so a rebuild (which swaps the folder) shows at once.
@@ -112,6 +115,22 @@ def build_app(
     reports.mkdir(parents=True, exist_ok=True)
     app.mount("/reports", StaticFiles(directory=reports, html=True), name="reports")
     return app
+
+
+def worker_app() -> FastAPI:
+    """One API worker process's app (``lgsp api serve --workers N``), from the environment ``lgsp api serve``
+    was started in: the store already migrated and config/sharing already in force, by the parent."""
+    settings = load_settings()
+    return build_app(settings, api_engine(settings.resolved_database_url()), load_declared=False)
+
+
+def api_engine(database_url: str) -> Engine:
+    """The store as the API reads it: a pooled connection for each request that may be reading at once.
+
+    Not pinged at each checkout (a round trip, two per read): after a database restart a request on a dead
+    connection answers 503, and SQLAlchemy then replaces the pool's connections.
+    """
+    return make_engine(database_url, pool_size=POOL_SIZE, pre_ping=False)
 
 
 def _openapi(app: FastAPI, known: Catalogue) -> dict[str, Any]:

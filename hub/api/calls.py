@@ -6,16 +6,18 @@ operation does not take or that are repeated (422: a ``fields=`` or a second
 ``purpose=`` must not change what is shared, so it is refused rather than ignored),
 and hands the route a ``Call``. The route notes what it learns (purpose, the record
 asked for), checks role and scope with ``require``, and appends its ``ok`` entry in
-the transaction of its own reads and writes with ``append``. A refusal raised later
+the transaction of its own reads and writes with ``append``; a route that only reads reads in
+``reading`` and then puts its entry on record with ``record``, which hands it to the process's
+grouped writer (``hub.api.grouped_ledger``) and returns once it is committed. A refusal raised later
 (``AccessDenied``, or an ``ApiProblem`` with an ``audit`` outcome) is recorded by the
-problem handlers through ``record_refusal``, in a transaction of its own, since the
-request's transaction is rolled back.
+problem handlers through ``record_refusal``, grouped too, since the request's
+transaction is rolled back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -24,7 +26,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from hub import ledger
 from hub.api import tokens
@@ -58,6 +60,8 @@ oauth2_scheme = OAuth2(
     description="OAuth 2.0 client credentials: POST /v1/token, then send `Authorization: Bearer <token>`.",
 )
 log = logging.getLogger(__name__)
+# Built once: every request looks its client up, and building the statement cost as much as running it.
+_CLIENT = select(api_client).where(api_client.c.client_id == bindparam("client_id"))
 
 
 def _unauthorized(detail: str, error: str | None) -> ApiProblem:
@@ -82,8 +86,8 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
         claimed = tokens.verify(token.strip(), key=context.signing_key, now=context.now())
     except tokens.TokenError as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
-    with store_errors("authenticate"), context.engine.connect() as conn:
-        row = conn.execute(select(api_client).where(api_client.c.client_id == claimed.client_id)).mappings().first()
+    with store_errors("authenticate"), context.reading() as conn:
+        row = conn.execute(_CLIENT, {"client_id": claimed.client_id}).mappings().first()
     # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
     if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
         raise _unauthorized("the token's client is no longer registered; ask for a new token", "invalid_token")
@@ -147,6 +151,42 @@ class Call:
         with store_errors(self.action), self.context.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for a read-only request's reads; ``record`` puts its entry on the ledger afterwards."""
+        with store_errors(self.action), self.context.reading() as conn:
+            yield conn
+
+    def record(
+        self,
+        *,
+        fields: Iterable[str] = (),
+        record_keys: Iterable[str] | None = None,
+        record_count: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Put this call's ``ok`` entry on the ledger, grouped with other requests' in one commit; returns once
+        it is committed, so nothing is served that is not on record.
+
+        Raises:
+            StoreError: the entry was not committed (the request must fail: a 503).
+        """
+        self.context.ledger.record(self._exchange("ok", detail, fields, record_keys, record_count), self.context.now())
+
+    async def recorded(
+        self,
+        *,
+        fields: Iterable[str] = (),
+        record_keys: Iterable[str] | None = None,
+        detail: str = "",
+    ) -> None:
+        """``record`` for an async route: the event loop waits for the commit, no thread is held.
+
+        Raises:
+            StoreError: the entry was not committed (the request must fail: a 503).
+        """
+        await self.context.ledger.recorded(self._exchange("ok", detail, fields, record_keys, None), self.context.now())
+
     def append(
         self,
         conn: Connection,
@@ -166,15 +206,9 @@ class Call:
         )
 
     def record_refusal(self, outcome: str, detail: str) -> None:
-        """Append a refusal (``denied``, ``not_found``) in a transaction of its own."""
+        """Append a refusal (``denied``, ``not_found``), grouped as ``record`` does (the request's reads are gone)."""
         try:
-            with store_errors(f"{self.action} refusal"), self.context.begin() as conn:
-                ledger.append(
-                    conn,
-                    self._exchange(outcome, detail, (), None, None),
-                    key=self.context.ledger_key,
-                    now=self.context.now(),
-                )
+            self.context.ledger.record(self._exchange(outcome, detail, (), None, None), self.context.now())
         except StoreError as exc:  # the request is refused anyway; say the entry is missing
             log.error("could not record a %s refusal for request %s: %s", self.action, self.request_id, exc)
 
@@ -202,14 +236,15 @@ class Call:
         )
 
 
-def call_for(action: str, dataset: str | None = None, *, query: Collection[str] = ()) -> Callable[..., Call]:
+def call_for(action: str, dataset: str | None = None, *, query: Collection[str] = ()) -> Callable[..., Awaitable[Call]]:
     """The dependency that authenticates a route's caller and starts its ``Call``.
 
     ``query``: the query parameters the operation takes; any other, or one given twice, is a 422.
     """
     accepted = frozenset(query)
 
-    def dependency(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Call:
+    # async: it does no I/O, so it runs in the event loop rather than costing a hop to a worker thread.
+    async def dependency(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Call:
         call = Call(context_of(request), principal, request_id_of(request), action, dataset)
         request.state.call = call
         _check_query(request, accepted)

@@ -132,7 +132,7 @@ def _read(
     call.note(purpose=purpose)
     call.require(roles={AGENCY}, scope=dataset)
     feed = _Feed(call.context.catalogue.dataset(dataset))
-    with call.transaction() as conn:
+    with call.reading() as conn:
         grant = require_grant(conn, call.agency, dataset, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
         if grant.consent_required:
@@ -146,12 +146,11 @@ def _read(
         page, has_more = rows[:limit], len(rows) > limit
         key = feed.entry.key
         items = feed.share(conn, page, sorted(grant.fields))
-        call.append(
-            conn,
-            fields=grant.fields,
-            record_keys=[str(row[key]) for row in page],
-            detail=f"page of {len(page)}; agreements {','.join(grant.agreement_ids)}",
-        )
+    call.record(
+        fields=grant.fields,
+        record_keys=[str(row[key]) for row in page],
+        detail=f"page of {len(page)}; agreements {','.join(grant.agreement_ids)}",
+    )
     last = Position(page[-1]["published_at"], _key_text(page[-1][key])) if page else start
     return {
         **_header(dataset, purpose, grant),

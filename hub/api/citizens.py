@@ -13,11 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.calls import AGENCY, Call, call_for
 from hub.api.params import PersonalIdPath, PurposeQuery
 from hub.api.problems import ApiProblem, problem_responses
-from hub.sharing.policy import require_grant
+from hub.sharing.policy import Grant, require_grant
+from hub.sharing.provenance import SourcedValue as SourcedField
 from hub.sharing.provenance import open_conflicts, sourced_fields
 from hub.store.tables import citizen
 from schemas.datasets import CITIZEN
@@ -50,7 +52,7 @@ class SharedRecord(BaseModel):
     summary="Read one citizen's shared fields",
     responses=problem_responses(401, 403, 404, 422),
 )
-def read_citizen(
+async def read_citizen(
     personal_id: PersonalIdPath,
     purpose: PurposeQuery,
     call: Annotated[Call, Depends(call_for("api_read", CITIZEN, query=("purpose",)))],
@@ -63,15 +65,9 @@ def read_citizen(
     """
     call.note(purpose=purpose, record_keys=[personal_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    with call.transaction() as conn:
-        grant = require_grant(conn, call.agency, CITIZEN, purpose, call.today)
-        call.note(legal_basis=grant.legal_basis)
-        row = conn.execute(select(citizen).where(citizen.c.personal_id == personal_id)).mappings().first()
-        if row is None:
-            raise ApiProblem(404, "the platform holds no record of the citizen", audit="not_found")
-        fields = sorted(grant.fields)
-        shared = sourced_fields(dict(row), fields, open_conflicts(conn, [personal_id]))
-        call.append(conn, fields=fields, detail=f"agreements {','.join(grant.agreement_ids)}")
+    # The reads block: one hop to a worker thread for all of them; the ledger's commit is awaited in the loop.
+    grant, shared = await run_in_threadpool(_read, call, personal_id, purpose)
+    await call.recorded(fields=sorted(grant.fields), detail=f"agreements {','.join(grant.agreement_ids)}")
     return {
         "dataset": CITIZEN,
         "purpose": purpose,
@@ -79,3 +75,19 @@ def read_citizen(
         "legal_basis": grant.legal_basis,
         "fields": {name: value.as_json() for name, value in shared.items()},
     }
+
+
+def _read(call: Call, personal_id: str, purpose: str) -> tuple[Grant, dict[str, SourcedField]]:
+    """The grant and the citizen's granted fields.
+
+    Raises:
+        AccessDenied: as ``read_citizen``.
+        ApiProblem: as ``read_citizen``.
+    """
+    with call.reading() as conn:
+        grant = require_grant(conn, call.agency, CITIZEN, purpose, call.today)
+        call.note(legal_basis=grant.legal_basis)
+        row = conn.execute(select(citizen).where(citizen.c.personal_id == personal_id)).mappings().first()
+        if row is None:
+            raise ApiProblem(404, "the platform holds no record of the citizen", audit="not_found")
+        return grant, sourced_fields(dict(row), sorted(grant.fields), open_conflicts(conn, [personal_id]))

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from hub import ledger
 from hub.api.calls import AGENCY, Call, call_for
@@ -69,7 +70,7 @@ class PrefilledForm(BaseModel):
     summary="Prefill a procedure's form under the citizen's consent",
     responses=problem_responses(401, 403, 404, 422),
 )
-def prefill_form(
+async def prefill_form(
     body: PrefillRequest,
     call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
 ) -> dict[str, Any]:
@@ -82,7 +83,32 @@ def prefill_form(
     """
     call.note(record_keys=[body.citizen_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    with call.transaction() as conn:
+    # The reads block: one hop to a worker thread for all of them; the ledger's commit is awaited in the loop.
+    grant, form = await run_in_threadpool(_read, call, body)
+    # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
+    await call.recorded(
+        fields=fields_read(form),
+        record_keys=[body.citizen_id, *form.relatives_read],
+        detail=f"procedure {body.procedure}; consent "
+        f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
+        f"agreements {','.join(grant.agreement_ids)}",
+    )
+    return {
+        **form.as_dict(),
+        "purpose": grant.purpose,
+        "agreement_ids": list(grant.agreement_ids),
+        "legal_basis": grant.legal_basis,
+    }
+
+
+def _read(call: Call, body: PrefillRequest) -> tuple[Grant, PrefillForm]:
+    """The consent, the grant it leads to, and the form filled under it.
+
+    Raises:
+        AccessDenied: as ``prefill_form``.
+        ApiProblem: as ``prefill_form``.
+    """
+    with call.reading() as conn:
         consent = require_consent(
             conn,
             body.consent_id,
@@ -94,22 +120,7 @@ def prefill_form(
         call.note(purpose=consent.purpose)
         grant = require_grant(conn, call.agency, CITIZEN, consent.purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
-        form = fill(conn, body.procedure, body.citizen_id, grant)
-        # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
-        call.append(
-            conn,
-            fields=fields_read(form),
-            record_keys=[body.citizen_id, *form.relatives_read],
-            detail=f"procedure {body.procedure}; consent "
-            f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
-            f"agreements {','.join(grant.agreement_ids)}",
-        )
-    return {
-        **form.as_dict(),
-        "purpose": grant.purpose,
-        "agreement_ids": list(grant.agreement_ids),
-        "legal_basis": grant.legal_basis,
-    }
+        return grant, fill(conn, body.procedure, body.citizen_id, grant)
 
 
 def fill(conn: Connection, procedure: str, personal_id: str, grant: Grant) -> PrefillForm:

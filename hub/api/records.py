@@ -81,7 +81,7 @@ def _read(call: Call, dataset: str, key: str, purpose: str, consent_id: str | No
     call.require(roles={AGENCY}, scope=dataset)
     entry = call.context.catalogue.dataset(dataset)
     table = golden_table(entry)
-    with call.transaction() as conn:
+    with call.reading() as conn:
         grant = require_grant(conn, call.agency, dataset, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
         if grant.consent_required and consent_id is None:
@@ -113,7 +113,7 @@ def _read(call: Call, dataset: str, key: str, purpose: str, consent_id: str | No
             detail += "; under the citizen's consent"
         fields = sorted(grant.fields)
         shared = declared_fields(row, fields, entry.key, entry.source)
-        call.append(conn, fields=fields, detail=detail)
+    call.record(fields=fields, detail=detail)
     return {
         "dataset": dataset,
         "purpose": purpose,

@@ -18,8 +18,13 @@ from hub.store.migrate import alembic_config, upgrade
 from lgsp.errors import ConfigError, StoreError
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
     """An engine for the URL, with SQLite tuned for one writer and concurrent readers.
+
+    ``pool_size``: connections kept open. A server whose threads read at once (the API) keeps
+    one per thread: past the pool, each checkout opens a connection and each return closes it.
+    ``pre_ping``: PostgreSQL connections are tested (a round trip) at each checkout; a server that
+    checks out several per request and can answer one with an error after a restart turns it off.
 
     ``hide_parameters``: SQLAlchemy otherwise copies bound values (names, ids, birth
     dates) into every database error message, and so into task logs.
@@ -32,13 +37,13 @@ def make_engine(database_url: str) -> Engine:
         if url.get_backend_name() == "sqlite":
             if url.database:
                 _make_folder(Path(url.database).parent)
-            engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+            engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, pool_size=pool_size)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         if url.get_backend_name() == "postgresql":
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is what we install
-            return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            return create_engine(url, pool_pre_ping=pre_ping, hide_parameters=True, pool_size=pool_size)
     except SQLAlchemyError as exc:  # e.g. postgresql+nosuchdriver: the plugin does not load
         raise ConfigError(
             f"LGSP_DATABASE_URL names the driver '{url.drivername}', which is not installed: "
