@@ -64,6 +64,7 @@ import json
 import logging
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -454,14 +455,29 @@ class _PushRun(_Run):
         return self
 
     def deliver(self, limit: int | None) -> DeliverySummary:
-        """Pass over the lane's heads in message order, a batch at a time, until a pass sends nothing."""
+        """Pass over the lane's heads in message order, a batch at a time, until a pass sends nothing.
+
+        One batch is in flight while the next is read and claimed and the previous one settled: the
+        store's work overlaps the agency's, as a bare client's requests follow each other back to back.
+        Each pass ends with nothing in flight, so a later pass never reads a batch still on its way.
+        """
         progressed = True
-        while progressed and self.tally["sent"] != limit:
-            progressed, after = False, 0
-            while self.tally["sent"] != limit and (page := self._lane_heads(after)):
-                after, rows = page
-                for batch in self._batches(rows, limit):
-                    progressed = self._batch(batch) or progressed
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
+            while progressed and self.tally["sent"] != limit:
+                progressed, after = False, 0
+                flight: _Flight | None = None
+                try:
+                    while self.tally["sent"] != limit and (page := self._lane_heads(after)):
+                        after, rows = page
+                        for batch in self._batches(rows, limit):
+                            claimed, bodies, moved = self._claim_batch(batch)
+                            progressed = progressed or moved
+                            if claimed:
+                                landing, flight = flight, None  # landed once, even if landing raises
+                                self._land(landing, claimed)
+                                flight = _Flight(claimed, bodies, sender.submit(self._send, claimed))
+                finally:
+                    self._land(flight, [])
         return DeliverySummary(**self.tally, blocked=self._lane_blocked())
 
     def _lane_heads(self, after: int) -> tuple[int, list[Row[Any]]] | None:
@@ -502,8 +518,11 @@ class _PushRun(_Run):
         with self.engine.connect() as conn:
             return sum(lane_of(key, self.lanes) == self.lane for key in conn.execute(query).scalars())
 
-    def _batch(self, rows: list[Row[Any]]) -> bool:
-        """Deliver one batch of heads; False if nothing in it was ours to send."""
+    def _claim_batch(self, rows: list[Row[Any]]) -> tuple[list[Row[Any]], dict[int, dict[str, Any]], bool]:
+        """Prepare and claim a batch: (the heads claimed, their bodies, whether any message moved).
+
+        Unsendable heads go dead here, without a call.
+        """
         bodies: dict[int, dict[str, Any]] = {}
         for row in rows:
             body = self.channel.prepare(row)
@@ -513,34 +532,46 @@ class _PushRun(_Run):
                 bodies[row.message_id] = body
         won = self._claim_all([row for row in rows if row.message_id in bodies])
         claimed = [row for row in rows if row.message_id in won]
-        if not claimed:
-            return len(bodies) < len(rows)
         self.tally["sent"] += len(claimed)
+        return claimed, bodies, bool(claimed) or len(bodies) < len(rows)
+
+    def _send(self, claimed: list[Row[Any]]) -> tuple[str, Mapping[str, Answer]]:
+        """Post a claimed batch (in the sender thread): its webhook-id and the answer per item."""
         # The stored JSON text goes out as it is: prepare parsed and checked it.
         items = [(row.idempotency_key, row.payload) for row in claimed]
         sent_as = batch_id([key for key, _ in items])
+        return sent_as, self.channel.send_batch(items, sent_as)
+
+    def _land(self, flight: _Flight | None, claimed: list[Row[Any]]) -> None:
+        """Wait for the batch in flight and settle it; ``claimed`` (the next batch, not yet posted) goes back
+        to pending if the batch in flight met a fatal failure."""
+        if flight is None:
+            return
         try:
-            answers = self.channel.send_batch(items, sent_as)
+            sent_as, answers = flight.answer.result()
         except TransientSourceError as exc:
-            for row in claimed:
+            for row in flight.rows:
                 self._retry_later(row, exc)
-            return True
+            return
         except FatalSourceError as exc:
-            with self.engine.begin() as conn:
-                for row in claimed:
-                    conn.execute(
-                        update(outbox)
-                        .where(outbox.c.message_id == row.message_id, outbox.c.state == SENT)
-                        .values(state=PENDING, attempts=row.attempts, last_error=str(exc))
-                    )
+            self._unclaim([*flight.rows, *claimed], str(exc))
             raise FatalSourceError(
-                f"{self.channel.peer} delivery stopped at a batch of {len(claimed)} push(es) from outbox message "
-                f"{claimed[0].message_id} (left pending, as are the rest): {exc}",
+                f"{self.channel.peer} delivery stopped at a batch of {len(flight.rows)} push(es) from outbox message "
+                f"{flight.rows[0].message_id} (left pending, as are the rest): {exc}",
                 system=exc.system,
                 operation=exc.operation,
             ) from exc
-        self._settle_batch(claimed, answers, sent_as, bodies)
-        return True
+        self._settle_batch(flight.rows, answers, sent_as, flight.bodies)
+
+    def _unclaim(self, rows: list[Row[Any]], error: str) -> None:
+        """Put claimed pushes back to pending, the attempt not counted: the fault is ours, not theirs."""
+        with self.engine.begin() as conn:
+            for row in rows:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.message_id == row.message_id, outbox.c.state == SENT)
+                    .values(state=PENDING, attempts=row.attempts, last_error=error)
+                )
 
     def _claim_all(self, rows: list[Row[Any]]) -> set[int]:
         """Mark the batch sent in one commit; the ids still as read (state, attempts) and still their citizen's head."""
@@ -601,6 +632,15 @@ class _PushRun(_Run):
                     ],
                 )
                 self.channel.settled_many(conn, refused, DEAD, sent_as, bodies, errors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Flight:
+    """A claimed batch posted in the sender thread: its rows, their bodies as prepared, the answer to come."""
+
+    rows: list[Row[Any]]
+    bodies: dict[int, dict[str, Any]]
+    answer: Future[tuple[str, Mapping[str, Answer]]]
 
 
 # Settling a claimed batch: only a message still as our claim left it (sent, our attempt) moves.
