@@ -70,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import Connection, Engine, Integer, Row, String, bindparam, exists, func, select, update
+from sqlalchemy import Connection, Engine, Integer, Row, String, bindparam, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -86,7 +86,7 @@ from hub.sharing.outbox import ACKNOWLEDGED, DEAD, PENDING, SENT, one_of
 from hub.sharing.policy import Grant, require_grant
 from hub.sharing.push import TOPIC_PREFIX
 from hub.sharing.signing import WebhookSigner, batch_id
-from hub.store.tables import agency, outbox
+from hub.store.tables import OUTBOX_OPEN, agency, outbox
 from lgsp.errors import AccessDenied, ConfigError, FatalSourceError, LgspError, TransientSourceError
 
 log = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ class _Run:
         """Pass over the heads in message order until a pass sends nothing (or the limit is reached)."""
         progressed = True
         while progressed and self.tally["sent"] != limit:
-            progressed, after = False, 0
+            progressed, after = False, self._start()
             while self.tally["sent"] != limit and (batch := self._heads(after)):
                 for row in batch:
                     if self.tally["sent"] == limit:
@@ -363,6 +363,15 @@ class _Run:
                     progressed = self._one(row) or progressed
                 after = batch[-1].message_id
         return DeliverySummary(**self.tally, blocked=self._blocked())
+
+    def _start(self) -> int:
+        """Where a pass starts: just before the topic's first open message (one lookup in ix_outbox_open).
+
+        The acknowledged history before it is never walked; 0 when nothing is open.
+        """
+        first = select(func.min(outbox.c.message_id)).where(outbox.c.topic == self.topic, text(OUTBOX_OPEN))
+        with self.engine.connect() as conn:
+            return max(0, (conn.execute(first).scalar() or 1) - 1)
 
     def _heads(self, after: int) -> list[Row[Any]]:
         query = (
@@ -464,7 +473,7 @@ class _PushRun(_Run):
         progressed = True
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
             while progressed and self.tally["sent"] != limit:
-                progressed, after = False, 0
+                progressed, after = False, self._start()
                 flight: _Flight | None = None
                 try:
                     while self.tally["sent"] != limit and (page := self._lane_heads(after)):
