@@ -65,6 +65,7 @@ import logging
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -349,6 +350,7 @@ class _Run:
             clock,
         )
         self.cutoff = clock()
+        self._conn: Connection | None = None  # held for a whole run by _PushRun
         self.tally = {"sent": 0, "acknowledged": 0, "retried": 0, "dead": 0}
 
     def deliver(self, limit: int | None) -> DeliverySummary:
@@ -364,13 +366,23 @@ class _Run:
                 after = batch[-1].message_id
         return DeliverySummary(**self.tally, blocked=self._blocked())
 
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A transaction: on the run's own connection if it holds one, else on one from the pool."""
+        if self._conn is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self._conn.begin():
+                yield self._conn
+
     def _start(self) -> int:
         """Where a pass starts: just before the topic's first open message (one lookup in ix_outbox_open).
 
         The acknowledged history before it is never walked; 0 when nothing is open.
         """
         first = select(func.min(outbox.c.message_id)).where(outbox.c.topic == self.topic, text(OUTBOX_OPEN))
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
             return max(0, (conn.execute(first).scalar() or 1) - 1)
 
     def _heads(self, after: int) -> list[Row[Any]]:
@@ -380,7 +392,7 @@ class _Run:
             .order_by(outbox.c.message_id)
             .limit(BATCH_SIZE)
         )
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
             return list(conn.execute(query))
 
     def _due(self) -> ColumnElement[bool]:
@@ -388,7 +400,7 @@ class _Run:
 
     def _blocked(self) -> int:
         query = select(func.count()).select_from(outbox).where(self._due(), _HELD_BACK)
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
             return int(conn.execute(query).scalar_one())
 
     def _one(self, row: Row[Any]) -> bool:
@@ -427,7 +439,7 @@ class _Run:
             )
             .values(state=SENT, attempts=row.attempts + 1, sent_at=self.clock())
         )
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             return conn.execute(claim).rowcount == 1
 
     def _retry_later(self, row: Row[Any], exc: TransientSourceError) -> bool:
@@ -446,7 +458,7 @@ class _Run:
         elif state == ACKNOWLEDGED:
             self.tally["acknowledged"] += 1
         settle = update(outbox).where(outbox.c.message_id == row.message_id, outbox.c.state.in_(_OPEN))
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             moved = conn.execute(settle.values(state=state, **values)).rowcount == 1
             if moved and state in (ACKNOWLEDGED, DEAD):
                 self.channel.settled(conn, row, state, values)
@@ -470,24 +482,31 @@ class _PushRun(_Run):
         store's work overlaps the agency's, as a bare client's requests follow each other back to back.
         Each pass ends with nothing in flight, so a later pass never reads a batch still on its way.
         """
+        # One connection for the run: the pool pings PostgreSQL at every checkout, four per batch (measured).
+        with self.engine.connect() as self._conn, ThreadPoolExecutor(1, thread_name_prefix="push-send") as sender:
+            try:
+                self._passes(sender, limit)
+                return DeliverySummary(**self.tally, blocked=self._lane_blocked())
+            finally:
+                self._conn = None
+
+    def _passes(self, sender: ThreadPoolExecutor, limit: int | None) -> None:
         progressed = True
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
-            while progressed and self.tally["sent"] != limit:
-                progressed, after = False, self._start()
-                flight: _Flight | None = None
-                try:
-                    while self.tally["sent"] != limit and (page := self._lane_heads(after)):
-                        after, rows = page
-                        for batch in self._batches(rows, limit):
-                            claimed, bodies, moved = self._claim_batch(batch)
-                            progressed = progressed or moved
-                            if claimed:
-                                landing, flight = flight, None  # landed once, even if landing raises
-                                self._land(landing, claimed)
-                                flight = _Flight(claimed, bodies, sender.submit(self._send, claimed))
-                finally:
-                    self._land(flight, [])
-        return DeliverySummary(**self.tally, blocked=self._lane_blocked())
+        while progressed and self.tally["sent"] != limit:
+            progressed, after = False, self._start()
+            flight: _Flight | None = None
+            try:
+                while self.tally["sent"] != limit and (page := self._lane_heads(after)):
+                    after, rows = page
+                    for batch in self._batches(rows, limit):
+                        claimed, bodies, moved = self._claim_batch(batch)
+                        progressed = progressed or moved
+                        if claimed:
+                            landing, flight = flight, None  # landed once, even if landing raises
+                            self._land(landing, claimed)
+                            flight = _Flight(claimed, bodies, sender.submit(self._send, claimed))
+            finally:
+                self._land(flight, [])
 
     def _lane_heads(self, after: int) -> tuple[int, list[Row[Any]]] | None:
         """The next page of heads after ``after``: (the page's last id, this lane's heads with their payloads).
@@ -501,7 +520,7 @@ class _PushRun(_Run):
             .order_by(outbox.c.message_id)
             .limit(page)
         )
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
             heads = conn.execute(query).all()
             if not heads:
                 return None
@@ -524,7 +543,7 @@ class _PushRun(_Run):
 
     def _lane_blocked(self) -> int:
         query = select(outbox.c.aggregate_id).where(self._due(), _HELD_BACK)
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
             return sum(lane_of(key, self.lanes) == self.lane for key in conn.execute(query).scalars())
 
     def _claim_batch(self, rows: list[Row[Any]]) -> tuple[list[Row[Any]], dict[int, dict[str, Any]], bool]:
@@ -574,7 +593,7 @@ class _PushRun(_Run):
 
     def _unclaim(self, rows: list[Row[Any]], error: str) -> None:
         """Put claimed pushes back to pending, the attempt not counted: the fault is ours, not theirs."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             for row in rows:
                 conn.execute(
                     update(outbox)
@@ -588,7 +607,7 @@ class _PushRun(_Run):
         for row in rows:
             versions.setdefault((row.state, row.attempts), []).append(row.message_id)
         claimed: set[int] = set()
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             for (state, attempts), ids in versions.items():
                 claim = (
                     update(outbox)
@@ -628,7 +647,7 @@ class _PushRun(_Run):
             log.warning("outbox message %d is dead: %s", row.message_id, errors[row.message_id])
         self.tally["acknowledged"] += len(acked)
         self.tally["dead"] += len(refused)
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             if acked:
                 self._acknowledge(conn, acked, answers, now)
                 self.channel.settled_many(conn, acked, ACKNOWLEDGED, sent_as, bodies)
