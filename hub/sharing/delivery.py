@@ -45,6 +45,8 @@ Pushes, in addition (``deliver_pushes``):
   settles on its own answer (a 409/422 item goes dead alone), one ledger entry per batch and
   outcome (and dataset, purpose, fields) lists the records it covers. A failure of the whole
   request (transient or fatal) is every item's, as it was one message's.
+- A run keeps one batch in flight (posted by a sender thread) while it claims the next and
+  settles the last; a citizen's next change stays held back while its head is in flight.
 - Lanes: ``lanes`` deliverers may run at once (Airflow mapped tasks); lane ``i`` serves the
   citizens whose key hashes to ``i`` (``lane_of``), so a citizen is always served by one lane.
 - One run per agency; a fatal failure (a 401: our secret is wrong) stops that agency
