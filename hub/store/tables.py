@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -327,6 +328,16 @@ outbox = Table(
     Column("sent_at", DateTime),
     Column("acknowledged_at", DateTime),
     UniqueConstraint("topic", "aggregate_id", "sequence"),
+)
+# Open messages (pending, sent) by topic in message order: where a delivery pass starts, past the
+# acknowledged history (migration 0009). The predicate is literal SQL so both planners can prove it.
+OUTBOX_OPEN = "state IN ('pending', 'sent')"
+Index(
+    "ix_outbox_open",
+    outbox.c.topic,
+    outbox.c.message_id,
+    postgresql_where=text(OUTBOX_OPEN),
+    sqlite_where=text(OUTBOX_OPEN),
 )
 
 # --- once-only sharing: agencies, agreements, clients, consent, subscriptions, the audit ledger ---
