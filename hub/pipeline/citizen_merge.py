@@ -172,7 +172,9 @@ def _insert_new(conn: Connection, winner: Table, run_id: str, now: datetime, sys
                 literal(now, DateTime()),
             )
             .join(winner, winner.c.row_id == staged.row_id)
-            .where(winner.c.state == _NEW, staged.fetched_at == fetched_at)
+            .where(winner.c.state == _NEW, staged.run_id == run_id, staged.fetched_at == fetched_at)
+            # In key order: the primary key's index grows at its end, pages filled, none split.
+            .order_by(staged.run_id, staged.personal_id)
         )
         conn.execute(insert(citizen).from_select(columns, query))
     # Not the statements' rowcount: psycopg reports -1 for INSERT ... SELECT.

@@ -91,7 +91,8 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     processors = [
         (index, process)
         for index, name in enumerate(names)
-        if (process := table.c[name].type.bind_processor(conn.dialect)) is not None
+        # The dialect's own type: a generic DateTime has no processor, SQLite's DATETIME writes its text form.
+        if (process := table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) is not None
     ]
     values = [[row[name] for name in names] for row in rows]
     for line in values:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select
 
 from hub.pipeline.citizen_merge import merge_citizens
 from hub.pipeline.golden import Provenance
+from hub.pipeline.staging import bulk_insert
 from hub.store.engine import open_store
 from hub.store.tables import audit_finding, citizen, staging_citizen
 from schemas.citizen import CONTENT_FIELDS
@@ -59,7 +60,8 @@ def test_new_people_get_typed_values_and_the_stamp_the_per_row_merge_wrote(engin
         _row("001090000004", "2026-01-03T00:00:00", whole, full_name="Fails a rule"),
     ]
     with engine.begin() as conn:
-        ids = [conn.execute(insert(staging_citizen).returning(staging_citizen.c.row_id), r).scalar_one() for r in rows]
+        bulk_insert(conn, staging_citizen, rows)  # as extract stages them
+        ids = conn.execute(select(staging_citizen.c.row_id).order_by(staging_citizen.c.row_id)).scalars().all()
         conn.execute(insert(audit_finding).values(run_id=RUN, row_id=ids[4], rule="some.rule"))
         counts = merge_citizens(conn, RUN, NOW)
     assert (counts.published, counts.unchanged) == (3, 1)
