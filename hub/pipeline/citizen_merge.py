@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from hub.pipeline.golden import FieldMerge, Provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
+from hub.store.bulk import execute_many
 from hub.store.tables import RUN_ID, audit_finding, citizen, staging_citizen
 from schemas.citizen import CONTENT_FIELDS
 
@@ -138,11 +139,11 @@ def _merge_known(conn: Connection, winner: Table, run_id: str, now: datetime, sy
             conflicts += merge.conflicts
             agreements += merge.agreements
         record_conflicts(conn, conflicts, agreements, now)
-        if updates:
-            conn.execute(
-                update(citizen).where(citizen.c.personal_id == bindparam("key")),
-                [{**values, "key": values.pop("personal_id")} for values in updates],
-            )
+        execute_many(
+            conn,
+            update(citizen).where(citizen.c.personal_id == bindparam("key")),
+            [{**values, "key": values.pop("personal_id")} for values in updates],
+        )
         published += len(updates)
     return published
 

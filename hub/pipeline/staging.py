@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Engine, Table
 
+from hub.store.bulk import bulk_insert
 from lgsp.errors import RejectedRecord
 
 
@@ -68,35 +69,3 @@ def stage_pages(
         page_count += 1
         record_count += len(page.records)
     return page_count, record_count
-
-
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows (all with the same keys) by the driver's own bulk path, in ``conn``'s transaction.
-
-    PostgreSQL: COPY (psycopg 3). SQLite: one executemany of plain rows. SQLAlchemy's
-    per-row parameter handling was most of staging's own CPU; values still pass the
-    column types' bind processors, so they are stored as Core would store them.
-    """
-    preparer = conn.dialect.identifier_preparer
-    raw: Any = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        names = list(rows[0])
-        target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)})"
-        with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in names])
-        return
-    statement = insert(table).compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    names = list(statement.positiontup or ())  # qmark: the values in the statement's column order
-    processors = [
-        (index, process)
-        for index, name in enumerate(names)
-        # The dialect's own type: a generic DateTime has no processor, SQLite's DATETIME writes its text form.
-        if (process := table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) is not None
-    ]
-    values = [[row[name] for name in names] for row in rows]
-    for line in values:
-        for index, process in processors:
-            if line[index] is not None:
-                line[index] = process(line[index])
-    raw.executemany(str(statement), values)
