@@ -78,6 +78,7 @@ def _winners(conn: Connection, run_id: str) -> Table:
         MetaData(),
         Column("row_id", Integer, primary_key=True),
         Column("state", Integer, nullable=False),
+        Column("fetched_at", DateTime, nullable=False),  # here once: staging keeps it after the long payload
         prefixes=["TEMPORARY"],
     )
     winner.create(conn)  # in the publish transaction: a rollback takes it away too
@@ -88,6 +89,7 @@ def _winners(conn: Connection, run_id: str) -> Table:
             staged.row_id,
             staged.personal_id,
             staged.content_hash,
+            staged.fetched_at,
             func.row_number()
             .over(
                 partition_by=staged.personal_id,
@@ -105,8 +107,8 @@ def _winners(conn: Connection, run_id: str) -> Table:
     )
     conn.execute(
         insert(winner).from_select(
-            ["row_id", "state"],
-            select(ranked.c.row_id, state)
+            ["row_id", "state", "fetched_at"],
+            select(ranked.c.row_id, state, ranked.c.fetched_at)
             .select_from(ranked.outerjoin(citizen, citizen.c.personal_id == ranked.c.personal_id))
             .where(ranked.c.rank == 1),
         )
@@ -161,7 +163,7 @@ def _insert_new(conn: Connection, winner: Table, run_id: str, now: datetime, sys
     columns = ["personal_id", *CONTENT_FIELDS, "source_updated_at", "content_hash", "provenance"]
     columns += ["published_run_id", "published_at"]
     # One statement per fetch time (one per run, in practice): the stamp's constant parts are bound once.
-    for fetched_at in conn.execute(select(staged.fetched_at).where(staged.run_id == run_id).distinct()).scalars():
+    for fetched_at in conn.execute(select(winner.c.fetched_at).where(winner.c.state == _NEW).distinct()).scalars():
         query = (
             select(
                 staged.personal_id,
@@ -173,7 +175,7 @@ def _insert_new(conn: Connection, winner: Table, run_id: str, now: datetime, sys
                 literal(now, DateTime()),
             )
             .join(winner, winner.c.row_id == staged.row_id)
-            .where(winner.c.state == _NEW, staged.run_id == run_id, staged.fetched_at == fetched_at)
+            .where(winner.c.state == _NEW, staged.run_id == run_id, winner.c.fetched_at == fetched_at)
             # In key order: the primary key's index grows at its end, pages filled, none split.
             .order_by(staged.run_id, staged.personal_id)
         )
