@@ -7,11 +7,13 @@ child process so that "peak RSS" is that run's alone) and calls ``main(...)``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,41 @@ Measure = Callable[[int, int, str | None], dict[str, Any]]
 def peak_rss_mib() -> int:
     """This process's peak resident set size so far."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+class WalPeak:
+    """A thread polling a SQLite store's -wal file: its peak size, in MiB, while the block runs.
+
+    ``with WalPeak(path) as wal: ...`` then ``wal.peak_mib`` (0 for a store that is not a SQLite file).
+    """
+
+    def __init__(self, database: str | None, interval: float = 0.05) -> None:
+        self._wal = Path(f"{database}-wal") if database else None
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._peak = 0
+
+    def __enter__(self) -> WalPeak:
+        if self._wal is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._wal is not None:
+            self._thread.join()
+
+    def _poll(self) -> None:
+        assert self._wal is not None
+        while not self._stop.wait(self._interval):
+            with contextlib.suppress(FileNotFoundError):
+                self._peak = max(self._peak, self._wal.stat().st_size)
+
+    @property
+    def peak_mib(self) -> int:
+        """The largest size seen."""
+        return round(self._peak / 2**20)
 
 
 def main(script: str, measure: Measure, *, default_counts: str, header: tuple[str, ...], doc: str | None) -> None:

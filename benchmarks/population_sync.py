@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mib, sync_citizens
+from harness import WalPeak, main, peak_rss_mib, sync_citizens
 from raw_population import raw_sync
 
 HEADER = (
@@ -36,6 +36,7 @@ HEADER = (
     "audit_s",
     "publish_s",
     "peak_rss_mib",
+    "peak_wal_mib",
 )
 
 
@@ -57,7 +58,8 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         )
         engine = open_store(url)
         started = time.perf_counter()
-        summary = sync_citizens(f"bench-{count}", settings, engine, mocks.base_url)
+        with WalPeak(engine.url.database if engine.url.get_backend_name() == "sqlite" else None) as wal:
+            summary = sync_citizens(f"bench-{count}", settings, engine, mocks.base_url)
         elapsed = time.perf_counter() - started
         engine.dispose()
     rate, raw_rate = summary.read / elapsed, raw_read / raw_seconds
@@ -74,6 +76,7 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
         "audit_s": summary.seconds.get("audit"),
         "publish_s": summary.seconds.get("publish"),
         "peak_rss_mib": peak_rss_mib(),
+        "peak_wal_mib": wal.peak_mib,  # SQLite's write-ahead log at its largest during lgsp's sync
     }
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
 from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
+from hub.store.bulk import bulk_insert, execute_many
 from hub.store.tables import citizen, civil_event, staging_civil_event
 
 SYSTEM = "civil_status"
@@ -55,8 +56,7 @@ def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
                 conn.execute(update(civil_event).where(civil_event.c.event_id == event["event_id"]).values(**event))
             else:
                 inserts.append(event)
-        if inserts:
-            conn.execute(insert(civil_event), inserts)
+        bulk_insert(conn, civil_event, inserts)
         _write_back(conn, batch, run_id, now)
         published += len(fresh)
     return MergeCounts(published=published, unchanged=unchanged)
@@ -142,7 +142,7 @@ def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> 
         batch.golden[pid].update(published_run_id=run_id, published_at=now)
     fields = ("death_date", "marital_status", "spouse_id", "provenance", "published_run_id", "published_at")
     rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.dirty)]
-    conn.execute(update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
+    execute_many(conn, update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
 
 
 def _event_values(row: RowMapping, run_id: str, now: datetime) -> dict[str, Any]:
@@ -180,13 +180,26 @@ def _golden(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any
     return found
 
 
+# What applying an event reads and writes of a golden citizen (not the whole row: most of publish's reads).
+_APPLIED = (
+    "personal_id",
+    "death_date",
+    "marital_status",
+    "spouse_id",
+    "provenance",
+    "published_run_id",
+    "published_at",
+)
+
+
 def _rows(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     ordered = sorted(personal_ids)
+    columns = [citizen.c[name] for name in _APPLIED]
     for start in range(0, len(ordered), 1000):
-        query = select(citizen).where(citizen.c.personal_id.in_(ordered[start : start + 1000]))
-        for row in conn.execute(query).mappings():
-            rows[row["personal_id"]] = dict(row)
+        query = select(*columns).where(citizen.c.personal_id.in_(ordered[start : start + 1000]))
+        for row in conn.execute(query):
+            rows[row[0]] = dict(zip(_APPLIED, row, strict=True))
     return rows
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table, insert
+from sqlalchemy import Engine, Table
 
+from hub.store.bulk import bulk_insert
 from lgsp.errors import RejectedRecord
 
 
@@ -64,7 +65,7 @@ def stage_pages(
         if page.records:
             rows = [staging_row(run_id, page.number, record, fetched_at) for record in page.records]
             with engine.begin() as conn:
-                conn.execute(insert(table), rows)
+                bulk_insert(conn, table, rows)
         page_count += 1
         record_count += len(page.records)
     return page_count, record_count

@@ -101,12 +101,18 @@ def _unreachable(database_url: str, exc: SQLAlchemyError) -> str:
     return f"cannot open the store at {display_url(database_url)}: {cause}"
 
 
+_WAL_KEEP_BYTES = 64 * 2**20
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API and auditors read while a sync publishes; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A big transaction (a 1M publish) must hold all its pages in the -wal file until it commits; once
+    # checkpointed, the file is cut back to this size rather than keeping the peak on disk for good.
+    cursor.execute(f"PRAGMA journal_size_limit={_WAL_KEEP_BYTES}")
     cursor.close()
 
 
