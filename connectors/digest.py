@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 
 # json.dumps builds an encoder per call when given options: one, built once, writes the same text.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode  # a flat list: no cycles
 
 
 def content_hash_of(values: Mapping[str, str | None], fields: tuple[str, ...]) -> str:

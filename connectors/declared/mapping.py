@@ -48,9 +48,9 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?")
 _INTEGER_RANGE = range(-(2**63), 2**63)
 _DECIMAL_DIGITS = 28
 # json.dumps(item, ensure_ascii=False, sort_keys=True), without building an encoder per record.
-_PAYLOAD = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, check_circular=False).encode  # parsed JSON: no cycles
 _MEMO = 4096  # entries per tag memo: a hostile peer's endless new tags must not grow one for ever
-_UNSEEN = object()
+_UNSEEN: Any = object()  # not in a memo yet (None there means "not wanted")
 _BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
 _ARTICLE = {
     "integer": "an integer",
@@ -82,7 +82,8 @@ def _decimal(text: str) -> str:
 
 def _date(text: str) -> str:
     if len(text) == 10 and text[4] == "-" and text[7] == "-":  # the usual form: no regex
-        return date.fromisoformat(text).isoformat()  # a real day: 2025-02-30 raises ValueError
+        date.fromisoformat(text)  # a real day: 2025-02-30 raises ValueError (and only ASCII digits pass)
+        return text  # which is its own isoformat()
     match = _DATE.fullmatch(text)
     if match is None:
         raise ValueError
@@ -92,6 +93,9 @@ def _date(text: str) -> str:
 
 
 def _datetime(text: str) -> str:
+    if len(text) == 20 and text[19] == "Z" and text[10] == "T" and text[13] == ":" and text[16] == ":":
+        datetime.fromisoformat(text)  # the usual form, already UTC: checked, then written as isoformat() would
+        return text[:19]
     value = datetime.fromisoformat(text)  # 3.11: Z and any number of fraction digits
     if value.tzinfo is None:
         raise ValueError  # a moment without a zone is ambiguous: the contract says which zone
@@ -325,18 +329,15 @@ class RecordMapper:
         top, grand = self._top, self._grand
         for child in element:
             tag = child.tag
-            plan = top.get(tag)
-            if plan is None:
-                plan = self._top_plan(tag)
-            key, below = plan
+            known = top.get(tag)
+            key, below = known if known is not None else self._top_plan(tag)
             if key is not None and key not in texts:
                 text = child.text
                 texts[key] = text if text is not None else _empty(child)
             if below is not None:
                 for grandchild in child:
-                    inner = grand.get((below, grandchild.tag), _UNSEEN)
-                    if inner is _UNSEEN:
-                        inner = self._grand_plan(below, grandchild.tag)
+                    seen = grand.get((below, grandchild.tag), _UNSEEN)
+                    inner = self._grand_plan(below, grandchild.tag) if seen is _UNSEEN else seen
                     if inner is not None and inner not in texts:
                         text = grandchild.text
                         texts[inner] = text if text is not None else _empty(grandchild)
