@@ -10,8 +10,11 @@ renders page n+1 while the consumer stages page n.
     errors     what the producer raises (after its own retries) is raised in the consumer's
                thread, the same exception, where the item it did not produce would have been
     closing    ``close()`` (or leaving the loop) stops the reader: no request after the one in
-               flight, which it waits for (each is bounded by its own timeout), and the
-               producer is closed in the reader's thread, where it ran
+               flight, whose result is dropped, and the producer is closed in the reader's
+               thread, where it ran. Close does not wait for that request: a task's time limit
+               (raised in the consumer's thread) must end the task now, not when a peer that
+               drips its answer lets go. The request ends by its own deadline; the reader is a
+               daemon thread, which never keeps the process alive.
 """
 
 from __future__ import annotations
@@ -29,13 +32,12 @@ _DONE = object()  # the producer ended
 class ReadAhead(Generic[T]):
     """``for item in ReadAhead(items, name=...)``: ``items`` iterated in a reader thread, one item ahead."""
 
-    def __init__(self, items: Iterable[T], *, name: str, close_wait: float | None = None) -> None:
-        """``name`` names the reader thread (no data in it); ``close_wait`` bounds how long ``close`` waits."""
+    def __init__(self, items: Iterable[T], *, name: str) -> None:
+        """``name`` names the reader thread (no data in it)."""
         self._items = items
         self._handoff: queue.SimpleQueue[tuple[object, BaseException | None]] = queue.SimpleQueue()
         self._credit = threading.Semaphore(1)  # released by the consumer for each item it takes
         self._stop = threading.Event()
-        self._close_wait = close_wait
         self._thread = threading.Thread(target=self._read, name=name, daemon=True)
         self._started = False
 
@@ -62,11 +64,14 @@ class ReadAhead(Generic[T]):
             self.close()
 
     def close(self) -> None:
-        """Stop the reader after the item in flight and wait for it (up to ``close_wait`` seconds)."""
+        """Stop the reader: it asks for nothing after the item in flight (not waited for, see above)."""
         self._stop.set()
         self._credit.release()  # a reader waiting for credit wakes, sees the stop and ends
-        if self._started and self._thread is not threading.current_thread():
-            self._thread.join(self._close_wait)
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The reader thread (started by the first iteration)."""
+        return self._thread
 
     def _read(self) -> None:
         iterator = iter(self._items)

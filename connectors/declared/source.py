@@ -133,9 +133,7 @@ class DeclaredSource:
         )
         # The next page is fetched and mapped while the caller stages this one (the sample's bound is
         # the reader's too: no page past it is asked for).
-        reader = ReadAhead(
-            islice(walk, max_pages), name=f"lgsp-read-{self.system.system}.{self.stream_name}", close_wait=self._timeout
-        )
+        reader = ReadAhead(islice(walk, max_pages), name=f"lgsp-read-{self.system.system}.{self.stream_name}")
         self._readers.add(reader)
         try:
             for number, reply in reader:

@@ -59,9 +59,28 @@ def test_leaving_the_loop_stops_the_reader_and_closes_the_producer_in_its_thread
     for item in reader:
         if item == 2:
             break
-    # close() ran on leaving the loop and waited for the reader: nothing more is produced.
-    assert producer.closed_in == "test-reader" and producer.produced <= 3
-    assert not any(thread.name == "test-reader" for thread in threading.enumerate())
+    reader.thread.join()  # it ends by itself once told to stop (close does not wait for it)
+    assert producer.closed_in == "test-reader" and producer.produced <= 3  # nothing asked for after the stop
+
+
+def test_close_does_not_wait_for_the_item_in_flight() -> None:
+    release, asked = threading.Event(), threading.Event()
+
+    def stuck() -> Iterator[int]:
+        yield 1
+        asked.set()
+        release.wait()  # a peer dripping its answer
+        yield 2
+
+    reader = ReadAhead(stuck(), name="test-reader")
+    items = iter(reader)
+    assert next(items) == 1
+    asked.wait()
+    reader.close()  # returns while the reader is still stuck: a time limit in the consumer ends the task now
+    assert reader.thread.is_alive()
+    release.set()
+    reader.thread.join()
+    items.close()
 
 
 def test_closing_before_reading_starts_nothing() -> None:
