@@ -47,6 +47,10 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?")
 # them would fail the whole publish transaction, so it is this record's contract error instead.
 _INTEGER_RANGE = range(-(2**63), 2**63)
 _DECIMAL_DIGITS = 28
+# json.dumps(item, ensure_ascii=False, sort_keys=True), without building an encoder per record.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, check_circular=False).encode  # parsed JSON: no cycles
+_MEMO = 4096  # entries per tag memo: a hostile peer's endless new tags must not grow one for ever
+_UNSEEN: Any = object()  # not in a memo yet (None there means "not wanted")
 _BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
 _ARTICLE = {
     "integer": "an integer",
@@ -78,7 +82,8 @@ def _decimal(text: str) -> str:
 
 def _date(text: str) -> str:
     if len(text) == 10 and text[4] == "-" and text[7] == "-":  # the usual form: no regex
-        return date.fromisoformat(text).isoformat()  # a real day: 2025-02-30 raises ValueError
+        date.fromisoformat(text)  # a real day: 2025-02-30 raises ValueError (and only ASCII digits pass)
+        return text  # which is its own isoformat()
     match = _DATE.fullmatch(text)
     if match is None:
         raise ValueError
@@ -88,6 +93,9 @@ def _date(text: str) -> str:
 
 
 def _datetime(text: str) -> str:
+    if len(text) == 20 and text[19] == "Z" and text[10] == "T" and text[13] == ":" and text[16] == ":":
+        datetime.fromisoformat(text)  # the usual form, already UTC: checked, then written as isoformat() would
+        return text[:19]
     value = datetime.fromisoformat(text)  # 3.11: Z and any number of fraction digits
     if value.tzinfo is None:
         raise ValueError  # a moment without a zone is ambiguous: the contract says which zone
@@ -143,7 +151,7 @@ def _json_text(value: Any) -> str | None:
 class DeclaredRecord:
     """One wire record: the payload as received, its staged text fields, or why it breaks the contract."""
 
-    __slots__ = ("_hash", "_names", "fields", "payload", "rejection")
+    __slots__ = ("content_hash", "fields", "payload", "rejection")
 
     def __init__(
         self,
@@ -152,22 +160,14 @@ class DeclaredRecord:
         rejection: RejectedRecord | None,
         names: tuple[str, ...],
     ) -> None:
+        """``names``: the content fields, which the hash covers (a rejected record's hash covers its payload)."""
         self.payload = payload
         self.fields = fields
         self.rejection = rejection
-        self._names = names
-        self._hash: str | None = None
-
-    @property
-    def content_hash(self) -> str:
-        """A digest of the content fields' text (the key and the cursor are not content), or of a rejected payload."""
-        if self._hash is None:
-            self._hash = (
-                content_hash_of(self.fields, self._names)
-                if self.rejection is None
-                else content_hash_of({"payload": self.payload}, ("payload",))
-            )
-        return self._hash
+        # Computed here, where the record is mapped (the source's reader thread), not where it is staged.
+        self.content_hash: str = (
+            content_hash_of(fields, names) if rejection is None else content_hash_of({"payload": payload}, ("payload",))
+        )
 
     def __repr__(self) -> str:  # the fields are personal: show the shape only
         state = "rejected" if self.rejection is not None else "ok"
@@ -238,10 +238,12 @@ class RecordMapper:
         self._nested = {plan[1].split("/", 1)[0] for plan in self._xml if plan[2] is not None}
         self._deep = [plan for plan in self._xml if plan[2] is not None and len(plan[2]) > 2]
         self._locals: dict[Any, str] = {}  # Clark tag -> local name, memoised
+        self._top: dict[Any, tuple[str | None, str | None]] = {}  # child tag -> _top_plan, memoised
+        self._grand: dict[tuple[str, Any], str | None] = {}  # (parent, grandchild tag) -> _grand_plan, memoised
 
     def from_json(self, item: Any) -> DeclaredRecord:
         """Map one JSON record (anything ``json.loads`` gives)."""
-        payload = json.dumps(item, ensure_ascii=False, sort_keys=True)
+        payload = _PAYLOAD(item)
         if not isinstance(item, dict):
             return self._rejected(payload, dict.fromkeys(self.names), NOT_AN_OBJECT)
         fields: dict[str, str | None] = {}
@@ -318,24 +320,47 @@ class RecordMapper:
         return self._finish(payload, fields, error)
 
     def _xml_texts(self, element: etree._Element) -> dict[str, str | None]:
-        """One pass over the children (and the grandchildren of nested paths): local-name path -> text."""
+        """One pass over the children (and the grandchildren of nested paths): local-name path -> text.
+
+        What a tag means (wanted under which key, nested or not) is worked out once per tag and
+        remembered: this runs for every child of every record.
+        """
         texts: dict[str, str | None] = {}
-        wanted, nested, local_of = self._wanted, self._nested, self._locals.get
+        top, grand = self._top, self._grand
         for child in element:
-            local = local_of(child.tag) or self._local(child.tag)
-            if local is None:
-                continue  # a comment or a processing instruction
-            if local in wanted and local not in texts:
-                texts[local] = _xml_text(child)
-            if local in nested:
+            tag = child.tag
+            known = top.get(tag)
+            key, below = known if known is not None else self._top_plan(tag)
+            if key is not None and key not in texts:
+                text = child.text
+                texts[key] = text if text is not None else _empty(child)
+            if below is not None:
                 for grandchild in child:
-                    below = local_of(grandchild.tag) or self._local(grandchild.tag)
-                    key = f"{local}/{below}"
-                    if below is not None and key in wanted and key not in texts:
-                        texts[key] = _xml_text(grandchild)
+                    seen = grand.get((below, grandchild.tag), _UNSEEN)
+                    inner = self._grand_plan(below, grandchild.tag) if seen is _UNSEEN else seen
+                    if inner is not None and inner not in texts:
+                        text = grandchild.text
+                        texts[inner] = text if text is not None else _empty(grandchild)
         for plan in self._deep:  # rare: three levels or more
             texts[plan[1]] = self._find(element, plan[2] or ())
         return texts
+
+    def _top_plan(self, tag: Any) -> tuple[str | None, str | None]:
+        """A child's tag -> (its key when a field reads it, its local name when fields read below it)."""
+        local = self._local(tag)
+        plan = (local if local in self._wanted else None, local if local in self._nested else None)
+        if len(self._top) < _MEMO:
+            self._top[tag] = plan
+        return plan
+
+    def _grand_plan(self, parent: str, tag: Any) -> str | None:
+        """A grandchild's tag under ``parent`` -> its key when a field reads it."""
+        local = self._local(tag)
+        key = f"{parent}/{local}" if local is not None else None
+        wanted = key if key in self._wanted else None
+        if len(self._grand) < _MEMO:
+            self._grand[(parent, tag)] = wanted
+        return wanted
 
     def _find(self, element: etree._Element, path: tuple[str, ...]) -> str | None:
         node: etree._Element | None = element
@@ -349,7 +374,7 @@ class RecordMapper:
         local = self._locals.get(tag)
         if local is None:
             local = tag.rpartition("}")[2]
-            if len(self._locals) < 4096:  # a hostile peer's endless new tags must not grow it for ever
+            if len(self._locals) < _MEMO:
                 self._locals[tag] = local
         return local
 
@@ -369,9 +394,12 @@ def _dig(item: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 def _xml_text(element: etree._Element) -> str | None:
     text = element.text
-    if text is None:
-        return None if element.get(_XSI_NIL) in ("true", "1") else ""
-    return text
+    return text if text is not None else _empty(element)
+
+
+def _empty(element: etree._Element) -> str | None:
+    """An element without text: null when it says xsi:nil, else the empty string."""
+    return None if element.get(_XSI_NIL) in ("true", "1") else ""
 
 
 def page_digest(records: list[DeclaredRecord]) -> str:

@@ -13,8 +13,8 @@ declared ``total`` and ``next`` paths. The walk decides when the listing ends:
              when no total is declared, since a peer may cap the page size below ours
     none     one page
 
-Every style refuses a page identical to the one before it (by digest: a peer that
-ignores the paging parameter), a ``total`` that is not a non-negative integer, and
+Every style refuses a page identical to the one before it (record by record, named by
+its digest: a peer that ignores the paging parameter), a ``total`` that is not a non-negative integer, and
 more than ``max_pages`` pages; each refusal is raised before the offending page is
 yielded, so it is never staged.
 """
@@ -84,17 +84,18 @@ class Walk:
         Raises:
             FatalSourceError: a repeated page, cursor or link; a bad ``total``; more than ``max_pages`` pages.
         """
-        previous: str | None = None
+        previous: list[str] | None = None  # the page before's payloads: compared as they are, hashed only to be named
         for number, reply in self._pages():
             if reply.records:
-                digest = page_digest(reply.records)
-                if digest == previous:
+                payloads = [record.payload for record in reply.records]
+                if payloads == previous:
+                    digest = page_digest(reply.records)
                     raise self.fatal(
                         f"page {number} is the same as page {number - 1} (sha256:{digest[:12]}): the server ignores "
                         "the paging parameter or loops; refusing it. Check the declared next: against the contract, "
                         "or report the paging bug to the provider"
                     )
-                previous = digest
+                previous = payloads
             yield number, reply
 
     def fatal(self, text: str) -> FatalSourceError:

@@ -15,6 +15,7 @@ from connectors.auth import Auth
 from connectors.declared.auth import rest_auth
 from connectors.declared.mapping import DeclaredRecord
 from connectors.declared.paging import Ask, Reply, Walk
+from connectors.declared.read_ahead import ReadAhead
 from connectors.declared.rest_stream import RestStream
 from connectors.declared.soap_stream import SoapStream
 from connectors.declared.templates import Values, cursor_text, sends_page_size
@@ -80,6 +81,7 @@ class DeclaredSource:
         self._auth: Auth | None = None
         self._rest: RestClient | None = None
         self._soap: SoapClient | None = None
+        self._readers: set[ReadAhead[tuple[int, Reply]]] = set()
         if system.protocol == "soap" and system.auth.kind not in (None, "wsse_username_token"):
             raise ConfigError(
                 f"{system.system}: a SOAP system authenticates with wsse_username_token (or declares no auth); "
@@ -123,17 +125,29 @@ class DeclaredSource:
         values = Values(cursor_text(self.stream, since), self.page_size)
         walk = Walk(
             self.stream.next,
-            self._fetcher(values),
+            self._fetcher(values),  # here, not in the reader: a contract that will not load is said at once
             page_size=self.page_size if sends_page_size(self.stream) else None,
             max_pages=self._max_pages,
             system=self.system.system,
             operation=self._operation,
         )
-        for number, reply in islice(walk, max_pages):
-            yield DeclaredPage(number, reply.records, PageStats(reply.status, reply.seconds, _shown_total(reply.total)))
+        # The next page is fetched and mapped while the caller stages this one (the sample's bound is
+        # the reader's too: no page past it is asked for).
+        reader = ReadAhead(islice(walk, max_pages), name=f"lgsp-read-{self.system.system}.{self.stream_name}")
+        self._readers.add(reader)
+        try:
+            for number, reply in reader:
+                yield DeclaredPage(
+                    number, reply.records, PageStats(reply.status, reply.seconds, _shown_total(reply.total))
+                )
+        finally:
+            reader.close()
+            self._readers.discard(reader)
 
     def close(self) -> None:
-        """Close the connection pools (the API's and an OAuth2 token endpoint's)."""
+        """Stop any listing's reader, then close the connection pools (the API's and an OAuth2 token endpoint's)."""
+        for reader in list(self._readers):
+            reader.close()
         if self._rest is not None:
             self._rest.close()
         close = getattr(self._auth, "close", None)

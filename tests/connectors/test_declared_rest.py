@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -479,6 +480,27 @@ def test_the_probe_samples_pages_with_their_status_and_time(peer: Served) -> Non
         sample = list(src.pages(SINCE, max_pages=2))
     assert [p.number for p in sample] == [1, 2] and len(peer.api.calls) == 2
     assert all(p.stats.status == 200 and 0 < p.stats.seconds < 5 for p in sample)
+
+
+def test_the_next_page_is_read_while_this_one_is_used_and_no_further(peer: Served) -> None:
+    peer.api.rows = 30
+    with source(peer, declare(PAGED)) as src:
+        for page in src.changed_since(SINCE):
+            assert len(peer.api.calls) <= page.number + 1  # one page ahead at most: memory stays two pages
+    assert len(peer.api.calls) == 10
+
+
+def test_closing_the_source_stops_its_reader(peer: Served) -> None:
+    peer.api.rows = 30
+    src = source(peer, declare(PAGED))
+    pages = src.changed_since(SINCE)
+    assert next(pages).number == 1
+    src.close()
+    for thread in threading.enumerate():
+        if thread.name.startswith("lgsp-read-test_registry"):
+            thread.join()  # it ends by itself once told to stop
+    assert len(peer.api.calls) <= 2  # nothing asked for after page 2, which was in flight at most
+    pages.close()
 
 
 # --- auth -----------------------------------------------------------------------------------
