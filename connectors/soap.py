@@ -77,6 +77,7 @@ class SoapClient:
         except Exception as exc:  # noqa: BLE001 - converted here, raised below
             error = _converted(exc, system, "load WSDL")
         if error is not None:
+            transport.session.close()
             raise error  # outside the handler: see _converted
         # Call the address we were configured with, whatever the WSDL's soap:address says.
         ports = [port for service in self._client.wsdl.services.values() for port in service.ports.values()]
@@ -88,6 +89,10 @@ class SoapClient:
                 operation="load WSDL",
             )
         self._service = self._client.create_service(ports[0].binding.name, url)
+
+    def close(self) -> None:
+        """Close the connections kept open to the endpoint (zeep leaves a session it was given open)."""
+        self._client.transport.session.close()
 
     def call(self, operation: str, **params: Any) -> Any:
         """Call an operation and return zeep's objects.

@@ -145,11 +145,13 @@ class DeclaredSource:
             self._readers.discard(reader)
 
     def close(self) -> None:
-        """Stop any listing's reader, then close the connection pools (the API's and an OAuth2 token endpoint's)."""
+        """Stop any listing's reader, then close the connections (the API's or SOAP endpoint's, a token endpoint's)."""
         for reader in list(self._readers):
             reader.close()
         if self._rest is not None:
             self._rest.close()
+        if self._soap is not None:
+            self._soap.close()
         close = getattr(self._auth, "close", None)
         if callable(close):
             close()

@@ -350,3 +350,13 @@ def test_rest_auth_on_a_soap_system_is_a_config_error(url: str) -> None:
     decl = declare(PAGED).model_copy(update={"soap": declare(PAGED).soap.model_copy(update={"auth": Auth(basic={})})})
     with pytest.raises(ConfigError, match="a SOAP system authenticates with wsse_username_token"):
         source(url, decl)
+
+
+def test_closing_the_source_closes_the_soap_endpoints_connections(peer: Peer, url: str) -> None:
+    src = source(url, declare(PAGED))
+    assert len(list(src.changed_since(SINCE))) == 3
+    session = src._soap_client()._client.transport.session
+    pools = session.get_adapter(url).poolmanager.pools
+    assert len(pools) == 1  # the keep-alive connection the listing used
+    src.close()
+    assert len(pools) == 0
