@@ -9,7 +9,6 @@ run once the person arrives. Every field change goes through the precedence rule
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
-from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
+from hub.pipeline.golden import Provenance, decode_provenance, encode_provenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
 from hub.store.bulk import bulk_insert, execute_many
@@ -32,8 +31,9 @@ class _Batch:
     """Golden rows touched by a chunk of events, written back once at the end of the chunk."""
 
     golden: dict[str, dict[str, Any]]
-    dirty: set[str] = field(default_factory=set)
-    changed: set[str] = field(default_factory=set)  # dirty rows whose values, provenance or conflicts moved
+    # Each touched person's provenance, decoded at its first merge and encoded once at write-back.
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # rows whose values, provenance or conflicts moved
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[tuple[str, str]] = field(default_factory=list)
 
@@ -109,15 +109,15 @@ def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
 
 
 def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
-    merge = merge_fields(person, values, origin, origin.fetched_at)
+    pid = person["personal_id"]
+    provenance = batch.provenance.get(pid)
+    if provenance is None:
+        provenance = batch.provenance[pid] = decode_provenance(person["provenance"])
+    stamps_before = [provenance.get(name) for name in values]  # only these fields' stamps can move
+    merge = merge_fields(person, values, origin, origin.fetched_at, provenance)
     person.update(merge.changes)
-    before, person["provenance"] = (
-        person["provenance"],
-        json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
-    )
-    batch.dirty.add(person["personal_id"])
-    if merge.changes or merge.conflicts or person["provenance"] != before:
-        batch.changed.add(person["personal_id"])
+    if merge.changes or merge.conflicts or stamps_before != [provenance.get(name) for name in values]:
+        batch.changed.add(pid)
     batch.conflicts += merge.conflicts
     batch.agreements += merge.agreements
     if merge.conflicts:
@@ -134,14 +134,16 @@ def _combined(outcomes: list[str]) -> str:
 
 def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> None:
     record_conflicts(conn, batch.conflicts, batch.agreements, now)
-    if not batch.dirty:
-        return
+    # Only changed citizens are written: a merged one that did not change holds what was read.
     # A changed citizen is marked published by this run, as the population merge does: the change
     # feed and the pushes to subscribers (hub.sharing.push) find what a run changed that way.
+    memo: dict[tuple[Any, ...], str] = {}
     for pid in batch.changed:
-        batch.golden[pid].update(published_run_id=run_id, published_at=now)
+        batch.golden[pid].update(
+            provenance=encode_provenance(batch.provenance[pid], memo), published_run_id=run_id, published_at=now
+        )
     fields = ("death_date", "marital_status", "spouse_id", "provenance", "published_run_id", "published_at")
-    rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.dirty)]
+    rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.changed)]
     execute_many(conn, update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
 
 
