@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
-from hub.pipeline.golden import Provenance, decode_provenance, encode_provenance, merge_fields, record_conflicts
+from hub.pipeline.golden import Provenance, SplitProvenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
 from hub.store.bulk import bulk_insert, execute_many
@@ -33,7 +33,7 @@ class _Batch:
     golden: dict[str, dict[str, Any]]
     born: set[str] = field(default_factory=set)  # subjects of births (linked only): known present, not read
     # Each touched person's provenance, decoded at its first merge and encoded once at write-back.
-    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    provenance: dict[str, SplitProvenance] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # rows whose values, provenance or conflicts moved
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[tuple[str, str]] = field(default_factory=list)
@@ -111,9 +111,10 @@ def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
 
 def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
     pid = person["personal_id"]
-    provenance = batch.provenance.get(pid)
-    if provenance is None:
-        provenance = batch.provenance[pid] = decode_provenance(person["provenance"])
+    split = batch.provenance.get(pid)
+    if split is None:
+        split = batch.provenance[pid] = SplitProvenance(person["provenance"])
+    provenance = split.reading(values)
     stamps_before = [provenance.get(name) for name in values]  # only these fields' stamps can move
     merge = merge_fields(person, values, origin, origin.fetched_at, provenance)
     person.update(merge.changes)
@@ -138,11 +139,8 @@ def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> 
     # Only changed citizens are written: a merged one that did not change holds what was read.
     # A changed citizen is marked published by this run, as the population merge does: the change
     # feed and the pushes to subscribers (hub.sharing.push) find what a run changed that way.
-    memo: dict[tuple[Any, ...], str] = {}
     for pid in batch.changed:
-        batch.golden[pid].update(
-            provenance=encode_provenance(batch.provenance[pid], memo), published_run_id=run_id, published_at=now
-        )
+        batch.golden[pid].update(provenance=batch.provenance[pid].encode(), published_run_id=run_id, published_at=now)
     fields = ("death_date", "marital_status", "spouse_id", "provenance", "published_run_id", "published_at")
     rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.changed)]
     execute_many(conn, update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
