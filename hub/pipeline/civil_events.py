@@ -9,15 +9,14 @@ run once the person arrives. Every field change goes through the precedence rule
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
-from hub.pipeline.golden import Provenance, merge_fields, record_conflicts
+from hub.pipeline.golden import Provenance, SplitProvenance, merge_fields, record_conflicts
 from hub.pipeline.stages import MergeCounts
 from hub.pipeline.winners import passing_winners
 from hub.store.bulk import bulk_insert, execute_many
@@ -32,8 +31,10 @@ class _Batch:
     """Golden rows touched by a chunk of events, written back once at the end of the chunk."""
 
     golden: dict[str, dict[str, Any]]
-    dirty: set[str] = field(default_factory=set)
-    changed: set[str] = field(default_factory=set)  # dirty rows whose values, provenance or conflicts moved
+    born: set[str] = field(default_factory=set)  # subjects of births (linked only): known present, not read
+    # Each touched person's provenance, decoded at its first merge and encoded once at write-back.
+    provenance: dict[str, SplitProvenance] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # rows whose values, provenance or conflicts moved
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[tuple[str, str]] = field(default_factory=list)
 
@@ -47,7 +48,7 @@ def merge_events(conn: Connection, run_id: str, now: datetime) -> MergeCounts:
         known = _known_events(conn, [row["event_id"] for row in winners])
         fresh = [row for row in winners if known.get(row["event_id"]) != row["content_hash"]]
         unchanged += len(winners) - len(fresh)
-        batch = _Batch(golden=_golden(conn, _people(fresh)))
+        batch = _batch(conn, fresh)
         inserts: list[dict[str, Any]] = []
         for row in fresh:
             event = _event_values(row, run_id, now)
@@ -67,7 +68,7 @@ def resolve_pending(conn: Connection, run_id: str, now: datetime) -> int:
     pending = conn.execute(select(civil_event).where(civil_event.c.outcome == PENDING)).mappings().all()
     if not pending:
         return 0
-    batch = _Batch(golden=_golden(conn, _people(pending)))
+    batch = _batch(conn, pending)
     resolved = 0
     for row in pending:
         event = dict(row)
@@ -86,9 +87,9 @@ def resolve_pending(conn: Connection, run_id: str, now: datetime) -> int:
 
 def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
     """Change the golden records as the event says; returns the event's outcome."""
-    subject = batch.golden.get(event["personal_id"])
     if event["event_type"] == "birth":
-        return LINKED if subject is not None else PENDING
+        return LINKED if event["personal_id"] in batch.born or event["personal_id"] in batch.golden else PENDING
+    subject = batch.golden.get(event["personal_id"])
     if subject is None:
         return PENDING
     if event["event_type"] == "death":
@@ -109,15 +110,16 @@ def _apply(batch: _Batch, event: Mapping[str, Any], origin: Provenance) -> str:
 
 
 def _merge(batch: _Batch, person: dict[str, Any], values: dict[str, Any], origin: Provenance) -> str:
-    merge = merge_fields(person, values, origin, origin.fetched_at)
+    pid = person["personal_id"]
+    split = batch.provenance.get(pid)
+    if split is None:
+        split = batch.provenance[pid] = SplitProvenance(person["provenance"])
+    provenance = split.reading(values)
+    stamps_before = [provenance.get(name) for name in values]  # only these fields' stamps can move
+    merge = merge_fields(person, values, origin, origin.fetched_at, provenance)
     person.update(merge.changes)
-    before, person["provenance"] = (
-        person["provenance"],
-        json.dumps(merge.provenance, sort_keys=True, ensure_ascii=False),
-    )
-    batch.dirty.add(person["personal_id"])
-    if merge.changes or merge.conflicts or person["provenance"] != before:
-        batch.changed.add(person["personal_id"])
+    if merge.changes or merge.conflicts or stamps_before != [provenance.get(name) for name in values]:
+        batch.changed.add(pid)
     batch.conflicts += merge.conflicts
     batch.agreements += merge.agreements
     if merge.conflicts:
@@ -134,14 +136,13 @@ def _combined(outcomes: list[str]) -> str:
 
 def _write_back(conn: Connection, batch: _Batch, run_id: str, now: datetime) -> None:
     record_conflicts(conn, batch.conflicts, batch.agreements, now)
-    if not batch.dirty:
-        return
+    # Only changed citizens are written: a merged one that did not change holds what was read.
     # A changed citizen is marked published by this run, as the population merge does: the change
     # feed and the pushes to subscribers (hub.sharing.push) find what a run changed that way.
     for pid in batch.changed:
-        batch.golden[pid].update(published_run_id=run_id, published_at=now)
+        batch.golden[pid].update(provenance=batch.provenance[pid].encode(), published_run_id=run_id, published_at=now)
     fields = ("death_date", "marital_status", "spouse_id", "provenance", "published_run_id", "published_at")
-    rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.dirty)]
+    rows = [{"key": pid, **{name: batch.golden[pid][name] for name in fields}} for pid in sorted(batch.changed)]
     execute_many(conn, update(citizen).where(citizen.c.personal_id == bindparam("key")), rows)
 
 
@@ -167,17 +168,19 @@ def _origin(row: RowMapping, run_id: str) -> Provenance:
     return Provenance(SYSTEM, datetime.fromisoformat(row["recorded_at"]), fetched_at, run_id)
 
 
-def _people(events: Iterable[Mapping[Any, Any]]) -> set[str]:
-    ids = {row["personal_id"] for row in events} | {row["spouse_id"] for row in events if row["spouse_id"]}
-    return {pid for pid in ids if pid}
-
-
-def _golden(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The golden rows of these people and of their current spouses (a death widows the spouse)."""
-    found = _rows(conn, personal_ids)
-    spouses = {row["spouse_id"] for row in found.values() if row["spouse_id"]} - set(found)
-    found.update(_rows(conn, spouses))
-    return found
+def _batch(conn: Connection, events: Sequence[Mapping[Any, Any]]) -> _Batch:
+    """What applying ``events`` reads: the golden rows of the people a death or marriage changes, and of a
+    dying person's current spouse (a death widows the spouse); of a birth's subject only that it is there
+    (most events are births: reading their ~2 KB rows was most of publish's reads).
+    """
+    changing = [row for row in events if row["event_type"] != "birth"]
+    people = {row["personal_id"] for row in changing} | {row["spouse_id"] for row in changing if row["spouse_id"]}
+    golden = _rows(conn, {pid for pid in people if pid})
+    dying = {row["personal_id"] for row in changing if row["event_type"] == "death"}
+    spouses = {golden[pid]["spouse_id"] for pid in dying if pid in golden and golden[pid]["spouse_id"]}
+    golden.update(_rows(conn, spouses - set(golden)))
+    births = {row["personal_id"] for row in events if row["event_type"] == "birth" and row["personal_id"]}
+    return _Batch(golden=golden, born=_present(conn, births - set(golden)))
 
 
 # What applying an event reads and writes of a golden citizen (not the whole row: most of publish's reads).
@@ -201,6 +204,16 @@ def _rows(conn: Connection, personal_ids: set[str]) -> dict[str, dict[str, Any]]
         for row in conn.execute(query):
             rows[row[0]] = dict(zip(_APPLIED, row, strict=True))
     return rows
+
+
+def _present(conn: Connection, personal_ids: set[str]) -> set[str]:
+    """Which of these people the golden table holds (its primary key alone: no row is read)."""
+    present: set[str] = set()
+    ordered = sorted(personal_ids)
+    for start in range(0, len(ordered), 1000):
+        query = select(citizen.c.personal_id).where(citizen.c.personal_id.in_(ordered[start : start + 1000]))
+        present.update(conn.execute(query).scalars())
+    return present
 
 
 def _known_events(conn: Connection, event_ids: list[str]) -> dict[str, str]:
