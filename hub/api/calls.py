@@ -26,7 +26,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, RowMapping, bindparam, select
 
 from hub import ledger
 from hub.api import tokens
@@ -69,7 +69,7 @@ def _unauthorized(detail: str, error: str | None) -> ApiProblem:
     return ApiProblem(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def authenticated(request: Request, authorization: Annotated[str | None, Security(oauth2_scheme)]) -> Principal:
+async def authenticated(request: Request, authorization: Annotated[str | None, Security(oauth2_scheme)]) -> Principal:
     """The caller, from a bearer token the hub signed, whose client is still registered.
 
     Raises:
@@ -86,8 +86,8 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
         claimed = tokens.verify(token.strip(), key=context.signing_key, now=context.now())
     except tokens.TokenError as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
-    with store_errors("authenticate"), context.reading() as conn:
-        row = conn.execute(_CLIENT, {"client_id": claimed.client_id}).mappings().first()
+    # async, its lookup through run_reads: on SQLite no hop to a worker thread (a sync dependency costs one).
+    row = await context.run_reads(_client, context, claimed.client_id)
     # A client removed from config/sharing or moved loses its tokens at once, not when they expire.
     if row is None or not row["active"] or (row["agency_code"], row["role"]) != (claimed.agency_code, claimed.role):
         raise _unauthorized("the token's client is no longer registered; ask for a new token", "invalid_token")
@@ -98,6 +98,12 @@ def authenticated(request: Request, authorization: Annotated[str | None, Securit
         scopes=claimed.scopes & frozenset(row["scopes"].split(",")),
         token_id=claimed.token_id,
     )
+
+
+def _client(context: ApiContext, client_id: str) -> RowMapping | None:
+    """The registered client's row, if any."""
+    with store_errors("authenticate"), context.reading() as conn:
+        return conn.execute(_CLIENT, {"client_id": client_id}).mappings().first()
 
 
 @dataclass

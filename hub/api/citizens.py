@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import bindparam, select
 
 from hub.api.calls import AGENCY, Call, call_for
 from hub.api.params import PersonalIdPath, PurposeQuery
@@ -25,6 +24,7 @@ from hub.store.tables import citizen
 from schemas.datasets import CITIZEN
 
 router = APIRouter(tags=["citizens"])
+_CITIZEN = select(citizen).where(citizen.c.personal_id == bindparam("personal_id"))  # built once, not per read
 
 
 class SourcedValue(BaseModel):
@@ -65,8 +65,8 @@ async def read_citizen(
     """
     call.note(purpose=purpose, record_keys=[personal_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    # The reads block: one hop to a worker thread for all of them; the ledger's commit is awaited in the loop.
-    grant, shared = await run_in_threadpool(_read, call, personal_id, purpose)
+    # The reads block: one call for all of them (ApiContext.run_reads); the ledger's commit is awaited in the loop.
+    grant, shared = await call.context.run_reads(_read, call, personal_id, purpose)
     await call.recorded(fields=sorted(grant.fields), detail=f"agreements {','.join(grant.agreement_ids)}")
     return {
         "dataset": CITIZEN,
@@ -87,7 +87,7 @@ def _read(call: Call, personal_id: str, purpose: str) -> tuple[Grant, dict[str, 
     with call.reading() as conn:
         grant = require_grant(conn, call.agency, CITIZEN, purpose, call.today)
         call.note(legal_basis=grant.legal_basis)
-        row = conn.execute(select(citizen).where(citizen.c.personal_id == personal_id)).mappings().first()
+        row = conn.execute(_CITIZEN, {"personal_id": personal_id}).mappings().first()
         if row is None:
             raise ApiProblem(404, "the platform holds no record of the citizen", audit="not_found")
         return grant, sourced_fields(dict(row), sorted(grant.fields), open_conflicts(conn, [personal_id]))

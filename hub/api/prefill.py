@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 
 from hub import ledger
 from hub.api.calls import AGENCY, Call, call_for
@@ -83,8 +82,8 @@ async def prefill_form(
     """
     call.note(record_keys=[body.citizen_id])
     call.require(roles={AGENCY}, scope=CITIZEN)
-    # The reads block: one hop to a worker thread for all of them; the ledger's commit is awaited in the loop.
-    grant, form = await run_in_threadpool(_read, call, body)
+    # The reads block: one call for all of them (ApiContext.run_reads); the ledger's commit is awaited in the loop.
+    grant, form = await call.context.run_reads(_read, call, body)
     # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
     await call.recorded(
         fields=fields_read(form),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.sharing.policy import require_grant
 from hub.store.tables import agreement, consent
@@ -108,9 +108,13 @@ def grant_consent(
     return row
 
 
+# Built once: every prefill looks its consent up, and building the statement cost about what running it does.
+_BY_ID = select(consent).where(consent.c.consent_id == bindparam("consent_id"))
+
+
 def find_consent(conn: Connection, consent_id: str) -> Consent | None:
     """The consent with this id, or None."""
-    row = conn.execute(select(consent).where(consent.c.consent_id == consent_id)).mappings().first()
+    row = conn.execute(_BY_ID, {"consent_id": consent_id}).mappings().first()
     return None if row is None else Consent(**{name: row[name] for name in _FIELDS})
 
 

@@ -12,10 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from hub.store.tables import agreement
 from lgsp.errors import AccessDenied
+
+# Built once: every API read checks its grant, and building the statement cost about what running it does.
+_AGREEMENTS = select(agreement).where(
+    agreement.c.agency_code == bindparam("agency_code"), agreement.c.dataset == bindparam("dataset")
+)
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,7 @@ def require_grant(conn: Connection, agency_code: str, dataset: str, purpose: str
             (``purpose_not_agreed``), or none valid on that day (``agreement_expired``,
             ``agreement_not_yet_valid``).
     """
-    rows = (
-        conn.execute(select(agreement).where(agreement.c.agency_code == agency_code, agreement.c.dataset == dataset))
-        .mappings()
-        .all()
-    )
+    rows = conn.execute(_AGREEMENTS, {"agency_code": agency_code, "dataset": dataset}).mappings().all()
     if not rows:
         raise AccessDenied(
             f"agency {agency_code} has no data-sharing agreement for dataset {dataset}", rule="no_agreement"

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from hub.sharing.provenance import SourcedValue, sourced_fields
 from hub.store.tables import citizen, field_conflict
@@ -227,10 +228,29 @@ def _golden(conn: Connection, personal_ids: Sequence[str], columns: Sequence[str
     """The golden rows of these people: the key, the provenance and the named columns only."""
     if not personal_ids:
         return {}
-    query = select(citizen.c.personal_id, citizen.c.provenance, *(citizen.c[name] for name in columns)).where(
-        citizen.c.personal_id.in_(personal_ids)
+    query = _golden_query(tuple(columns))
+    return {row["personal_id"]: dict(row) for row in conn.execute(query, {"ids": list(personal_ids)}).mappings()}
+
+
+# Built once per form and agreement (a handful): building them per request cost about what running them does.
+@lru_cache(maxsize=256)
+def _golden_query(columns: tuple[str, ...]) -> Select[Any]:
+    return select(citizen.c.personal_id, citizen.c.provenance, *(citizen.c[name] for name in columns)).where(
+        citizen.c.personal_id.in_(bindparam("ids", expanding=True))
     )
-    return {row["personal_id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+@lru_cache(maxsize=256)
+def _conflicts_query(fields: tuple[str, ...]) -> Select[Any]:
+    return (
+        select(field_conflict.c.personal_id, field_conflict.c.field)
+        .where(
+            field_conflict.c.status == "open",
+            field_conflict.c.personal_id.in_(bindparam("ids", expanding=True)),
+            field_conflict.c.field.in_(fields),
+        )
+        .distinct()
+    )
 
 
 def _open_conflicts(conn: Connection, personal_ids: Sequence[str], fields: set[str]) -> set[tuple[str, str]]:
@@ -238,16 +258,8 @@ def _open_conflicts(conn: Connection, personal_ids: Sequence[str], fields: set[s
     # Not hub.sharing.provenance.open_conflicts: one query per batch, and only the form's fields.
     if not personal_ids or not fields:
         return set()
-    query = (
-        select(field_conflict.c.personal_id, field_conflict.c.field)
-        .where(
-            field_conflict.c.status == "open",
-            field_conflict.c.personal_id.in_(personal_ids),
-            field_conflict.c.field.in_(sorted(fields)),
-        )
-        .distinct()
-    )
-    return {(row.personal_id, row.field) for row in conn.execute(query)}
+    query = _conflicts_query(tuple(sorted(fields)))
+    return {(row.personal_id, row.field) for row in conn.execute(query, {"ids": list(personal_ids)})}
 
 
 def _batches(personal_ids: Iterable[str]) -> Iterator[list[str]]:

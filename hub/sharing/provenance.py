@@ -13,18 +13,32 @@ the register that dataset belongs to (``declared_fields``).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from hub.store.tables import field_conflict
 from hub.systems.catalogue import catalogue
+from hub.systems.loader import systems_dir
 
 _CHUNK = 500
+# The declarations folder is listed and stat'ed at most this often for the authoritative systems: once per
+# read it was ~2 % of an API read's CPU; an edited declaration shows within this many seconds.
+RECHECK_SECONDS = 1.0
+# Built once (per-request statement building cost about what running it does): one person's, and a batch's.
+_ONE_CONFLICTS = select(field_conflict.c.personal_id, field_conflict.c.field).where(
+    field_conflict.c.status == "open", field_conflict.c.personal_id == bindparam("personal_id")
+)
+_CONFLICTS = select(field_conflict.c.personal_id, field_conflict.c.field).where(
+    field_conflict.c.status == "open", field_conflict.c.personal_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +63,40 @@ class SourcedValue:
 def open_conflicts(conn: Connection, personal_ids: Iterable[str]) -> set[tuple[str, str]]:
     """(personal_id, field) pairs with an open conflict, for a batch of people."""
     ids = sorted(set(personal_ids))
+    # Rows unpacked, not ``Result.tuples()``: deprecated, it warns on every call (~2 % of a read's CPU).
+    if len(ids) == 1:  # an API read: no IN list to expand
+        return {(pid, name) for pid, name in conn.execute(_ONE_CONFLICTS, {"personal_id": ids[0]})}
     found: set[tuple[str, str]] = set()
     for start in range(0, len(ids), _CHUNK):
-        found.update(
-            conn.execute(
-                select(field_conflict.c.personal_id, field_conflict.c.field).where(
-                    field_conflict.c.status == "open", field_conflict.c.personal_id.in_(ids[start : start + _CHUNK])
-                )
-            ).tuples()
-        )
+        found.update((pid, name) for pid, name in conn.execute(_CONFLICTS, {"ids": ids[start : start + _CHUNK]}))
     return found
 
 
+class _Authoritative:
+    """The catalogue's authoritative systems, looked up again at most every ``RECHECK_SECONDS`` (or at once when
+    the declarations' folder is another)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: tuple[Path, float, frozenset[str]] | None = None  # folder, when checked, the systems
+
+    def get(self) -> frozenset[str]:
+        folder, now, seen = systems_dir(), time.monotonic(), self._seen
+        if seen is not None and seen[0] == folder and now - seen[1] < RECHECK_SECONDS:
+            return seen[2]
+        with self._lock:
+            # The catalogue is cached per declaration file times; this only spares the listing and stat calls.
+            systems = catalogue().authoritative
+            self._seen = (folder, now, systems)
+            return systems
+
+
+_authoritative = _Authoritative()
+
+
 def authoritative_systems() -> frozenset[str]:
-    """The systems declared ``authoritative: true`` (the catalogue is cached per declaration file times)."""
-    return catalogue().authoritative
+    """The systems declared ``authoritative: true`` (as of at most ``RECHECK_SECONDS`` ago)."""
+    return _authoritative.get()
 
 
 def sourced_fields(
