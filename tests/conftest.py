@@ -55,6 +55,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def store(database_url: str) -> Iterator[Engine]:
+    """A migrated, empty store on each backend (a test module may define its own ``store``)."""
+    from hub.store.engine import open_store
+
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def mock_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """Start the simulated national systems on a free loopback port: ``mock_server(citizens=600)``."""
     from declared_connections import declared_connections

@@ -21,13 +21,6 @@ KEY = b"k" * 32
 T0 = datetime(2026, 11, 1, 8, 0, 0, 123456)
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Engine]:
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
-
-
 def exchange(n: int) -> ledger.Exchange:
     return ledger.Exchange(
         action="api_read",

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,13 +21,6 @@ from hub.store.tables import audit_ledger, ledger_checkpoint, ledger_head
 KEY = b"k" * 32
 CITIZEN = "001199000042"
 T0 = datetime(2026, 11, 1, 8, 0, 0, 123456)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Engine]:
-    engine = open_store(database_url)
-    yield engine
-    engine.dispose()
 
 
 def exchange(n: int, **overrides: object) -> ledger.Exchange:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +10,7 @@ import httpx
 import pytest
 from api_support import APPLICANT, FATHER, MOTHER, NAMES, SPOUSE, Api, Clock, family, seed
 from sqlalchemy import Engine, func, select, text
-from test_api_server import _ready
+from test_api_server import _ready, serve
 from typer.testing import CliRunner
 
 from hub import ledger
@@ -25,7 +22,6 @@ from hub.sharing.client_secrets import DEMO_CLIENT_SECRET
 from hub.store.engine import open_store
 from hub.store.tables import audit_ledger
 
-ROOT = Path(__file__).resolve().parents[3]
 PEOPLE = (APPLICANT, FATHER, MOTHER, SPOUSE)
 
 
@@ -107,19 +103,7 @@ def test_a_read_whose_entry_cannot_be_committed_is_not_served(served: Api) -> No
 def test_several_worker_processes_on_postgresql_share_one_chain(fresh_pg_url: str, tmp_path: Path) -> None:
     engine = open_store(fresh_pg_url)
     seed(engine, family())
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LGSP_")},
-        "LGSP_HOME": str(tmp_path / "home"),
-        "LGSP_DATABASE_URL": fresh_pg_url,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli.api", "serve", "--port", "0", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve(tmp_path / "home", "--workers", "2", LGSP_DATABASE_URL=fresh_pg_url)
     try:
         base_url = _ready(process)
         workers = _children_serving(process.pid)

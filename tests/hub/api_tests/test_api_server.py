@@ -115,15 +115,7 @@ def test_the_request_id_crosses_the_wire(served: Api) -> None:
 
 
 def test_lgsp_api_serve_works_on_a_fresh_home(tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}, "LGSP_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli.api", "serve", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve(tmp_path / "home")
     try:
         base_url = _ready(process)
         with httpx.Client(base_url=base_url, timeout=30) as http:
@@ -142,6 +134,19 @@ def test_lgsp_api_serve_works_on_a_fresh_home(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=15)
     assert (tmp_path / "home" / "hub.sqlite").exists()
+
+
+def serve(home: Path, *options: str, **env: str) -> subprocess.Popen[str]:
+    """``lgsp api serve`` on a free port in its own process, on ``home`` and none of this shell's LGSP_ settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli.api", "serve", "--port", "0", *options],
+        cwd=ROOT,
+        env={**clean, "LGSP_HOME": str(home), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _ready(process: subprocess.Popen[str]) -> str:
