@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from cluster_processes import process_tree, survivors
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
@@ -72,8 +73,8 @@ def cluster(
         try:
             yield running, server
         finally:
-            seen = _process_tree(running)
-    assert not [proc for proc in seen if _alive(proc)], "processes outlived the cluster"
+            seen = process_tree(running)
+    assert not survivors(seen), "processes outlived the cluster"
 
 
 def test_the_flows_run_on_two_celery_workers_and_survive_losing_one(
@@ -183,25 +184,3 @@ def _assert_delivered_once_in_order(store: Engine, server: Any) -> None:
             aggregate, sequence = messages[key]
             assert sequence > seen.get(aggregate, -1), f"{agency}: a citizen's pushes arrived out of order"
             seen[aggregate] = sequence
-
-
-def _process_tree(cluster: Cluster) -> list[Any]:
-    import psutil
-
-    procs = []
-    for pid in cluster.supervisor.pids:
-        try:
-            parent = psutil.Process(pid)
-            procs += [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-    return procs
-
-
-def _alive(proc: Any) -> bool:
-    import psutil
-
-    try:
-        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False

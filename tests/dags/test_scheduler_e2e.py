@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cluster_processes import process_tree, survivors
 from sqlalchemy import Engine, func, select
 
 from hub import ledger
@@ -52,8 +53,8 @@ def cluster(
         try:
             yield running, server
         finally:
-            seen = _process_tree(running)
-    assert not [proc for proc in seen if _alive(proc)], "processes outlived the cluster"
+            seen = process_tree(running)
+    assert not survivors(seen), "processes outlived the cluster"
 
 
 def test_every_flow_succeeds_on_the_real_scheduler(cluster: tuple[Cluster, Any], store: Engine) -> None:
@@ -116,26 +117,3 @@ def test_every_flow_succeeds_on_the_real_scheduler(cluster: tuple[Cluster, Any],
         assert server.agencies.stats(topic[len(TOPIC_PREFIX) :])["held"] == count
     verification = ledger.verify(store)
     assert verification.intact and verification.entries > 0, verification
-
-
-def _process_tree(cluster: Cluster) -> list[Any]:
-    """The cluster's processes and every descendant (the task processes sit in process groups of their own)."""
-    import psutil
-
-    procs = []
-    for pid in cluster.supervisor.pids:
-        try:
-            parent = psutil.Process(pid)
-            procs += [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-    return procs
-
-
-def _alive(proc: Any) -> bool:
-    import psutil
-
-    try:
-        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from hub.local.airflow.environment import write_private
 from hub.local.airflow.supervisor import ClusterError, Supervisor
 
 # The worker's command, as docker-compose.yml's airflow-worker runs it (tests/test_compose.py holds them
@@ -101,7 +102,7 @@ def start_redis(supervisor: Supervisor, directory: Path, port: int, timeout: flo
         f"bind 127.0.0.1\nport {port}\nprotected-mode yes\ndir {directory}\nrequirepass {password}\n"
         'save ""\nappendonly yes\ndaemonize no\nlogfile ""\n'
     )
-    _write_private(config, lines)
+    write_private(config, lines)
     supervisor.start("redis", [binary, str(config)], stop_order=2)  # after the workers and the api-server
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     _wait_for_redis(supervisor, port, password, timeout)
@@ -195,12 +196,5 @@ def _kept_password(path: Path) -> str:
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     password = secrets.token_hex(24)  # hex: safe in a URL and in redis.conf without quoting
-    _write_private(path, password + "\n")
+    write_private(path, password + "\n")
     return password
-
-
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
-    path.chmod(0o600)

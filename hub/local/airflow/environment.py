@@ -128,7 +128,7 @@ def _home_secrets(airflow_home: Path) -> dict[str, str]:
     missing = {name: make() for name, make in wanted.items() if name not in stored}
     if missing:
         stored.update(missing)
-        _write_private(path, json.dumps(stored, indent=2) + "\n")
+        write_private(path, json.dumps(stored, indent=2) + "\n")
     return stored
 
 
@@ -148,7 +148,7 @@ def _admin_password(airflow_home: Path, host: str) -> str:
                 "characters that are not a published default, or unset it for a generated one"
             )
         password = secrets.token_urlsafe(12)  # a weak one kept from a loopback run does not leave loopback
-    _write_private(path, json.dumps({USERNAME: password}) + "\n")
+    write_private(path, json.dumps({USERNAME: password}) + "\n")
     return password
 
 
@@ -159,7 +159,7 @@ def _stored_password(path: Path) -> str | None:
         return None
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (keys, passwords)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
