@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Table
 from connectors.declared import DeclaredPage, DeclaredSource
 from hub.pipeline import runs, stages
 from hub.pipeline.generic_merge import merge_declared
-from hub.pipeline.stages import MergeCounts, StreamSpec
+from hub.pipeline.stages import MergeCounts, StreamSpec, preparation
 from hub.settings import Settings, declared_endpoint
 from hub.store.declared import dataset_table, ensure_declared_tables, staging_table
 from hub.store.engine import open_store
@@ -182,6 +182,7 @@ def _build_spec(stream: DeclaredStream, systems: tuple[Declared, ...]) -> Stream
             f"{_LEDGER_NAME}: shorten the system's or the stream's name"
         )
     staging = staging_table(declared)
+    merge = _merge(stream)
     person = next((name for name, field in declared.fields.items() if field.type == "personal_id"), None)
     return StreamSpec(
         stream=stream.qualified,
@@ -190,7 +191,8 @@ def _build_spec(stream: DeclaredStream, systems: tuple[Declared, ...]) -> Stream
         suite=_suite(stream, staging, systems),
         cursor_column=declared.cursor.field if declared.cursor is not None else None,
         read_pages=partial(_read_pages, stream),
-        merge=_merge(stream),
+        merge=merge,
+        prepare=preparation(merge),
         shares=declared.shared_dataset,
         person_column=person,
         initial_cursor=_naive_utc(stream) if declared.cursor is not None else runs.BEGINNING_OF_TIME,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, exists, func, or_, select, text
 
@@ -30,6 +31,7 @@ from lgsp.errors import LgspError
 from quality.verdicts import Suite
 
 log = logging.getLogger(__name__)
+_Merge = TypeVar("_Merge", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,26 @@ class MergeCounts:
 
     published: int
     unchanged: int
+
+
+# Work a merge needs done before the publish transaction, in committed steps nobody reads until the
+# merge switches them in (hub.pipeline.citizen_merge.load_aside): (engine, run id, publish time).
+Prepare = Callable[[Engine, str, datetime], None]
+
+
+def prepared_by(prepare: Prepare) -> Callable[[_Merge], _Merge]:
+    """Name the step ``prepare`` a merge function needs run before its publish transaction."""
+
+    def mark(merge: _Merge) -> _Merge:
+        setattr(merge, "prepare", prepare)  # noqa: B010 -- a function attribute: the declaration names only the merge
+        return merge
+
+    return mark
+
+
+def preparation(merge: Callable[..., MergeCounts]) -> Prepare | None:
+    """The step ``merge`` was declared to need first (``prepared_by``), if any."""
+    return cast(Prepare | None, getattr(merge, "prepare", None))
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,7 @@ class StreamSpec:
     cursor_column: str | None  # the staging column whose newest value becomes the next cursor (None: never moves)
     read_pages: Callable[[Settings, datetime], Iterable[StagedPage]]  # pages changed after a cursor
     merge: Callable[[Connection, str, datetime], MergeCounts]  # passing rows -> golden tables
+    prepare: Prepare | None = None  # what the merge needs done before the publish transaction (prepared_by)
     shares: str | None = None  # the dataset whose subscribers get this stream's changes pushed (None: no pushes)
     person_column: str | None = "personal_id"  # the staging column quarantine files a row under (None: nobody)
     initial_cursor: str = runs.BEGINNING_OF_TIME  # where the first run reads from (naive UTC, ISO 8601)
@@ -143,20 +166,27 @@ def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | 
     """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
     engine = engine or open_store(settings.resolved_database_url())
     started = time.monotonic()
+    now = runs.utcnow()
+    if spec.prepare is not None:
+        with store_errors("publish"):
+            with engine.connect() as conn:
+                status = runs.require_run(conn, run_id, runs.AUDITED, runs.PUBLISHED).status
+            if status == runs.AUDITED:
+                spec.prepare(engine, run_id, now)
     with store_errors("publish"), engine.begin() as conn:
         run = runs.require_run(conn, run_id, runs.AUDITED, runs.PUBLISHED)
         if run.status == runs.PUBLISHED:
             return run
-        now = runs.utcnow()
-        quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now, spec.person_column)
-        merged = spec.merge(conn, run_id, now)
-        if spec.shares is not None:  # in the change's transaction: a committed change is never lost to subscribers
-            queue_changes(conn, spec.shares, run_id, now)
+        # Read before the merge writes: on SQLite every page read searches the log of the transaction's writes.
         newest = (
             None
             if spec.cursor_column is None
             else _newest(conn, spec.staging, spec.staging.c[spec.cursor_column], run_id)
         )
+        quarantined = quarantine_failing(conn, spec.staging, run_id, spec.stream, now, spec.person_column)
+        merged = spec.merge(conn, run_id, now)
+        if spec.shares is not None:  # in the change's transaction: a committed change is never lost to subscribers
+            queue_changes(conn, spec.shares, run_id, now)
         cursor_to = runs.advance_cursor(conn, spec.stream, run_id, newest)
         # Staging is scratch space: the quarantine keeps every failing payload, the golden tables the rest.
         conn.execute(delete(audit_finding).where(audit_finding.c.run_id == run_id))
