@@ -102,11 +102,15 @@ def _unreachable(database_url: str, exc: SQLAlchemyError) -> str:
 
 
 _WAL_KEEP_BYTES = 64 * 2**20
+_PAGE_BYTES = 8192
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API and auditors read while a sync publishes; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
+    # Set before the first table, then fixed for the file's life: a golden citizen (2.6 KB, most of it
+    # provenance) filled a 4 KB page alone; 8 KB pages hold three, a third less to write and read.
+    cursor.execute(f"PRAGMA page_size={_PAGE_BYTES}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -129,6 +133,7 @@ def open_store(database_url: str) -> Engine:
     """
     engine = make_engine(database_url)
     try:
+        engine.connect().close()  # a new SQLite file is made by our pragmas (its page size), not by Alembic's engine
         upgrade(database_url)
     except SQLAlchemyError as exc:
         engine.dispose()
