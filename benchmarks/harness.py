@@ -9,23 +9,36 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 Measure = Callable[[int, int, str | None], dict[str, Any]]
+T = TypeVar("T")
 
 
 def peak_rss_mib() -> int:
     """This process's peak resident set size so far."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def in_own_process(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)`` run in a fresh child process (spawned, not forked), its result returned.
+
+    For a reference measured beside lgsp: its own peak, and the memory its run leaves
+    resident, must not count in the peak RSS reported as lgsp's.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args, **kwargs).result()
 
 
 class WalPeak:
