@@ -32,7 +32,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from hub.api import catalogue, changes, citizens, consents, oauth, prefill, records, subscriptions
+from hub.api import (
+    catalogue,
+    changes,
+    citizens,
+    consents,
+    heap,
+    oauth,
+    prefill,
+    records,
+    subscriptions,
+    wal_checkpoints,
+)
 from hub.api.calls import scopes_for
 from hub.api.context import ApiContext, dummy_secret_hash, utc_now
 from hub.api.docs import install_docs
@@ -121,16 +132,22 @@ def worker_app() -> FastAPI:
     """One API worker process's app (``lgsp api serve --workers N``), from the environment ``lgsp api serve``
     was started in: the store already migrated and config/sharing already in force, by the parent."""
     settings = load_settings()
-    return build_app(settings, api_engine(settings.resolved_database_url()), load_declared=False)
+    app = build_app(settings, api_engine(settings.resolved_database_url()), load_declared=False)
+    heap.settle()  # the app's objects out of the full collections' walk: their stalls were the p99
+    return app
 
 
 def api_engine(database_url: str) -> Engine:
     """The store as the API reads it: a pooled connection for each request that may be reading at once.
 
     Not pinged at each checkout (a round trip, two per read): after a database restart a request on a dead
-    connection answers 503, and SQLAlchemy then replaces the pool's connections.
+    connection answers 503, and SQLAlchemy then replaces the pool's connections. On SQLite its commits leave
+    checkpoints to the context's own thread (``hub.api.wal_checkpoints``).
     """
-    return make_engine(database_url, pool_size=POOL_SIZE, pre_ping=False)
+    engine = make_engine(database_url, pool_size=POOL_SIZE, pre_ping=False)
+    if engine.dialect.name == "sqlite":
+        wal_checkpoints.take_over(engine)
+    return engine
 
 
 def _openapi(app: FastAPI, known: Catalogue) -> dict[str, Any]:

@@ -24,6 +24,7 @@ def serve_command(
     ] = 1,
 ) -> None:
     """Migrate the store, load config/sharing, and serve until Ctrl-C; prints ``READY <base_url>`` once listening."""
+    from hub.api import heap
     from hub.api.app import api_engine, build_app
     from hub.api.server import refuse_demo_secrets, serve_workers, workers_problem
     from hub.cli.support import fail, failures, migrated_store
@@ -58,6 +59,7 @@ def serve_command(
         engine.dispose()
         serve_workers(sock, host, workers, announce)
     else:
+        heap.settle()  # the built app out of the full collections' walk (hub.api.heap)
         serve_foreground(app, host, port, announce, sock=sock)
 
 
