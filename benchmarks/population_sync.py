@@ -57,6 +57,8 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
             home=Path(home),
             database_url=url,
         )
+        # The store made as lgsp makes one (on SQLite: its log mode, its page size) before either writes to it.
+        engine = open_store(url)
         raw_read, raw_seconds = in_own_process(
             raw_sync,
             mocks.population_url,
@@ -65,7 +67,6 @@ def measure(count: int, seed: int, database_url: str | None) -> dict[str, Any]:
             password=DEMO_PASSWORD,
             page_size=settings.page_size,
         )
-        engine = open_store(url)
         # As an Airflow worker does before it forks its tasks (hub.local.airflow.preload): GX imported and warm.
         started = time.perf_counter()
         preload()

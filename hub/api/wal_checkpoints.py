@@ -30,8 +30,9 @@ from sqlalchemy import Engine, event
 
 log = logging.getLogger(__name__)
 PAUSE = 0.25  # seconds after a write before the checkpoint: writes meanwhile are copied in the same one
-# Under the store's journal_size_limit (64 MiB, what the log file is cut back to): 48 MiB in 4 KiB pages.
-RESTART_PAGES = 12_000
+# Under the store's journal_size_limit (64 MiB, what the log file is cut back to): 48 MiB in the 8 KiB
+# pages hub.store.engine makes stores with (a store made before them, in 4 KiB pages: 24 MiB).
+RESTART_PAGES = 6_000
 RESTART_WAIT_MS = 200  # a RESTART that finds readers for longer gives up; the next pass tries again
 
 
