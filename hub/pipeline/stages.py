@@ -163,7 +163,11 @@ def audit(
 
 
 def publish(spec: StreamSpec, run_id: str, settings: Settings, engine: Engine | None = None) -> runs.RunSummary:
-    """In one transaction: merge passing rows, quarantine failing ones, advance the cursor."""
+    """In one transaction: merge passing rows, quarantine failing ones, advance the cursor.
+
+    A merge declared ``prepared_by`` a step gets it run first, outside that transaction, in
+    committed steps nobody reads until the merge switches them in (a first load on SQLite).
+    """
     engine = engine or open_store(settings.resolved_database_url())
     started = time.monotonic()
     now = runs.utcnow()
