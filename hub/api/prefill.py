@@ -8,9 +8,10 @@ back as a field the citizen must supply, with the reason.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
@@ -72,7 +73,7 @@ class PrefilledForm(BaseModel):
 async def prefill_form(
     body: PrefillRequest,
     call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The form with every field the platform can fill, and those the citizen must still supply.
 
     Raises:
@@ -92,12 +93,17 @@ async def prefill_form(
         f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
         f"agreements {','.join(grant.agreement_ids)}",
     )
-    return {
-        **form.as_dict(),
-        "purpose": grant.purpose,
-        "agreement_ids": list(grant.agreement_ids),
-        "legal_basis": grant.legal_basis,
-    }
+    # Sent as built, not validated against PrefilledForm and dumped again (~6 % of a prefill's CPU): the
+    # document is made by PrefillForm.as_dict from typed results, with the model's keys in the model's
+    # order and only the keys a field's status has (what response_model_exclude_unset would leave).
+    return JSONResponse(
+        {
+            **form.as_dict(),
+            "purpose": grant.purpose,
+            "agreement_ids": list(grant.agreement_ids),
+            "legal_basis": grant.legal_basis,
+        }
+    )
 
 
 def _read(call: Call, body: PrefillRequest) -> tuple[Grant, PrefillForm]:
