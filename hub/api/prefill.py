@@ -72,7 +72,7 @@ class PrefilledForm(BaseModel):
 )
 async def prefill_form(
     body: PrefillRequest,
-    call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
+    call: Annotated[Call, Depends(call_for("prefill", CITIZEN, client_in_reads=True))],
 ) -> JSONResponse:
     """The form with every field the platform can fill, and those the citizen must still supply.
 
@@ -82,7 +82,6 @@ async def prefill_form(
         ApiProblem: 404, no form for the procedure or no record of the citizen.
     """
     call.note(record_keys=[body.citizen_id])
-    call.require(roles={AGENCY}, scope=CITIZEN)
     # The reads block: one call for all of them (ApiContext.run_reads); the ledger's commit is awaited in the loop.
     grant, form = await call.context.run_reads(_read, call, body)
     # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
@@ -114,6 +113,8 @@ def _read(call: Call, body: PrefillRequest) -> tuple[Grant, PrefillForm]:
         ApiProblem: as ``prefill_form``.
     """
     with call.reading() as conn:
+        call.check_client(conn)  # the client first (401), then role and scope (403), then the rest
+        call.require(roles={AGENCY}, scope=CITIZEN)
         consent = require_consent(
             conn,
             body.consent_id,
