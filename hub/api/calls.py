@@ -12,6 +12,11 @@ grouped writer (``hub.api.grouped_ledger``) and returns once it is committed. A 
 (``AccessDenied``, or an ``ApiProblem`` with an ``audit`` outcome) is recorded by the
 problem handlers through ``record_refusal``, grouped too, since the request's
 transaction is rolled back.
+
+The client's registration (removed or moved clients lose their tokens at once) is checked in a
+lookup of its own, or, for a route built with ``client_in_reads`` (the busiest: citizen reads,
+prefill), first thing on the route's own connection (``Call.check_client``); a request refused
+before its reads still gets its 401 first (``Call.ensure_client``).
 """
 
 from __future__ import annotations
