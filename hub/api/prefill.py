@@ -8,9 +8,10 @@ back as a field the citizen must supply, with the reason.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
@@ -71,8 +72,8 @@ class PrefilledForm(BaseModel):
 )
 async def prefill_form(
     body: PrefillRequest,
-    call: Annotated[Call, Depends(call_for("prefill", CITIZEN))],
-) -> dict[str, Any]:
+    call: Annotated[Call, Depends(call_for("prefill", CITIZEN, client_in_reads=True))],
+) -> JSONResponse:
     """The form with every field the platform can fill, and those the citizen must still supply.
 
     Raises:
@@ -81,7 +82,6 @@ async def prefill_form(
         ApiProblem: 404, no form for the procedure or no record of the citizen.
     """
     call.note(record_keys=[body.citizen_id])
-    call.require(roles={AGENCY}, scope=CITIZEN)
     # The reads block: one call for all of them (ApiContext.run_reads); the ledger's commit is awaited in the loop.
     grant, form = await call.context.run_reads(_read, call, body)
     # The relatives' records were read too (a parent's name on a birth registration): their keys go on record.
@@ -92,12 +92,17 @@ async def prefill_form(
         f"{ledger.hash_key(call.context.ledger_key, body.consent_id)[:16]}; "
         f"agreements {','.join(grant.agreement_ids)}",
     )
-    return {
-        **form.as_dict(),
-        "purpose": grant.purpose,
-        "agreement_ids": list(grant.agreement_ids),
-        "legal_basis": grant.legal_basis,
-    }
+    # Sent as built, not validated against PrefilledForm and dumped again (~6 % of a prefill's CPU): the
+    # document is made by PrefillForm.as_dict from typed results, with the model's keys in the model's
+    # order and only the keys a field's status has (what response_model_exclude_unset would leave).
+    return JSONResponse(
+        {
+            **form.as_dict(),
+            "purpose": grant.purpose,
+            "agreement_ids": list(grant.agreement_ids),
+            "legal_basis": grant.legal_basis,
+        }
+    )
 
 
 def _read(call: Call, body: PrefillRequest) -> tuple[Grant, PrefillForm]:
@@ -108,6 +113,8 @@ def _read(call: Call, body: PrefillRequest) -> tuple[Grant, PrefillForm]:
         ApiProblem: as ``prefill_form``.
     """
     with call.reading() as conn:
+        call.check_client(conn)  # the client first (401), then role and scope (403), then the rest
+        call.require(roles={AGENCY}, scope=CITIZEN)
         consent = require_consent(
             conn,
             body.consent_id,

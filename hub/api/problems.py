@@ -244,6 +244,14 @@ def _record(request: Request, outcome: str, detail: str) -> None:
 
 def _on_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    call = getattr(request.state, "call", None)
+    if call is not None:  # a route that checks its client in its reads: a removed client's 401 comes first
+        try:
+            call.ensure_client()
+        except ApiProblem as refused:
+            return _on_problem(request, refused)
+        except StoreError as failed:
+            return _on_store(request, failed)
     params = [_invalid_param(error) for error in exc.errors()]
     return problem_response(
         request_id_of(request), 422, "the request has invalid parameters; see invalid_params", invalid_params=params

@@ -21,6 +21,7 @@ from api_support import (
 )
 
 from hub import ledger
+from hub.api.citizens import SharedRecord
 from hub.keys import LEDGER_KEY, hub_key
 from hub.settings import load_settings
 
@@ -83,6 +84,21 @@ def test_a_refusal_names_its_rule_and_is_in_the_ledger(api: Api, client_id: str,
         client_id,
     )
     assert entry["fields"] == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "client_id"),
+    [(BHXH_READ, "bhxh-app"), (f"/v1/citizens/{APPLICANT}?purpose=residence_registration", "cong-an-app")],
+)
+def test_a_citizen_is_sent_exactly_as_its_model_would_send_it(api: Api, path: str, client_id: str) -> None:
+    # The route sends its document without validating it against SharedRecord: the model must agree.
+    seed(api.engine, family())
+    response = api.get(path, client_id)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    model = SharedRecord.model_validate_json(response.content)
+    assert model.model_dump_json().encode() == response.content
+    assert len(response.json()["fields"]) > 3
 
 
 def test_a_citizen_read_is_in_the_ledger_with_hashed_key(api: Api, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from api_support import (
 )
 
 from hub import ledger
+from hub.api.prefill import PrefilledForm
 
 PREFILL = "/v1/prefill"
 
@@ -106,6 +107,29 @@ def test_relatives_come_through_the_links_the_agreement_grants(api: Api) -> None
     key = api.http.app.state.context.ledger_key  # type: ignore[attr-defined]  # a TestClient here
     keys = {ledger.hash_key(key, pid) for pid in (APPLICANT, FATHER, SPOUSE)}
     assert keys <= set(entry["record_keys"].split(",")) and entry["record_count"] >= 3
+
+
+@pytest.mark.parametrize(
+    ("agency", "client_id", "procedure", "purpose"),
+    [
+        ("CONG-AN", "cong-an-app", "TT-TR-01", "residence_registration"),
+        ("TU-PHAP", "tu-phap-app", "TT-LL-01", "judicial_record"),
+        ("BHXH", "bhxh-app", "TT-TR-01", "health_insurance"),
+    ],
+)
+def test_the_prefilled_form_is_sent_exactly_as_its_model_would_send_it(
+    api: Api, agency: str, client_id: str, procedure: str, purpose: str
+) -> None:
+    # The route sends its document without validating it against PrefilledForm: the model must agree.
+    seed(api.engine, family())
+    consent_id = api.consent(agency=agency, procedure=procedure, purpose=purpose)
+    response = prefill(api, client_id, consent_id, procedure=procedure)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    model = PrefilledForm.model_validate_json(response.content)
+    assert model.model_dump_json(exclude_unset=True).encode() == response.content
+    statuses = {item["status"] for item in response.json()["fields"]}
+    assert statuses == {"filled", "must_supply"}  # both shapes of a field were checked
 
 
 def _revoked(api: Api) -> str:

@@ -221,3 +221,20 @@ def test_a_client_removed_from_the_registry_loses_its_tokens_at_once(api: Api, m
     reloaded = make_api(sharing_config(tmp_path / "config", drop_bhxh_client))
     response = reloaded.http.get(READ, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and "no longer registered" in response.json()["detail"]
+    assert response.headers["www-authenticate"].startswith('Bearer realm="lgsp", error="invalid_token"')
+    # Routes that check the client in their own reads answer the same, before anything else is looked at:
+    # a bad query or body (a 422 otherwise), a consent, a role or a scope (403s otherwise).
+    bearer = {"Authorization": f"Bearer {token}"}
+    prefill = {"procedure": "TT-TR-01", "citizen_id": APPLICANT, "consent_id": "x" * 32}
+    for refused in (
+        reloaded.http.get(f"{READ}&fields=religion", headers=bearer),
+        reloaded.http.get(f"/v1/citizens/{APPLICANT}", headers=bearer),
+        reloaded.http.get(f"/v1/citizens/{APPLICANT}?purpose=judicial_record", headers=bearer),
+        reloaded.http.post("/v1/prefill", json=prefill, headers=bearer),
+        reloaded.http.post("/v1/prefill", json={**prefill, "citizen_id": "not an id"}, headers=bearer),
+        reloaded.http.post("/v1/prefill", json=prefill, headers=bearer, params={"purpose": "x"}),
+    ):
+        assert refused.status_code == 401, refused.text
+        assert "no longer registered" in refused.json()["detail"]
+    reads = [entry for entry in reloaded.ledger() if entry["action"] in {"api_read", "prefill"}]
+    assert not reads  # a removed client: no one to put on record
