@@ -65,7 +65,10 @@ def load_aside(engine: Engine, run_id: str, now: datetime, system: str = "nation
         return  # PostgreSQL checkpoints during a transaction: one big INSERT ... SELECT keeps its WAL bounded
     building, built = _aside_names(run_id)
     with engine.connect() as conn:
-        _drop_tables(conn, building, built)
+        # This run's from an earlier attempt, and any other run's: starting this run retired every other
+        # unfinished run of the stream (runs.start_run), so none of them can switch its load in any more.
+        leftovers = text("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'lgsp_load%_citizen_%'")
+        _drop_tables(conn, *conn.execute(leftovers).scalars())
         if conn.execute(select(citizen.c.personal_id).limit(1)).first() is not None:
             conn.commit()
             return  # not a first load: the publish transaction merges as usual
